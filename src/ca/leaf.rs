@@ -1,0 +1,288 @@
+//! Leaf certificates the proxy presents, one per (host, profile), cached.
+//!
+//! Each profile signs with a key of its own, generated at start and reused across hosts, and none
+//! of them is the CA's key: a pin on a forged leaf must never equal the CA's pin, or rotation cases
+//! (leaf pin vs CA pin) could not be told apart. User-supplied certificates (`--cert`) are loaded
+//! here too.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rcgen::{
+    CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair, KeyUsagePurpose, PublicKeyData,
+    SanType,
+};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::sign::CertifiedKey;
+use time::{Duration, OffsetDateTime};
+
+use super::{random_serial, CertificateAuthority, KeyType};
+use crate::error::{Error, Result};
+use crate::pins;
+use crate::rules::{HostGlob, Profile};
+
+/// Host name the `wrong-host` profile's certificate is issued for.
+pub const WRONG_HOST_NAME: &str = "wrong-host.pin-proxy.invalid";
+/// Cache entries kept before the cache is emptied (keeps memory bounded on host scans).
+const CACHE_LIMIT: usize = 10_000;
+
+/// A certificate chain and key ready for rustls, with the pin of its leaf.
+#[derive(Debug)]
+pub struct Leaf {
+    /// Chain (leaf first) and signing key.
+    pub certified: Arc<CertifiedKey>,
+    /// SPKI SHA-256 pin (base64) of the leaf.
+    pub pin: String,
+}
+
+/// A certificate and key the user supplied for some hosts.
+#[derive(Debug)]
+pub struct CustomCert {
+    /// Hosts it is presented for.
+    pub hosts: HostGlob,
+    /// The certificate.
+    pub leaf: Arc<Leaf>,
+}
+
+impl CustomCert {
+    /// Parses `HOST=cert.pem,key.pem` and loads both files (the cert file may hold a chain).
+    pub fn load(spec: &str) -> Result<Self> {
+        let bad = |m: String| Error::input("--cert", m);
+        let (host, files) = spec
+            .split_once('=')
+            .ok_or_else(|| bad(format!("expected HOST=cert.pem,key.pem, got {spec:?}")))?;
+        let (cert_path, key_path) = files
+            .split_once(',')
+            .ok_or_else(|| bad(format!("expected HOST=cert.pem,key.pem, got {spec:?}")))?;
+        let hosts = HostGlob::parse(host).map_err(bad)?;
+        let (cert_path, key_path) = (Path::new(cert_path.trim()), Path::new(key_path.trim()));
+        let cert_pem = std::fs::read(cert_path)
+            .map_err(|e| Error::file(cert_path, "read the --cert certificate", e))?;
+        let key_pem =
+            std::fs::read(key_path).map_err(|e| Error::file(key_path, "read the --cert key", e))?;
+        let chain = pins::pem_certs(&cert_pem)
+            .map_err(|e| Error::input(cert_path.display().to_string(), e))?;
+        use rustls::pki_types::pem::PemObject as _;
+        let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
+            Error::input(key_path.display().to_string(), format!("no usable private key: {e}"))
+        })?;
+        let leaf = certified(chain, key)
+            .map_err(|e| Error::input(cert_path.display().to_string(), e))?;
+        Ok(Self {
+            hosts,
+            leaf: Arc::new(leaf),
+        })
+    }
+}
+
+/// Issues and caches the leaves of every profile.
+pub struct LeafIssuer {
+    ca: Arc<CertificateAuthority>,
+    untrusted_ca: CertificateAuthority,
+    keys: HashMap<Profile, KeyPair>,
+    custom: Vec<CustomCert>,
+    cache: Mutex<HashMap<(String, Profile), Arc<Leaf>>>,
+}
+
+impl std::fmt::Debug for LeafIssuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LeafIssuer").finish_non_exhaustive()
+    }
+}
+
+impl LeafIssuer {
+    /// Generates one key per generated profile (of `key_type`) and the untrusted second CA.
+    pub fn new(
+        ca: Arc<CertificateAuthority>,
+        key_type: KeyType,
+        custom: Vec<CustomCert>,
+    ) -> Result<Self> {
+        let mut keys = HashMap::new();
+        for profile in Profile::ALL {
+            if profile != Profile::Custom {
+                keys.insert(profile, key_type.generate()?);
+            }
+        }
+        let untrusted_ca =
+            CertificateAuthority::ephemeral(KeyType::EcdsaP256, "pin-proxy untrusted CA")?;
+        Ok(Self {
+            ca,
+            untrusted_ca,
+            keys,
+            custom,
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The CA that signs `forged`, `wrong-host` and `expired` leaves.
+    pub fn ca(&self) -> &CertificateAuthority {
+        &self.ca
+    }
+
+    /// The pin of the key a generated profile signs with (the same for every host), or `None`
+    /// for `custom`.
+    pub fn profile_pin(&self, profile: Profile) -> Option<String> {
+        self.keys
+            .get(&profile)
+            .map(|k| pins::spki_pin(&k.subject_public_key_info()))
+    }
+
+    /// The leaf for `host` under `profile`, issued on first use and cached.
+    pub fn leaf(&self, host: &str, profile: Profile) -> Result<Arc<Leaf>> {
+        let host = host.to_ascii_lowercase();
+        if profile == Profile::Custom {
+            return self
+                .custom
+                .iter()
+                .find(|c| c.hosts.matches(&host))
+                .map(|c| c.leaf.clone())
+                .ok_or_else(|| {
+                    Error::input("--profile", format!("no --cert certificate covers {host}"))
+                });
+        }
+        let key = (host, profile);
+        if let Some(leaf) = lock(&self.cache).get(&key) {
+            return Ok(leaf.clone());
+        }
+        let leaf = Arc::new(self.issue(&key.0, profile)?);
+        let mut cache = lock(&self.cache);
+        if cache.len() >= CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(key, leaf.clone());
+        Ok(leaf)
+    }
+
+    fn issue(&self, host: &str, profile: Profile) -> Result<Leaf> {
+        let key = self
+            .keys
+            .get(&profile)
+            .ok_or_else(|| Error::runtime(format!("no key for profile {profile}")))?;
+        let name = if profile == Profile::WrongHost {
+            WRONG_HOST_NAME
+        } else {
+            host
+        };
+        let mut params = leaf_params(name)?;
+        if profile == Profile::Expired {
+            let now = OffsetDateTime::now_utc();
+            params.not_before = now - Duration::days(60);
+            params.not_after = now - Duration::days(30);
+        }
+        let fail = |e: rcgen::Error| Error::runtime(format!("cannot issue a {profile} leaf for {host}: {e}"));
+        let (cert, issuer_der) = match profile {
+            Profile::SelfSigned => (params.self_signed(key).map_err(fail)?, None),
+            Profile::UntrustedCa => (
+                params.signed_by(key, self.untrusted_ca.issuer()).map_err(fail)?,
+                Some(self.untrusted_ca.cert_der().clone()),
+            ),
+            _ => (
+                params.signed_by(key, self.ca.issuer()).map_err(fail)?,
+                Some(self.ca.cert_der().clone()),
+            ),
+        };
+        let mut chain = vec![cert.der().clone()];
+        chain.extend(issuer_der);
+        let key_der = PrivateKeyDer::try_from(key.serialize_der())
+            .map_err(|e| Error::runtime(format!("cannot use the {profile} key: {e}")))?;
+        certified(chain, key_der).map_err(Error::runtime)
+    }
+}
+
+/// Parameters of a server leaf for `host` (IP SAN for IP literals), valid from two days ago for
+/// a year: under the 398 days Apple accepts.
+fn leaf_params(host: &str) -> Result<CertificateParams> {
+    let mut params = CertificateParams::default();
+    let san = match host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+        Ok(ip) => SanType::IpAddress(ip),
+        Err(_) => SanType::DnsName(host.try_into().map_err(|e| {
+            Error::input("host", format!("{host:?} cannot be a certificate name: {e}"))
+        })?),
+    };
+    params.subject_alt_names = vec![san];
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params.distinguished_name.push(DnType::CommonName, host);
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.use_authority_key_identifier_extension = true;
+    let now = OffsetDateTime::now_utc();
+    params.not_before = now - Duration::days(2);
+    params.not_after = now + Duration::days(365);
+    params.serial_number = Some(random_serial());
+    Ok(params)
+}
+
+fn certified(chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) -> Result<Leaf, String> {
+    let first = chain.first().ok_or("empty certificate chain")?;
+    let pin = pins::cert_pin(first)?;
+    let signing = rustls::crypto::aws_lc_rs::sign::any_supported_type(&key)
+        .map_err(|e| format!("unsupported private key: {e}"))?;
+    Ok(Leaf {
+        certified: Arc::new(CertifiedKey::new(chain, signing)),
+        pin,
+    })
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding the cache lock cannot leave it inconsistent (inserts are atomic).
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn issuer(key_type: KeyType) -> LeafIssuer {
+        let ca = CertificateAuthority::ephemeral(KeyType::EcdsaP256, "test CA").unwrap();
+        LeafIssuer::new(Arc::new(ca), key_type, vec![]).unwrap()
+    }
+
+    #[test]
+    fn every_profile_has_its_own_key_and_none_is_the_cas() {
+        let issuer = issuer(KeyType::EcdsaP256);
+        let mut seen = std::collections::HashSet::new();
+        seen.insert(issuer.ca().pin().to_string());
+        for profile in Profile::ALL.into_iter().filter(|p| *p != Profile::Custom) {
+            let leaf = issuer.leaf("api.test", profile).unwrap();
+            assert_eq!(Some(leaf.pin.clone()), issuer.profile_pin(profile));
+            assert!(seen.insert(leaf.pin.clone()), "{profile} reuses a key");
+        }
+    }
+
+    #[test]
+    fn leaves_are_cached_and_name_the_host() {
+        let issuer = issuer(KeyType::EcdsaP256);
+        let a = issuer.leaf("API.test", Profile::Forged).unwrap();
+        let b = issuer.leaf("api.test", Profile::Forged).unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        let der = &a.certified.cert[0];
+        let (_, x) = x509_parser::parse_x509_certificate(der).unwrap();
+        let san = x.subject_alternative_name().unwrap().unwrap();
+        assert_eq!(format!("{:?}", san.value.general_names), "[DNSName(\"api.test\")]");
+        assert_eq!(a.certified.cert.len(), 2, "leaf + CA");
+
+        let ip = issuer.leaf("127.0.0.1", Profile::Forged).unwrap();
+        let (_, x) = x509_parser::parse_x509_certificate(&ip.certified.cert[0]).unwrap();
+        let san = x.subject_alternative_name().unwrap().unwrap();
+        assert!(format!("{:?}", san.value.general_names).contains("IPAddress"));
+    }
+
+    #[test]
+    fn expired_and_wrong_host_look_the_part() {
+        let issuer = issuer(KeyType::Rsa2048);
+        let expired = issuer.leaf("api.test", Profile::Expired).unwrap();
+        let (_, x) = x509_parser::parse_x509_certificate(&expired.certified.cert[0]).unwrap();
+        assert!(!x.validity().is_valid());
+        let wrong = issuer.leaf("api.test", Profile::WrongHost).unwrap();
+        let (_, x) = x509_parser::parse_x509_certificate(&wrong.certified.cert[0]).unwrap();
+        assert!(x.subject().to_string().contains(WRONG_HOST_NAME));
+        let selfs = issuer.leaf("api.test", Profile::SelfSigned).unwrap();
+        assert_eq!(selfs.certified.cert.len(), 1);
+        assert!(issuer.leaf("api.test", Profile::Custom).is_err());
+    }
+}

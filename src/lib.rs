@@ -1,0 +1,22 @@
+//! pin-proxy: an intercepting HTTPS proxy that tells, per connection and with evidence, whether
+//! a client's certificate pinning works.
+//!
+//! The crate is a pure core with a thin I/O shell around it:
+//! - [`record`]: the connection record and verdict vocabulary every layer shares;
+//! - [`verdict`]: sans-IO classification of what happened on a connection;
+//! - [`rules`]: host patterns to actions; [`pins`]: SPKI pins;
+//! - [`ca`]: the local CA and the leaves it signs (files, no sockets);
+//! - [`proxy`]: the tokio/rustls/hyper shell that accepts connections and feeds the core;
+//! - [`cli`]: argument parsing and dispatch, above everything.
+//!
+//! It does not resolve names for mapped test hosts, does not keep traffic bodies, and does not
+//! ship a CA: each install generates its own.
+
+pub mod ca;
+pub mod cli;
+pub mod error;
+pub mod pins;
+pub mod proxy;
+pub mod record;
+pub mod rules;
+pub mod verdict;

@@ -1,0 +1,164 @@
+//! The connection record: the shared vocabulary of the proxy, the verdict core, the scenario
+//! runner and the reporters.
+//!
+//! One [`ConnectionRecord`] is written per accepted connection, as one line of the JSON Lines
+//! events file. This module only defines the types and their JSON form (schema [`SCHEMA`]); it
+//! decides nothing (that is `verdict`) and writes nothing (that is `proxy::events`).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::rules::Profile;
+
+/// Version of the events-file schema. Bumped on any incompatible change.
+pub const SCHEMA: u32 = 1;
+
+/// What the client did with the certificate it was shown, in one word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerdictKind {
+    /// The client refused the connection after it saw our certificate: pinning or trust worked.
+    Cancelled,
+    /// The client sent application data through our certificate: its traffic was readable.
+    Proceeded,
+    /// The proxy relayed the bytes untouched; the client talked to the real server.
+    Passthrough,
+    /// The proxy could not reach or verify the origin. Never a cancel.
+    UpstreamFailed,
+    /// Nothing conclusive happened (idle, stopped, failed before any certificate was shown).
+    Undecided,
+}
+
+impl VerdictKind {
+    /// The name used in the events file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Cancelled => "cancelled",
+            Self::Proceeded => "proceeded",
+            Self::Passthrough => "passthrough",
+            Self::UpstreamFailed => "upstream_failed",
+            Self::Undecided => "undecided",
+        }
+    }
+}
+
+impl fmt::Display for VerdictKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Where in the connection's life the verdict was reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Before any TLS: the proxy request (CONNECT or plain HTTP) or the connection to the origin.
+    Connect,
+    /// During the client's TLS handshake with the proxy (or the proxy's with the origin).
+    Handshake,
+    /// After a completed handshake, before any application data.
+    AfterHandshake,
+    /// Application data flowed (requests were read).
+    Request,
+    /// A passthrough tunnel.
+    Tunnel,
+}
+
+impl Stage {
+    /// The name used in the events file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Connect => "connect",
+            Self::Handshake => "handshake",
+            Self::AfterHandshake => "after_handshake",
+            Self::Request => "request",
+            Self::Tunnel => "tunnel",
+        }
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What the proxy did with the connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    /// CONNECT tunnel whose TLS the proxy terminated with a certificate profile.
+    Intercept,
+    /// CONNECT tunnel relayed untouched.
+    Passthrough,
+    /// Plain `http://` requests forwarded by the proxy (readable by definition).
+    Http,
+}
+
+/// One request the proxy read from the client and forwarded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    /// HTTP method.
+    pub method: String,
+    /// Path and query (query values redacted unless `--keep-query`).
+    pub path: String,
+    /// Status the client got; `None` if the exchange broke before a response.
+    pub status: Option<u16>,
+}
+
+/// A verdict with its stage and a short machine-friendly reason (e.g. `alert:unknown_ca`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    /// The verdict.
+    pub kind: VerdictKind,
+    /// Where it was reached.
+    pub stage: Stage,
+    /// Why, e.g. `alert:unknown_ca`, `close_notify`, `eof`, `2 requests`.
+    pub reason: String,
+}
+
+/// One line of the events file: everything known about one accepted connection.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionRecord {
+    /// Schema version ([`SCHEMA`]).
+    pub schema: u32,
+    /// Connection number, unique within one proxy run, in accept order.
+    pub id: u64,
+    /// The client's address.
+    pub client: String,
+    /// Host the client asked for (SNI, else the CONNECT authority, else the request's host).
+    pub host: Option<String>,
+    /// Port the client asked for.
+    pub port: Option<u16>,
+    /// Server name the client sent in its TLS ClientHello, if any.
+    pub sni: Option<String>,
+    /// What the proxy did.
+    pub action: Option<ActionKind>,
+    /// Certificate profile presented (intercept only).
+    pub profile: Option<Profile>,
+    /// SPKI SHA-256 (base64) of the leaf certificate presented to the client.
+    pub presented_pin: Option<String>,
+    /// The verdict.
+    pub verdict: VerdictKind,
+    /// Where it was reached.
+    pub stage: Stage,
+    /// Why.
+    pub reason: String,
+    /// Requests read from the client, in order.
+    pub requests: Vec<RequestRecord>,
+    /// TLS version negotiated with the client, e.g. `TLSv1.3`.
+    pub tls_version: Option<String>,
+    /// ALPN protocol negotiated with the client, e.g. `h2`.
+    pub alpn: Option<String>,
+    /// When the connection was accepted (RFC 3339, UTC).
+    pub started: String,
+    /// How long the connection lasted, in milliseconds.
+    pub duration_ms: u64,
+    /// Bytes received from the client (raw, TLS included).
+    pub bytes_up: u64,
+    /// Bytes sent to the client (raw, TLS included).
+    pub bytes_down: u64,
+    /// Address of the origin the proxy connected to, if it did.
+    pub upstream: Option<String>,
+}
