@@ -15,8 +15,10 @@
 pub mod ca;
 pub mod cli;
 pub mod error;
+pub mod origin;
 pub mod pins;
 pub mod proxy;
 pub mod record;
+pub mod report;
 pub mod rules;
 pub mod verdict;

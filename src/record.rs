@@ -107,6 +107,37 @@ pub struct RequestRecord {
     pub status: Option<u16>,
 }
 
+impl RequestRecord {
+    /// A request with no status yet. Query values are replaced by `<redacted>` unless
+    /// `keep_query` (names stay: they tell what was sent without leaking tokens).
+    pub fn new(method: &str, path_and_query: &str, keep_query: bool) -> Self {
+        Self {
+            method: method.to_string(),
+            path: if keep_query {
+                path_and_query.to_string()
+            } else {
+                redact_query(path_and_query)
+            },
+            status: None,
+        }
+    }
+}
+
+/// `/a?token=x&b` → `/a?token=<redacted>&b`.
+pub fn redact_query(path_and_query: &str) -> String {
+    let Some((path, query)) = path_and_query.split_once('?') else {
+        return path_and_query.to_string();
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) => format!("{name}=<redacted>"),
+            None => pair.to_string(),
+        })
+        .collect();
+    format!("{path}?{}", query.join("&"))
+}
+
 /// A verdict with its stage and a short machine-friendly reason (e.g. `alert:unknown_ca`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verdict {
@@ -161,4 +192,23 @@ pub struct ConnectionRecord {
     pub bytes_down: u64,
     /// Address of the origin the proxy connected to, if it did.
     pub upstream: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_values_are_redacted() {
+        assert_eq!(redact_query("/a"), "/a");
+        assert_eq!(
+            redact_query("/a?token=s3cret&flag&b=2"),
+            "/a?token=<redacted>&flag&b=<redacted>"
+        );
+        assert_eq!(RequestRecord::new("GET", "/a?x=1", true).path, "/a?x=1");
+        assert_eq!(
+            RequestRecord::new("GET", "/a?x=1", false).path,
+            "/a?x=<redacted>"
+        );
+    }
 }

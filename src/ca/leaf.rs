@@ -66,10 +66,13 @@ impl CustomCert {
             .map_err(|e| Error::input(cert_path.display().to_string(), e))?;
         use rustls::pki_types::pem::PemObject as _;
         let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
-            Error::input(key_path.display().to_string(), format!("no usable private key: {e}"))
+            Error::input(
+                key_path.display().to_string(),
+                format!("no usable private key: {e}"),
+            )
         })?;
-        let leaf = certified(chain, key)
-            .map_err(|e| Error::input(cert_path.display().to_string(), e))?;
+        let leaf =
+            certified(chain, key).map_err(|e| Error::input(cert_path.display().to_string(), e))?;
         Ok(Self {
             hosts,
             leaf: Arc::new(leaf),
@@ -171,11 +174,15 @@ impl LeafIssuer {
             params.not_before = now - Duration::days(60);
             params.not_after = now - Duration::days(30);
         }
-        let fail = |e: rcgen::Error| Error::runtime(format!("cannot issue a {profile} leaf for {host}: {e}"));
+        let fail = |e: rcgen::Error| {
+            Error::runtime(format!("cannot issue a {profile} leaf for {host}: {e}"))
+        };
         let (cert, issuer_der) = match profile {
             Profile::SelfSigned => (params.self_signed(key).map_err(fail)?, None),
             Profile::UntrustedCa => (
-                params.signed_by(key, self.untrusted_ca.issuer()).map_err(fail)?,
+                params
+                    .signed_by(key, self.untrusted_ca.issuer())
+                    .map_err(fail)?,
                 Some(self.untrusted_ca.cert_der().clone()),
             ),
             _ => (
@@ -195,10 +202,17 @@ impl LeafIssuer {
 /// a year: under the 398 days Apple accepts.
 fn leaf_params(host: &str) -> Result<CertificateParams> {
     let mut params = CertificateParams::default();
-    let san = match host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+    let san = match host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+    {
         Ok(ip) => SanType::IpAddress(ip),
         Err(_) => SanType::DnsName(host.try_into().map_err(|e| {
-            Error::input("host", format!("{host:?} cannot be a certificate name: {e}"))
+            Error::input(
+                "host",
+                format!("{host:?} cannot be a certificate name: {e}"),
+            )
         })?),
     };
     params.subject_alt_names = vec![san];
@@ -217,7 +231,10 @@ fn leaf_params(host: &str) -> Result<CertificateParams> {
     Ok(params)
 }
 
-fn certified(chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) -> Result<Leaf, String> {
+fn certified(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<Leaf, String> {
     let first = chain.first().ok_or("empty certificate chain")?;
     let pin = pins::cert_pin(first)?;
     let signing = rustls::crypto::aws_lc_rs::sign::any_supported_type(&key)
@@ -263,7 +280,10 @@ mod tests {
         let der = &a.certified.cert[0];
         let (_, x) = x509_parser::parse_x509_certificate(der).unwrap();
         let san = x.subject_alternative_name().unwrap().unwrap();
-        assert_eq!(format!("{:?}", san.value.general_names), "[DNSName(\"api.test\")]");
+        assert_eq!(
+            format!("{:?}", san.value.general_names),
+            "[DNSName(\"api.test\")]"
+        );
         assert_eq!(a.certified.cert.len(), 2, "leaf + CA");
 
         let ip = issuer.leaf("127.0.0.1", Profile::Forged).unwrap();

@@ -55,7 +55,9 @@ pub(crate) fn random_serial() -> SerialNumber {
     let mut bytes = [0u8; 16];
     // aws-lc's RNG does not fail in practice; fall back to the clock rather than panic.
     if aws_lc_rs::rand::fill(&mut bytes).is_err() {
-        let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos().to_be_bytes();
+        let nanos = OffsetDateTime::now_utc()
+            .unix_timestamp_nanos()
+            .to_be_bytes();
         bytes.copy_from_slice(&nanos);
     }
     bytes[0] &= 0x7f; // positive
@@ -134,7 +136,12 @@ impl CertificateAuthority {
         }
         let (ca, key_pem) = Self::generate(key_type, "pin-proxy local CA")?;
         create_private_dir(dir)?;
-        write_file(&paths.cert, ca.cert_pem.as_bytes(), 0o644, "write the CA certificate")?;
+        write_file(
+            &paths.cert,
+            ca.cert_pem.as_bytes(),
+            0o644,
+            "write the CA certificate",
+        )?;
         write_file(&paths.key, key_pem.as_bytes(), 0o600, "write the CA key")?;
         Ok(Self {
             paths: Some(paths),
@@ -213,10 +220,12 @@ impl CertificateAuthority {
     }
 
     fn from_parts(paths: Option<CaPaths>, cert_pem: String, key: KeyPair) -> Result<Self> {
-        let where_ = paths
-            .as_ref()
-            .map_or_else(|| "CA certificate".to_string(), |p| p.cert.display().to_string());
-        let mut certs = pins::pem_certs(cert_pem.as_bytes()).map_err(|e| Error::input(&where_, e))?;
+        let where_ = paths.as_ref().map_or_else(
+            || "CA certificate".to_string(),
+            |p| p.cert.display().to_string(),
+        );
+        let mut certs =
+            pins::pem_certs(cert_pem.as_bytes()).map_err(|e| Error::input(&where_, e))?;
         let cert_der = certs.swap_remove(0);
         let (_, x509) = x509_parser::parse_x509_certificate(&cert_der)
             .map_err(|e| Error::input(&where_, format!("not an X.509 certificate: {e}")))?;
@@ -291,9 +300,7 @@ impl CertificateAuthority {
 /// RFC 3339 in UTC, seconds precision.
 pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
-    let fmt = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
-    );
+    let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
     t.format(&fmt).unwrap_or_else(|_| t.to_string())
 }
 
@@ -349,11 +356,18 @@ mod tests {
         let loaded = CertificateAuthority::load(dir.path()).unwrap();
         assert_eq!(created.pin(), loaded.pin());
         assert_eq!(created.cert_der(), loaded.cert_der());
-        assert!(loaded.subject().contains("pin-proxy local CA"), "{}", loaded.subject());
+        assert!(
+            loaded.subject().contains("pin-proxy local CA"),
+            "{}",
+            loaded.subject()
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
-            let mode = fs::metadata(dir.path().join(KEY_FILE)).unwrap().permissions().mode();
+            let mode = fs::metadata(dir.path().join(KEY_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         // A second create without force is refused; with force it makes a different CA.

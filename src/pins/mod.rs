@@ -50,7 +50,10 @@ mod tests {
     #[test]
     fn pin_of_known_bytes() {
         // SHA-256 of the empty string, base64.
-        assert_eq!(spki_pin(b""), "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
+        assert_eq!(
+            spki_pin(b""),
+            "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+        );
         assert!(is_pin("47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="));
         assert!(!is_pin("47DEQpj8HBSa"));
         assert!(!is_pin("not base64!"));

@@ -1,0 +1,192 @@
+//! The I/O shell: accepts client connections, answers CONNECT and plain-HTTP proxy requests,
+//! terminates or relays TLS, forwards requests to origins, and feeds what it observes into the
+//! verdict core.
+//!
+//! Built on tokio, tokio-rustls and hyper 1. It decides nothing about verdicts (that is
+//! `verdict`), owns no certificates (that is `ca`) and writes no files except the key log: each
+//! connection's [`ConnectionRecord`] goes out on a channel to whoever runs the proxy.
+
+mod conn;
+mod front;
+mod install_page;
+mod io;
+mod keylog;
+mod tunnel;
+mod upstream;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::crypto::CryptoProvider;
+use rustls::{ClientConfig, KeyLog};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+pub use install_page::MAGIC_HOST;
+pub use upstream::UpstreamTrust;
+
+use crate::ca::leaf::LeafIssuer;
+use crate::error::{Error, Result};
+use crate::record::ConnectionRecord;
+use crate::rules::{HostMap, Rules};
+
+/// Everything the proxy needs to know besides its certificates.
+#[derive(Clone, Debug)]
+pub struct ProxyConfig {
+    /// Address to listen on (default 127.0.0.1:8080).
+    pub listen: SocketAddr,
+    /// Host rules.
+    pub rules: Rules,
+    /// `--map` entries.
+    pub maps: Vec<HostMap>,
+    /// How origins are trusted.
+    pub upstream: UpstreamTrust,
+    /// After a completed handshake, how long an idle connection may wait for its first byte
+    /// before it is undecided (it is still served if data comes later).
+    pub decide_after: Duration,
+    /// How long an idle connection is kept after `decide_after` before the proxy closes it.
+    pub idle_timeout: Duration,
+    /// Bound on the client's TLS handshake (and on reading its ClientHello).
+    pub handshake_timeout: Duration,
+    /// Bound on reading a proxy request's head.
+    pub header_timeout: Duration,
+    /// Bound on connecting to (and handshaking with) an origin.
+    pub connect_timeout: Duration,
+    /// Keep query values in recorded request paths.
+    pub keep_query: bool,
+    /// Write TLS secrets here (SSLKEYLOGFILE format).
+    pub keylog: Option<PathBuf>,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            rules: Rules::default(),
+            maps: Vec::new(),
+            upstream: UpstreamTrust {
+                system_roots: true,
+                ..UpstreamTrust::default()
+            },
+            decide_after: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(60),
+            handshake_timeout: Duration::from_secs(10),
+            header_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(10),
+            keep_query: false,
+            keylog: None,
+        }
+    }
+}
+
+/// State shared by every connection task.
+pub(crate) struct Shared {
+    pub(crate) config: ProxyConfig,
+    pub(crate) issuer: Arc<LeafIssuer>,
+    pub(crate) provider: Arc<CryptoProvider>,
+    pub(crate) upstream_tls: Arc<ClientConfig>,
+    pub(crate) keylog: Option<Arc<dyn KeyLog>>,
+    pub(crate) records: mpsc::UnboundedSender<ConnectionRecord>,
+    pub(crate) live: Arc<conn::Live>,
+    pub(crate) shutdown: watch::Receiver<bool>,
+}
+
+/// A bound proxy, ready to run.
+pub struct Proxy {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Proxy {
+    /// Binds the listener and prepares TLS. Records go to `records`, one per connection.
+    pub async fn bind(
+        config: ProxyConfig,
+        issuer: Arc<LeafIssuer>,
+        records: mpsc::UnboundedSender<ConnectionRecord>,
+    ) -> Result<Self> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let keylog: Option<Arc<dyn KeyLog>> = match &config.keylog {
+            Some(path) => Some(Arc::new(keylog::KeyLogFile::create(path)?)),
+            None => None,
+        };
+        let upstream_tls = Arc::new(upstream::client_config(
+            &config.upstream,
+            provider.clone(),
+            keylog.clone(),
+        )?);
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| Error::runtime(format!("cannot listen on {}: {e}", config.listen)))?;
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        Ok(Self {
+            listener,
+            shared: Arc::new(Shared {
+                config,
+                issuer,
+                provider,
+                upstream_tls,
+                keylog,
+                records,
+                live: Arc::default(),
+                shutdown: shutdown_rx,
+            }),
+            shutdown,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        self.listener
+            .local_addr()
+            .map_err(|e| Error::runtime(format!("cannot read the listening address: {e}")))
+    }
+
+    /// Serves until `stop` completes, then ends every connection and returns once each one's
+    /// record has been sent.
+    pub async fn run_until(self, stop: impl std::future::Future<Output = ()>) -> Result<()> {
+        let Proxy {
+            listener,
+            shared,
+            shutdown,
+        } = self;
+        let next_id = AtomicU64::new(1);
+        let mut tasks = JoinSet::new();
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                () = &mut stop => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        let _ = stream.set_nodelay(true);
+                        let id = next_id.fetch_add(1, Ordering::Relaxed);
+                        let conn = Arc::new(conn::Conn::new(
+                            id,
+                            peer,
+                            shared.records.clone(),
+                            shared.live.clone(),
+                        ));
+                        tasks.spawn(front::serve(shared.clone(), conn, stream));
+                    }
+                    Err(e) => {
+                        // Out of file descriptors and the like: say so, back off, go on.
+                        eprintln!("pin-proxy: accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            }
+        }
+        drop(listener);
+        let _ = shutdown.send(true);
+        // Connections end at the signal; give them a moment, then drop what is left.
+        let _ = tokio::time::timeout(Duration::from_secs(2), shared.live.all_done()).await;
+        tasks.shutdown().await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), shared.live.all_done()).await;
+        Ok(())
+    }
+}

@@ -8,6 +8,8 @@
 //! Precedence is order-independent: the most specific matching pattern wins (an exact host beats
 //! any glob; among globs, the one with more literal characters), and on a tie the rule given first.
 
+pub mod file;
+
 use std::fmt;
 use std::net::SocketAddr;
 use std::str::FromStr;
@@ -71,7 +73,10 @@ impl FromStr for Profile {
             .find(|p| p.name().eq_ignore_ascii_case(s.trim()))
             .ok_or_else(|| {
                 let names: Vec<&str> = Profile::ALL.iter().map(|p| p.name()).collect();
-                format!("unknown profile {s:?} (expected one of {})", names.join(", "))
+                format!(
+                    "unknown profile {s:?} (expected one of {})",
+                    names.join(", ")
+                )
             })
     }
 }
@@ -100,10 +105,10 @@ impl HostGlob {
         if pattern.is_empty() {
             return Err("empty host pattern".into());
         }
-        if let Some(bad) = pattern
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '*' | '?' | ':' | '[' | ']')))
-        {
+        if let Some(bad) = pattern.chars().find(|c| {
+            !(c.is_ascii_alphanumeric()
+                || matches!(c, '.' | '-' | '_' | '*' | '?' | ':' | '[' | ']'))
+        }) {
             return Err(format!(
                 "bad host pattern {pattern:?}: {bad:?} cannot appear in a host name (use * and ?)"
             ));
@@ -127,7 +132,10 @@ impl HostGlob {
     fn specificity(&self) -> (bool, usize) {
         (
             self.is_exact(),
-            self.pattern.chars().filter(|c| !matches!(c, '*' | '?')).count(),
+            self.pattern
+                .chars()
+                .filter(|c| !matches!(c, '*' | '?'))
+                .count(),
         )
     }
 
@@ -235,10 +243,9 @@ impl HostMap {
         let (from, to) = spec
             .split_once('=')
             .ok_or_else(|| format!("expected HOST[:PORT]=ADDR:PORT, got {spec:?}"))?;
-        let to: SocketAddr = to
-            .trim()
-            .parse()
-            .map_err(|_| format!("{to:?} is not an ADDR:PORT socket address (e.g. 127.0.0.1:8443)"))?;
+        let to: SocketAddr = to.trim().parse().map_err(|_| {
+            format!("{to:?} is not an ADDR:PORT socket address (e.g. 127.0.0.1:8443)")
+        })?;
         let from = from.trim();
         let (host, port) = match from.rsplit_once(':') {
             Some((h, p)) if !h.contains(':') || h.ends_with(']') => {
@@ -332,7 +339,10 @@ mod tests {
         for p in Profile::ALL {
             assert_eq!(p.name().parse::<Profile>(), Ok(p));
         }
-        assert!("bogus".parse::<Profile>().unwrap_err().contains("self-signed"));
+        assert!("bogus"
+            .parse::<Profile>()
+            .unwrap_err()
+            .contains("self-signed"));
         assert!(Rule::parse_profile("api.test").is_err());
         assert!(Rule::parse_profile("api.test=nope").is_err());
     }
@@ -344,9 +354,18 @@ mod tests {
             HostMap::parse("API.test:8443=127.0.0.1:9001").unwrap(),
             HostMap::parse("[::1]:443=127.0.0.1:9002").unwrap(),
         ];
-        assert_eq!(mapped_addr(&maps, "api.test", 443), Some("127.0.0.1:9000".parse().unwrap()));
-        assert_eq!(mapped_addr(&maps, "api.test", 8443), Some("127.0.0.1:9001".parse().unwrap()));
-        assert_eq!(mapped_addr(&maps, "::1", 443), Some("127.0.0.1:9002".parse().unwrap()));
+        assert_eq!(
+            mapped_addr(&maps, "api.test", 443),
+            Some("127.0.0.1:9000".parse().unwrap())
+        );
+        assert_eq!(
+            mapped_addr(&maps, "api.test", 8443),
+            Some("127.0.0.1:9001".parse().unwrap())
+        );
+        assert_eq!(
+            mapped_addr(&maps, "::1", 443),
+            Some("127.0.0.1:9002".parse().unwrap())
+        );
         assert_eq!(mapped_addr(&maps, "other.test", 443), None);
         assert!(HostMap::parse("api.test=localhost").is_err());
         assert!(HostMap::parse("api.test:x=127.0.0.1:1").is_err());

@@ -72,7 +72,11 @@ impl ServerFlight {
                         self.scan_handshake();
                     }
                     bytes = &bytes[take..];
-                    self.record = if left == take { None } else { Some((ctype, left - take)) };
+                    self.record = if left == take {
+                        None
+                    } else {
+                        Some((ctype, left - take))
+                    };
                 }
             }
         }

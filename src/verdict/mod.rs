@@ -68,6 +68,8 @@ pub enum Event {
     },
     /// A plain-HTTP request was read and forwarded (it is readable by definition).
     PlainRequest(RequestRecord),
+    /// A request to the proxy itself (the CA install page) was answered.
+    InstallPage(RequestRecord),
     /// The CONNECT was accepted and the tunnel will be relayed untouched.
     PassthroughOpened,
     /// The CONNECT was accepted and the tunnel's TLS will be terminated by the proxy.
@@ -124,6 +126,7 @@ pub struct Tracker {
     mode: Mode,
     bad_request: Option<String>,
     plain_requests: usize,
+    install_page: bool,
     requests: Vec<RequestRecord>,
     upstream_failure: Option<(Stage, String)>,
     not_tls: Option<String>,
@@ -153,8 +156,14 @@ impl Tracker {
                 self.plain_requests += 1;
                 self.requests.push(r);
             }
+            Event::InstallPage(r) => {
+                self.install_page = true;
+                self.requests.push(r);
+            }
             Event::PassthroughOpened => {
-                if self.mode == Mode::Unknown {
+                // An intercept decided at CONNECT may turn into passthrough once the ClientHello's
+                // server name is known, as long as no certificate went out.
+                if self.mode == Mode::Unknown || (self.mode == Mode::Intercept && !self.presented) {
                     self.mode = Mode::Passthrough;
                 }
             }
@@ -266,6 +275,13 @@ impl Tracker {
         if let Some(reason) = &self.bad_request {
             return v(VerdictKind::Undecided, Stage::Connect, reason.clone());
         }
+        if self.install_page && self.mode == Mode::Unknown {
+            return v(
+                VerdictKind::Undecided,
+                Stage::Connect,
+                "served the CA install page".into(),
+            );
+        }
         if self.mode != Mode::Intercept {
             return v(
                 VerdictKind::Undecided,
@@ -291,13 +307,18 @@ impl Tracker {
                 (false, end) => v(
                     VerdictKind::Undecided,
                     Stage::Handshake,
-                    format!("handshake failed before a certificate was presented: {}", end.reason()),
+                    format!(
+                        "handshake failed before a certificate was presented: {}",
+                        end.reason()
+                    ),
                 ),
             };
         }
         if self.established {
             return match (&self.close, self.past_deadline) {
-                (Some(end), false) => v(VerdictKind::Cancelled, Stage::AfterHandshake, end.reason()),
+                (Some(end), false) => {
+                    v(VerdictKind::Cancelled, Stage::AfterHandshake, end.reason())
+                }
                 (Some(end), true) => v(
                     VerdictKind::Undecided,
                     Stage::AfterHandshake,
@@ -355,7 +376,12 @@ mod tests {
 
     /// The common prefix of an intercepted connection up to a completed handshake.
     fn handshake() -> Vec<Event> {
-        vec![InterceptOpened, ClientHello, CertificatePresented, HandshakeCompleted]
+        vec![
+            InterceptOpened,
+            ClientHello,
+            CertificatePresented,
+            HandshakeCompleted,
+        ]
     }
 
     #[test]
@@ -375,7 +401,11 @@ mod tests {
         ev.extend([ApplicationData, ClientClosed(ClientEnd::Eof)]);
         assert_eq!(
             verdict_of(ev),
-            (VerdictKind::Proceeded, Stage::Request, "application data".into())
+            (
+                VerdictKind::Proceeded,
+                Stage::Request,
+                "application data".into()
+            )
         );
     }
 
@@ -406,7 +436,11 @@ mod tests {
         ];
         assert_eq!(
             verdict_of(ev),
-            (VerdictKind::Cancelled, Stage::Handshake, "alert:unknown_ca".into())
+            (
+                VerdictKind::Cancelled,
+                Stage::Handshake,
+                "alert:unknown_ca".into()
+            )
         );
     }
 
@@ -449,10 +483,19 @@ mod tests {
 
     #[test]
     fn not_tls_is_undecided_with_reason() {
-        let ev = vec![InterceptOpened, NotTls { reason: "looks like HTTP".into() }];
+        let ev = vec![
+            InterceptOpened,
+            NotTls {
+                reason: "looks like HTTP".into(),
+            },
+        ];
         assert_eq!(
             verdict_of(ev),
-            (VerdictKind::Undecided, Stage::Handshake, "not TLS: looks like HTTP".into())
+            (
+                VerdictKind::Undecided,
+                Stage::Handshake,
+                "not TLS: looks like HTTP".into()
+            )
         );
     }
 
@@ -462,7 +505,11 @@ mod tests {
         ev.push(DecideDeadline);
         assert_eq!(
             verdict_of(ev.clone()),
-            (VerdictKind::Undecided, Stage::AfterHandshake, "idle past decide-after".into())
+            (
+                VerdictKind::Undecided,
+                Stage::AfterHandshake,
+                "idle past decide-after".into()
+            )
         );
         ev.push(ClientClosed(ClientEnd::Eof));
         let (kind, _, reason) = verdict_of(ev);
@@ -480,7 +527,11 @@ mod tests {
     #[test]
     fn close_before_deadline_then_deadline_stays_cancelled() {
         let mut ev = handshake();
-        ev.extend([ClientClosed(ClientEnd::Eof), DecideDeadline, ApplicationData]);
+        ev.extend([
+            ClientClosed(ClientEnd::Eof),
+            DecideDeadline,
+            ApplicationData,
+        ]);
         assert_eq!(
             verdict_of(ev),
             (VerdictKind::Cancelled, Stage::AfterHandshake, "eof".into())
@@ -505,7 +556,11 @@ mod tests {
                 stage: Stage::Connect,
                 reason: "connection refused".into()
             }]),
-            (VerdictKind::UpstreamFailed, Stage::Connect, "connection refused".into())
+            (
+                VerdictKind::UpstreamFailed,
+                Stage::Connect,
+                "connection refused".into()
+            )
         );
         // An upstream TLS failure after the client hello is never a cancel, even if the client
         // then closes.
@@ -538,11 +593,21 @@ mod tests {
     fn plain_http_and_bad_requests() {
         assert_eq!(
             verdict_of(vec![PlainRequest(req("/"))]),
-            (VerdictKind::Proceeded, Stage::Request, "1 plain-HTTP request".into())
+            (
+                VerdictKind::Proceeded,
+                Stage::Request,
+                "1 plain-HTTP request".into()
+            )
         );
         assert_eq!(
-            verdict_of(vec![BadProxyRequest { reason: "400 malformed request line".into() }]),
-            (VerdictKind::Undecided, Stage::Connect, "400 malformed request line".into())
+            verdict_of(vec![BadProxyRequest {
+                reason: "400 malformed request line".into()
+            }]),
+            (
+                VerdictKind::Undecided,
+                Stage::Connect,
+                "400 malformed request line".into()
+            )
         );
         assert_eq!(verdict_of(vec![]).1, Stage::Connect);
     }
@@ -560,7 +625,11 @@ mod tests {
         ];
         assert_eq!(
             verdict_of(ev),
-            (VerdictKind::Cancelled, Stage::Handshake, "alert:unknown_ca".into())
+            (
+                VerdictKind::Cancelled,
+                Stage::Handshake,
+                "alert:unknown_ca".into()
+            )
         );
     }
 }

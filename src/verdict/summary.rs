@@ -73,7 +73,10 @@ impl HostSummary {
 
     /// The pinning judgement for this host.
     pub fn pinned(&self) -> Pinned {
-        match (self.intercepted_cancelled > 0, self.intercepted_proceeded > 0) {
+        match (
+            self.intercepted_cancelled > 0,
+            self.intercepted_proceeded > 0,
+        ) {
             (true, false) => Pinned::Yes,
             (false, true) => Pinned::No,
             (true, true) => Pinned::Mixed,

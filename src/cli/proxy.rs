@@ -1,0 +1,250 @@
+//! `pin-proxy proxy`: runs the intercepting proxy until Ctrl-C or SIGTERM, with a live line per
+//! connection, a JSON Lines events file, and a per-host summary at the end.
+
+use std::io::IsTerminal as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use tokio::sync::mpsc;
+
+use crate::ca::leaf::{CustomCert, LeafIssuer};
+use crate::ca::{CertificateAuthority, KeyType};
+use crate::error::{exit, Error, Result};
+use crate::pins;
+use crate::proxy::{Proxy, ProxyConfig, UpstreamTrust, MAGIC_HOST};
+use crate::record::ConnectionRecord;
+use crate::report::live::{EventsFile, LiveLines, SummaryPrinter};
+use crate::report::RecordSink;
+use crate::rules::{Action, HostGlob, HostMap, Profile, Rule, Rules};
+
+#[derive(Debug, Args)]
+pub(crate) struct ProxyArgs {
+    /// Address to listen on. Anything but loopback exposes the proxy to the network.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    listen: SocketAddr,
+    /// Write one JSON object per connection to this file (JSON Lines).
+    #[arg(long, value_name = "FILE")]
+    events: Option<PathBuf>,
+    /// Relay hosts matching GLOB untouched (the client sees the real server). Repeatable.
+    #[arg(long, value_name = "GLOB")]
+    passthrough: Vec<String>,
+    /// Present certificate PROFILE to hosts matching GLOB: forged, self-signed, wrong-host,
+    /// expired, untrusted-ca, custom. Repeatable.
+    #[arg(long, value_name = "GLOB=PROFILE")]
+    profile: Vec<String>,
+    /// Present your own certificate (chain) and key to hosts matching GLOB. Repeatable.
+    #[arg(long, value_name = "GLOB=CERT.pem,KEY.pem")]
+    cert: Vec<String>,
+    /// Read more rules from a TOML file ([[rule]] hosts = "...", action/profile = "...").
+    #[arg(long, value_name = "FILE")]
+    rules: Option<PathBuf>,
+    /// Connect to ADDR:PORT for HOST instead of resolving it (test origins). Repeatable.
+    #[arg(long, value_name = "HOST[:PORT]=ADDR:PORT")]
+    map: Vec<String>,
+    /// Also trust this CA (PEM) when verifying origins. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    upstream_ca: Vec<PathBuf>,
+    /// Do not verify origins at all (prints a warning).
+    #[arg(long)]
+    upstream_insecure: bool,
+    /// Key algorithm of a CA created on first use.
+    #[arg(long, value_enum, default_value_t)]
+    key_type: KeyType,
+    /// Key algorithm of the forged leaves (one key per profile).
+    #[arg(long, value_enum, default_value_t)]
+    leaf_key_type: KeyType,
+    /// A connection idle this long after its handshake is undecided (e.g. 800ms, 5s).
+    #[arg(long, default_value = "5s", value_parser = super::parse_duration, value_name = "DURATION")]
+    decide_after: Duration,
+    /// After decide-after, close a still idle connection after this long.
+    #[arg(long, default_value = "60s", value_parser = super::parse_duration, value_name = "DURATION")]
+    idle_timeout: Duration,
+    /// Bound on a client's TLS handshake.
+    #[arg(long, default_value = "10s", value_parser = super::parse_duration, value_name = "DURATION")]
+    handshake_timeout: Duration,
+    /// Bound on reading a proxy request's head.
+    #[arg(long, default_value = "10s", value_parser = super::parse_duration, value_name = "DURATION")]
+    header_timeout: Duration,
+    /// Bound on connecting to an origin (TCP, then TLS).
+    #[arg(long, default_value = "10s", value_parser = super::parse_duration, value_name = "DURATION")]
+    connect_timeout: Duration,
+    /// Keep query values in recorded request paths (they are redacted by default).
+    #[arg(long)]
+    keep_query: bool,
+    /// Write TLS secrets to FILE (SSLKEYLOGFILE format) for Wireshark.
+    #[arg(long, value_name = "FILE")]
+    keylog: Option<PathBuf>,
+    /// No live line per connection (the summary is still printed).
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+pub(crate) fn run(args: ProxyArgs, ca_dir: &Path) -> Result<i32> {
+    let config = config(&args)?;
+    let custom = args
+        .cert
+        .iter()
+        .map(|spec| CustomCert::load(spec))
+        .collect::<Result<Vec<_>>>()?;
+    let (ca, created) = CertificateAuthority::load_or_create(ca_dir, args.key_type)?;
+    let issuer = Arc::new(LeafIssuer::new(Arc::new(ca), args.leaf_key_type, custom)?);
+    let mut sinks: Vec<Box<dyn RecordSink>> = Vec::new();
+    if let Some(path) = &args.events {
+        sinks.push(Box::new(EventsFile::create(path)?));
+    }
+    if !args.quiet {
+        let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        sinks.push(Box::new(LiveLines::new(std::io::stdout(), color)));
+    }
+    sinks.push(Box::new(SummaryPrinter::new(std::io::stdout())));
+
+    if config.upstream.insecure {
+        eprintln!("pin-proxy: warning: --upstream-insecure: origins are not verified");
+    }
+    if !config.listen.ip().is_loopback() {
+        eprintln!(
+            "pin-proxy: warning: listening on {}: anyone who reaches it can use this proxy",
+            config.listen
+        );
+    }
+    super::runtime()?.block_on(async move {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let proxy = Proxy::bind(config, issuer.clone(), tx).await?;
+        let addr = proxy.local_addr()?;
+        print_banner(addr, ca_dir, created, &issuer, args.events.as_deref());
+        let writer = tokio::spawn(write_records(rx, sinks));
+        proxy.run_until(stop_signal()).await?;
+        writer
+            .await
+            .map_err(|e| Error::runtime(format!("the events writer failed: {e}")))??;
+        Ok(exit::OK)
+    })
+}
+
+fn config(args: &ProxyArgs) -> Result<ProxyConfig> {
+    let mut rules = Vec::new();
+    if let Some(path) = &args.rules {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::file(path, "read the rules file", e))?;
+        let parsed = crate::rules::file::parse(&path.display().to_string(), &text)
+            .map_err(|e| Error::input("--rules", e))?;
+        rules.extend(parsed);
+    }
+    for spec in &args.profile {
+        rules.push(Rule::parse_profile(spec).map_err(|e| Error::input("--profile", e))?);
+    }
+    for glob in &args.passthrough {
+        rules.push(Rule {
+            hosts: HostGlob::parse(glob).map_err(|e| Error::input("--passthrough", e))?,
+            action: Action::Passthrough,
+        });
+    }
+    for spec in &args.cert {
+        let glob = spec.split_once('=').map_or(spec.as_str(), |(g, _)| g);
+        rules.push(Rule {
+            hosts: HostGlob::parse(glob).map_err(|e| Error::input("--cert", e))?,
+            action: Action::Intercept(Profile::Custom),
+        });
+    }
+    let maps = args
+        .map
+        .iter()
+        .map(|m| HostMap::parse(m).map_err(|e| Error::input("--map", e)))
+        .collect::<Result<Vec<_>>>()?;
+    let mut extra_cas = Vec::new();
+    for path in &args.upstream_ca {
+        let pem = std::fs::read(path).map_err(|e| Error::file(path, "read --upstream-ca", e))?;
+        extra_cas.extend(
+            pins::pem_certs(&pem).map_err(|e| Error::input(path.display().to_string(), e))?,
+        );
+    }
+    if args.decide_after.is_zero() {
+        return Err(Error::input("--decide-after", "must be more than zero"));
+    }
+    Ok(ProxyConfig {
+        listen: args.listen,
+        rules: Rules::new(rules),
+        maps,
+        upstream: UpstreamTrust {
+            extra_cas,
+            insecure: args.upstream_insecure,
+            system_roots: true,
+        },
+        decide_after: args.decide_after,
+        idle_timeout: args.idle_timeout,
+        handshake_timeout: args.handshake_timeout,
+        header_timeout: args.header_timeout,
+        connect_timeout: args.connect_timeout,
+        keep_query: args.keep_query,
+        keylog: args.keylog.clone(),
+    })
+}
+
+fn print_banner(
+    addr: SocketAddr,
+    ca_dir: &Path,
+    created: bool,
+    issuer: &LeafIssuer,
+    events: Option<&Path>,
+) {
+    let ca = issuer.ca();
+    let cert = ca.paths().map_or_else(
+        || ca_dir.display().to_string(),
+        |p| p.cert.display().to_string(),
+    );
+    eprintln!("pin-proxy listening on {addr}");
+    eprintln!(
+        "  CA:           {cert}{} (pin {})",
+        if created { ", created now" } else { "" },
+        ca.pin()
+    );
+    if let Some(pin) = issuer.profile_pin(Profile::Forged) {
+        eprintln!("  forged leaves: key pin {pin} (not the CA's)");
+    }
+    eprintln!("  install page: http://{MAGIC_HOST}/ through this proxy");
+    if let Some(events) = events {
+        eprintln!("  events:       {}", events.display());
+    }
+    eprintln!("  stop with Ctrl-C for a per-host summary");
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn write_records(
+    mut rx: mpsc::UnboundedReceiver<ConnectionRecord>,
+    mut sinks: Vec<Box<dyn RecordSink>>,
+) -> Result<()> {
+    while let Some(record) = rx.recv().await {
+        for sink in &mut sinks {
+            sink.record(&record)?;
+        }
+    }
+    for sink in &mut sinks {
+        sink.finish()?;
+    }
+    Ok(())
+}

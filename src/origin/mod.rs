@@ -1,0 +1,184 @@
+//! Local HTTPS test origins with known keys: a generated PKI (root → intermediate → named leaf
+//! keys) and a small HTTP/1.1 + HTTP/2 server on loopback that records every request it gets.
+//!
+//! Scenario suites and the project's own tests use these so that every key and pin in a case is
+//! known. The origin answers every request with 200 and a short text naming the host and path.
+
+pub mod pki;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls::ServerConfig;
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::error::{Error, Result};
+
+/// One request an origin received.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OriginRequest {
+    /// Server name the client sent (SNI), if any.
+    pub sni: Option<String>,
+    /// HTTP method.
+    pub method: String,
+    /// Path and query.
+    pub path: String,
+}
+
+/// A running test origin; stops when dropped.
+#[derive(Debug)]
+pub struct TestOrigin {
+    addr: SocketAddr,
+    requests: Arc<Mutex<Vec<OriginRequest>>>,
+    stop: watch::Sender<bool>,
+}
+
+#[derive(Debug)]
+struct Fixed(Arc<CertifiedKey>);
+
+impl ResolvesServerCert for Fixed {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.clone())
+    }
+}
+
+impl TestOrigin {
+    /// Starts a plain-HTTP (no TLS) origin on 127.0.0.1, for `http://` forwarding.
+    pub async fn start_plain() -> Result<Self> {
+        Self::start_inner(None).await
+    }
+
+    /// Starts an origin on 127.0.0.1 (an ephemeral port) presenting `cert`.
+    pub async fn start(cert: Arc<CertifiedKey>) -> Result<Self> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut config = ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(rustls::ALL_VERSIONS)
+            .map_err(|e| Error::runtime(format!("origin TLS setup: {e}")))?
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(Fixed(cert)));
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Self::start_inner(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))).await
+    }
+
+    async fn start_inner(acceptor: Option<tokio_rustls::TlsAcceptor>) -> Result<Self> {
+        let listener = TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .map_err(|e| Error::runtime(format!("cannot start a test origin: {e}")))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::runtime(format!("test origin address: {e}")))?;
+        let requests: Arc<Mutex<Vec<OriginRequest>>> = Arc::default();
+        let (stop, mut stopped) = watch::channel(false);
+        let log = requests.clone();
+        tokio::spawn(async move {
+            loop {
+                let (tcp, _) = tokio::select! {
+                    accepted = listener.accept() => match accepted {
+                        Ok(a) => a,
+                        Err(_) => continue,
+                    },
+                    _ = stopped.wait_for(|s| *s) => return,
+                };
+                let _ = tcp.set_nodelay(true);
+                let (acceptor, log, mut stopped) = (acceptor.clone(), log.clone(), stopped.clone());
+                tokio::spawn(async move {
+                    tokio::select! {
+                        () = serve(acceptor, tcp, log) => {}
+                        _ = stopped.wait_for(|s| *s) => {}
+                    }
+                });
+            }
+        });
+        Ok(Self {
+            addr,
+            requests,
+            stop,
+        })
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Requests received so far.
+    pub fn requests(&self) -> Vec<OriginRequest> {
+        self.requests
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl Drop for TestOrigin {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+async fn serve(
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    tcp: tokio::net::TcpStream,
+    log: Arc<Mutex<Vec<OriginRequest>>>,
+) {
+    let Some(acceptor) = acceptor else {
+        return serve_http(TokioIo::new(tcp), None, false, log).await;
+    };
+    let Ok(tls) = acceptor.accept(tcp).await else {
+        return; // a client that rejects us is the test's business, not the origin's
+    };
+    let (_, session) = tls.get_ref();
+    let sni = session.server_name().map(str::to_string);
+    let h2 = session.alpn_protocol() == Some(b"h2");
+    serve_http(TokioIo::new(tls), sni, h2, log).await;
+}
+
+async fn serve_http<T>(
+    io: TokioIo<T>,
+    sni: Option<String>,
+    h2: bool,
+    log: Arc<Mutex<Vec<OriginRequest>>>,
+) where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req: Request<Incoming>| {
+        let path = req
+            .uri()
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_string();
+        let entry = OriginRequest {
+            sni: sni.clone(),
+            method: req.method().to_string(),
+            path: path.clone(),
+        };
+        let body = format!(
+            "pin-proxy test origin {}: {} {path}\n",
+            sni.as_deref().unwrap_or("-"),
+            req.method()
+        );
+        log.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(entry);
+        async move { Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(body)))) }
+    });
+    if h2 {
+        let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+            .serve_connection(io, service)
+            .await;
+    } else {
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(io, service)
+            .await;
+    }
+}

@@ -1,0 +1,154 @@
+//! One accepted client connection as the shell sees it: what is known about it, its verdict
+//! tracker, and the guarantee of exactly one record.
+//!
+//! [`Conn`] is shared (`Arc`) by every task working on the connection. When the last of them lets
+//! go — the connection ended, failed, or the proxy stopped and dropped its tasks — `Drop` asks the
+//! verdict core for the verdict and sends the one [`ConnectionRecord`].
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use time::OffsetDateTime;
+use tokio::sync::{mpsc, Notify};
+
+use super::io::IoStats;
+use crate::record::{ActionKind, ConnectionRecord, SCHEMA};
+use crate::rules::Profile;
+use crate::verdict::{Event, Tracker};
+
+/// Number of connections whose record is not yet sent, with a wake-up when it changes.
+#[derive(Debug, Default)]
+pub(crate) struct Live {
+    count: AtomicUsize,
+    changed: Notify,
+}
+
+impl Live {
+    /// Waits until every connection's record has been sent.
+    pub(crate) async fn all_done(&self) {
+        loop {
+            let notified = self.changed.notified();
+            if self.count.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// What the shell has learned about a connection, besides the tracker.
+#[derive(Debug, Default)]
+pub(crate) struct ConnState {
+    pub(crate) tracker: Tracker,
+    pub(crate) host: Option<String>,
+    pub(crate) port: Option<u16>,
+    pub(crate) sni: Option<String>,
+    pub(crate) action: Option<ActionKind>,
+    pub(crate) profile: Option<Profile>,
+    pub(crate) presented_pin: Option<String>,
+    pub(crate) tls_version: Option<String>,
+    pub(crate) alpn: Option<String>,
+    pub(crate) upstream: Option<String>,
+}
+
+/// A client connection; sends its record when dropped.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    pub(crate) id: u64,
+    client: SocketAddr,
+    started_wall: OffsetDateTime,
+    started: Instant,
+    pub(crate) stats: Arc<IoStats>,
+    state: Mutex<ConnState>,
+    records: mpsc::UnboundedSender<ConnectionRecord>,
+    live: Arc<Live>,
+}
+
+impl Conn {
+    pub(crate) fn new(
+        id: u64,
+        client: SocketAddr,
+        records: mpsc::UnboundedSender<ConnectionRecord>,
+        live: Arc<Live>,
+    ) -> Self {
+        live.count.fetch_add(1, Ordering::SeqCst);
+        Self {
+            id,
+            client,
+            started_wall: OffsetDateTime::now_utc(),
+            started: Instant::now(),
+            stats: Arc::default(),
+            state: Mutex::default(),
+            records,
+            live,
+        }
+    }
+
+    /// Runs `f` on the connection's state.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut ConnState) -> R) -> R {
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut state)
+    }
+
+    /// Feeds one event to the verdict core.
+    pub(crate) fn event(&self, event: Event) {
+        self.with(|s| s.tracker.on(event));
+    }
+
+    fn record(&mut self) -> ConnectionRecord {
+        let state = std::mem::take(
+            self.state
+                .get_mut()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        let verdict = state.tracker.verdict();
+        ConnectionRecord {
+            schema: SCHEMA,
+            id: self.id,
+            client: self.client.to_string(),
+            host: state.host,
+            port: state.port,
+            sni: state.sni,
+            action: state.action,
+            profile: state.profile,
+            presented_pin: state.presented_pin,
+            verdict: verdict.kind,
+            stage: verdict.stage,
+            reason: verdict.reason,
+            requests: state.tracker.requests().to_vec(),
+            tls_version: state.tls_version,
+            alpn: state.alpn,
+            started: rfc3339_millis(self.started_wall),
+            duration_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            bytes_up: self.stats.up.load(Ordering::Relaxed),
+            bytes_down: self.stats.down.load(Ordering::Relaxed),
+            upstream: state.upstream,
+        }
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.event(Event::Stopped);
+        let record = self.record();
+        // The receiver is gone only when the proxy is being torn down; nothing to write to then.
+        let _ = self.records.send(record);
+        self.live.count.fetch_sub(1, Ordering::SeqCst);
+        self.live.changed.notify_waiters();
+    }
+}
+
+/// RFC 3339 UTC with milliseconds, e.g. `2026-11-28T04:00:00.123Z`.
+pub(crate) fn rfc3339_millis(t: OffsetDateTime) -> String {
+    let fmt = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&fmt)
+        .unwrap_or_else(|_| t.to_string())
+}

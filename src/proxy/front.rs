@@ -1,0 +1,289 @@
+//! The proxy-facing side of a client connection: reads proxy requests with hyper's HTTP/1.1
+//! server (400 for malformed, 431 for oversized heads, a header timeout), answers CONNECT after
+//! opening the origin's TCP connection, forwards plain `http://` requests, and serves the CA
+//! install page.
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpStream;
+
+use super::conn::Conn;
+use super::io::{Counted, Rewind};
+use super::upstream::{self, text_response, Body, Sender, Target};
+use super::{install_page, tunnel, Shared};
+use crate::record::{ActionKind, RequestRecord};
+use crate::rules::Action;
+use crate::verdict::Event;
+
+/// Largest proxy request head accepted; larger gets a 431.
+const MAX_HEAD: usize = 64 * 1024;
+
+/// A CONNECT that was answered 200: what the tunnel needs once hyper hands the socket back.
+pub(crate) struct PendingTunnel {
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) action: Action,
+    pub(crate) origin: TcpStream,
+    on_upgrade: hyper::upgrade::OnUpgrade,
+}
+
+/// Serves one accepted client connection to its end.
+pub(crate) async fn serve(shared: Arc<Shared>, conn: Arc<Conn>, stream: TcpStream) {
+    let mut shutdown = shared.shutdown.clone();
+    tokio::select! {
+        () = serve_inner(&shared, &conn, stream) => {}
+        _ = shutdown.wait_for(|stop| *stop) => {}
+    }
+}
+
+async fn serve_inner(shared: &Arc<Shared>, conn: &Arc<Conn>, stream: TcpStream) {
+    let io = TokioIo::new(Counted::new(stream, conn.stats.clone()));
+    let pending: Arc<Mutex<Option<PendingTunnel>>> = Arc::default();
+    let service = {
+        let (shared, conn, pending) = (shared.clone(), conn.clone(), pending.clone());
+        service_fn(move |req| {
+            let (shared, conn, pending) = (shared.clone(), conn.clone(), pending.clone());
+            async move { Ok::<_, Infallible>(proxy_request(&shared, &conn, &pending, req).await) }
+        })
+    };
+    let result = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(shared.config.header_timeout)
+        .max_buf_size(MAX_HEAD)
+        .serve_connection(io, service)
+        .with_upgrades()
+        .await;
+    if let Err(e) = result {
+        let reason = if e.is_parse_too_large() {
+            "431: request head too large".to_string()
+        } else if e.is_parse() {
+            format!("400: malformed proxy request ({e})")
+        } else if e.is_timeout() {
+            "timed out waiting for the request head".to_string()
+        } else {
+            format!("proxy request failed: {e}")
+        };
+        conn.event(Event::BadProxyRequest { reason });
+    }
+    let tunnel = pending
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+    let Some(tunnel) = tunnel else {
+        return;
+    };
+    let upgraded = match tunnel.on_upgrade.await {
+        Ok(u) => u,
+        Err(e) => {
+            conn.event(Event::BadProxyRequest {
+                reason: format!("client left before the tunnel opened: {e}"),
+            });
+            return;
+        }
+    };
+    match upgraded.downcast::<TokioIo<Counted<TcpStream>>>() {
+        Ok(parts) => {
+            let client = Rewind::new(parts.read_buf.to_vec(), parts.io.into_inner());
+            tunnel::run(
+                shared,
+                conn,
+                client,
+                tunnel.origin,
+                tunnel.host,
+                tunnel.port,
+                tunnel.action,
+            )
+            .await;
+        }
+        Err(_) => conn.event(Event::BadProxyRequest {
+            reason: "internal: the tunnel's socket could not be recovered".into(),
+        }),
+    }
+}
+
+async fn proxy_request(
+    shared: &Arc<Shared>,
+    conn: &Arc<Conn>,
+    pending: &Mutex<Option<PendingTunnel>>,
+    req: Request<Incoming>,
+) -> Response<Body> {
+    if req.method() == Method::CONNECT {
+        return connect(shared, conn, pending, req).await;
+    }
+    let host = req.uri().host().map(str::to_ascii_lowercase);
+    match host {
+        Some(h) if h == install_page::MAGIC_HOST => install_page(shared, conn, &req),
+        None if req.uri().scheme().is_none() => install_page(shared, conn, &req),
+        Some(_) if req.uri().scheme_str() == Some("http") => plain_http(shared, conn, req).await,
+        _ => {
+            conn.event(Event::BadProxyRequest {
+                reason: format!(
+                    "400: unsupported proxy request {} {}",
+                    req.method(),
+                    req.uri()
+                ),
+            });
+            close(text_response(
+                StatusCode::BAD_REQUEST,
+                "pin-proxy: send CONNECT host:port, or an absolute http:// URL\n".into(),
+            ))
+        }
+    }
+}
+
+fn install_page(shared: &Shared, conn: &Conn, req: &Request<Incoming>) -> Response<Body> {
+    let path = req.uri().path().to_string();
+    let resp = install_page::respond(shared.issuer.ca(), &path);
+    let mut record = RequestRecord::new(req.method().as_str(), &path, false);
+    record.status = Some(resp.status().as_u16());
+    conn.with(|s| {
+        s.host
+            .get_or_insert_with(|| install_page::MAGIC_HOST.to_string());
+    });
+    conn.event(Event::InstallPage(record));
+    resp
+}
+
+async fn connect(
+    shared: &Shared,
+    conn: &Conn,
+    pending: &Mutex<Option<PendingTunnel>>,
+    mut req: Request<Incoming>,
+) -> Response<Body> {
+    let authority = req.uri().authority().cloned();
+    let (host, port) = match authority.as_ref().map(|a| (a.host(), a.port_u16())) {
+        Some((host, Some(port))) if !host.is_empty() && port != 0 => (
+            host.trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_ascii_lowercase(),
+            port,
+        ),
+        _ => {
+            conn.event(Event::BadProxyRequest {
+                reason: format!(
+                    "400: CONNECT target {:?} is not host:port",
+                    req.uri().to_string()
+                ),
+            });
+            return close(text_response(
+                StatusCode::BAD_REQUEST,
+                "pin-proxy: CONNECT needs host:port\n".into(),
+            ));
+        }
+    };
+    let action = shared.config.rules.action_for(&host);
+    conn.with(|s| {
+        s.host = Some(host.clone());
+        s.port = Some(port);
+    });
+    let (origin, addr) = match upstream::connect(
+        &host,
+        port,
+        &shared.config.maps,
+        shared.config.connect_timeout,
+    )
+    .await
+    {
+        Ok(ok) => ok,
+        Err(reason) => {
+            conn.with(|s| {
+                s.action = Some(match action {
+                    Action::Passthrough => ActionKind::Passthrough,
+                    Action::Intercept(_) => ActionKind::Intercept,
+                });
+            });
+            conn.event(Event::UpstreamFailed {
+                stage: crate::record::Stage::Connect,
+                reason: reason.clone(),
+            });
+            return close(text_response(
+                StatusCode::BAD_GATEWAY,
+                format!("pin-proxy: cannot reach {host}:{port}: {reason}\n"),
+            ));
+        }
+    };
+    conn.with(|s| s.upstream = Some(addr.to_string()));
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    *pending
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(PendingTunnel {
+        host,
+        port,
+        action,
+        origin,
+        on_upgrade,
+    });
+    Response::new(upstream::full(""))
+}
+
+async fn plain_http(shared: &Arc<Shared>, conn: &Conn, req: Request<Incoming>) -> Response<Body> {
+    let host = req.uri().host().unwrap_or_default().to_ascii_lowercase();
+    let port = req.uri().port_u16().unwrap_or(80);
+    conn.with(|s| {
+        s.action = Some(ActionKind::Http);
+        s.host.get_or_insert_with(|| host.clone());
+        s.port.get_or_insert(port);
+    });
+    let path = req
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
+    let sender = match upstream::connect(
+        &host,
+        port,
+        &shared.config.maps,
+        shared.config.connect_timeout,
+    )
+    .await
+    {
+        Ok((tcp, addr)) => {
+            conn.with(|s| {
+                s.upstream.get_or_insert_with(|| addr.to_string());
+            });
+            Sender::handshake(tcp, false).await
+        }
+        Err(e) => Err(e),
+    };
+    let (resp, record) = match sender {
+        Ok(sender) => {
+            let target = Target {
+                scheme: "http",
+                host: &host,
+                port,
+            };
+            upstream::forward(
+                &sender,
+                req,
+                &target,
+                shared.config.keep_query,
+                shared.shutdown.clone(),
+            )
+            .await
+        }
+        Err(e) => {
+            let mut record =
+                RequestRecord::new(req.method().as_str(), &path, shared.config.keep_query);
+            record.status = Some(502);
+            let resp = text_response(
+                StatusCode::BAD_GATEWAY,
+                format!("pin-proxy: cannot reach {host}:{port}: {e}\n"),
+            );
+            (resp, record)
+        }
+    };
+    conn.event(Event::PlainRequest(record));
+    resp
+}
+
+/// Marks a response as the last on its connection.
+fn close(mut resp: Response<Body>) -> Response<Body> {
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    resp
+}

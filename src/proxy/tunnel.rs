@@ -1,0 +1,385 @@
+//! A CONNECT tunnel after the 200: relay it untouched, or read the ClientHello, connect TLS to
+//! the origin, present a leaf of the host's profile, watch how the client ends the handshake and
+//! what it does after it, and serve its requests.
+
+use std::io;
+use std::sync::Arc;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::server::{Acceptor, ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls::ServerConfig;
+use tokio::io::{AsyncRead, AsyncReadExt as _};
+use tokio::net::TcpStream;
+
+use super::conn::Conn;
+use super::io::{Counted, Rewind};
+use super::upstream::{self, Sender, Target};
+use super::Shared;
+use crate::record::{ActionKind, Stage};
+use crate::rules::{Action, Profile};
+use crate::verdict::{ClientEnd, Event};
+
+/// The client side of a tunnel: the counted socket, with bytes hyper had read ahead.
+pub(crate) type ClientIo = Rewind<Counted<TcpStream>>;
+
+/// Most bytes read while waiting for a complete ClientHello.
+const MAX_HELLO: usize = 64 * 1024;
+const ALPN_H2: &[u8] = b"h2";
+const ALPN_H1: &[u8] = b"http/1.1";
+
+/// Runs a tunnel to its end.
+pub(crate) async fn run(
+    shared: &Shared,
+    conn: &Arc<Conn>,
+    client: ClientIo,
+    origin: TcpStream,
+    host: String,
+    port: u16,
+    action: Action,
+) {
+    let profile = match action {
+        Action::Passthrough => {
+            return passthrough(conn, client, origin, Vec::new()).await;
+        }
+        Action::Intercept(profile) => profile,
+    };
+    conn.with(|s| s.action = Some(ActionKind::Intercept));
+    conn.event(Event::InterceptOpened);
+    let mut client = client;
+    let hello = match tokio::time::timeout(
+        shared.config.handshake_timeout,
+        read_client_hello(&mut client),
+    )
+    .await
+    {
+        Ok(Ok(hello)) => hello,
+        Ok(Err(HelloError::NotTls(reason))) => {
+            eprintln!(
+                "pin-proxy: #{} {host}:{port}: not TLS ({reason}); closed",
+                conn.id
+            );
+            return conn.event(Event::NotTls { reason });
+        }
+        Ok(Err(HelloError::Ended(end))) => return conn.event(Event::HandshakeFailed(end)),
+        Err(_) => return conn.event(Event::HandshakeFailed(ClientEnd::TimedOut)),
+    };
+    conn.event(Event::ClientHello);
+    // The server name decides the rule when the client sent one (CONNECT may name an address).
+    let host = hello.sni.clone().unwrap_or(host);
+    conn.with(|s| {
+        s.sni = hello.sni.clone();
+        s.host = Some(host.clone());
+    });
+    let profile = match shared.config.rules.action_for(&host) {
+        Action::Passthrough => {
+            conn.with(|s| s.action = Some(ActionKind::Passthrough));
+            conn.event(Event::PassthroughOpened);
+            return passthrough(conn, client, origin, hello.raw).await;
+        }
+        Action::Intercept(p) if hello.sni.is_some() => p,
+        Action::Intercept(_) => profile,
+    };
+    conn.with(|s| s.profile = Some(profile));
+    intercept(shared, conn, client, origin, hello, &host, port, profile).await;
+}
+
+async fn passthrough(conn: &Conn, client: ClientIo, mut origin: TcpStream, hello: Vec<u8>) {
+    conn.with(|s| s.action = Some(ActionKind::Passthrough));
+    conn.event(Event::PassthroughOpened);
+    let mut client = Rewind::new(hello, client);
+    // Errors (a reset from either side) end the tunnel like a close does.
+    let _ = tokio::io::copy_bidirectional(&mut client, &mut origin).await;
+    conn.event(Event::TunnelClosed);
+}
+
+/// What the ClientHello said, and its raw bytes to replay.
+struct Hello {
+    raw: Vec<u8>,
+    sni: Option<String>,
+    alpn: Vec<Vec<u8>>,
+}
+
+enum HelloError {
+    NotTls(String),
+    Ended(ClientEnd),
+}
+
+async fn read_client_hello<T: AsyncRead + Unpin>(io: &mut T) -> Result<Hello, HelloError> {
+    let mut raw = Vec::new();
+    let mut acceptor = Acceptor::default();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = match io.read(&mut buf).await {
+            Ok(0) => return Err(HelloError::Ended(ClientEnd::Eof)),
+            Ok(n) => n,
+            Err(e) => return Err(HelloError::Ended(client_end(&e))),
+        };
+        if raw.is_empty() && buf[0] != 0x16 {
+            return Err(HelloError::NotTls(describe_bytes(&buf[..n])));
+        }
+        raw.extend_from_slice(&buf[..n]);
+        let mut chunk = &buf[..n];
+        while !chunk.is_empty() {
+            match acceptor.read_tls(&mut chunk) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => return Err(HelloError::NotTls(format!("unreadable TLS record: {e}"))),
+            }
+        }
+        match acceptor.accept() {
+            Ok(Some(accepted)) => {
+                let hello = accepted.client_hello();
+                let sni = hello.server_name().map(str::to_ascii_lowercase);
+                let alpn = hello
+                    .alpn()
+                    .map(|protocols| protocols.map(<[u8]>::to_vec).collect())
+                    .unwrap_or_default();
+                return Ok(Hello { raw, sni, alpn });
+            }
+            Ok(None) => {}
+            Err((e, _alert)) => {
+                return Err(HelloError::Ended(ClientEnd::Error(format!(
+                    "bad ClientHello: {e}"
+                ))))
+            }
+        }
+        if raw.len() > MAX_HELLO {
+            return Err(HelloError::NotTls("ClientHello larger than 64 KiB".into()));
+        }
+    }
+}
+
+/// A short printable description of the first bytes of a non-TLS stream.
+fn describe_bytes(bytes: &[u8]) -> String {
+    let shown: String = bytes
+        .iter()
+        .take(24)
+        .map(|&b| {
+            if (0x20..0x7f).contains(&b) {
+                b as char
+            } else {
+                '.'
+            }
+        })
+        .collect();
+    format!("first bytes {shown:?}")
+}
+
+/// How an I/O error from the client's TLS stream ended it.
+fn client_end(e: &io::Error) -> ClientEnd {
+    if let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+        return match tls {
+            rustls::Error::AlertReceived(rustls::AlertDescription::CloseNotify) => {
+                ClientEnd::CloseNotify
+            }
+            rustls::Error::AlertReceived(alert) => ClientEnd::Alert(u8::from(*alert)),
+            other => ClientEnd::Error(other.to_string()),
+        };
+    }
+    match e.kind() {
+        io::ErrorKind::UnexpectedEof => ClientEnd::Eof,
+        io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::BrokenPipe => ClientEnd::Reset,
+        io::ErrorKind::TimedOut => ClientEnd::TimedOut,
+        _ => ClientEnd::Error(e.to_string()),
+    }
+}
+
+#[derive(Debug)]
+struct OneCert(Arc<CertifiedKey>);
+
+impl ResolvesServerCert for OneCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.clone())
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn intercept(
+    shared: &Shared,
+    conn: &Arc<Conn>,
+    client: ClientIo,
+    origin: TcpStream,
+    hello: Hello,
+    host: &str,
+    port: u16,
+    profile: Profile,
+) {
+    // 1. TLS to the origin first, offering what the client offered, so both sides speak the same
+    //    HTTP version and an origin failure is reported before any certificate goes out.
+    let offered: Vec<Vec<u8>> = hello
+        .alpn
+        .iter()
+        .filter(|p| p.as_slice() == ALPN_H2 || p.as_slice() == ALPN_H1)
+        .cloned()
+        .collect();
+    let origin_tls = match connect_origin_tls(shared, origin, host, offered.clone()).await {
+        Ok(tls) => tls,
+        Err(reason) => {
+            return conn.event(Event::UpstreamFailed {
+                stage: Stage::Handshake,
+                reason,
+            })
+        }
+    };
+    let origin_alpn = origin_tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+    let client_alpn = match origin_alpn {
+        Some(p) => vec![p],
+        None if offered.iter().any(|p| p == ALPN_H1) => vec![ALPN_H1.to_vec()],
+        None => Vec::new(),
+    };
+    let h2 = client_alpn.first().is_some_and(|p| p == ALPN_H2);
+
+    // 2. Our certificate for the host.
+    let leaf = match shared.issuer.leaf(host, profile) {
+        Ok(leaf) => leaf,
+        Err(e) => {
+            eprintln!("pin-proxy: #{} {host}: {e}", conn.id);
+            return conn.event(Event::HandshakeFailed(ClientEnd::Error(e.to_string())));
+        }
+    };
+    conn.with(|s| s.presented_pin = Some(leaf.pin.clone()));
+    let config = match server_config(shared, leaf.certified.clone(), client_alpn) {
+        Ok(c) => c,
+        Err(e) => return conn.event(Event::HandshakeFailed(ClientEnd::Error(e))),
+    };
+
+    // 3. The client's handshake, replaying the ClientHello we read.
+    conn.stats.watch_flight();
+    let client = Rewind::new(hello.raw, client);
+    let accepted = tokio::time::timeout(shared.config.handshake_timeout, async {
+        let start = tokio_rustls::LazyConfigAcceptor::new(Acceptor::default(), client).await?;
+        start.into_stream(config).await
+    })
+    .await;
+    let presented = conn.stats.presented();
+    if presented {
+        conn.event(Event::CertificatePresented);
+    }
+    let mut tls = match accepted {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => return conn.event(Event::HandshakeFailed(client_end(&e))),
+        Err(_) => return conn.event(Event::HandshakeFailed(ClientEnd::TimedOut)),
+    };
+    let (_, session) = tls.get_ref();
+    let version = session.protocol_version().map(|v| match v {
+        rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".to_string(),
+        rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".to_string(),
+        other => format!("{other:?}"),
+    });
+    let alpn = session
+        .alpn_protocol()
+        .map(|p| String::from_utf8_lossy(p).into_owned());
+    conn.with(|s| {
+        s.tls_version = version;
+        s.alpn = alpn;
+    });
+    conn.event(Event::HandshakeCompleted);
+
+    // 4. The client's first move: data, a close, or nothing until decide-after.
+    let mut first = vec![0u8; 16 * 1024];
+    let mut waits = [shared.config.decide_after, shared.config.idle_timeout].into_iter();
+    let n = loop {
+        let Some(wait) = waits.next() else {
+            return; // idle past both bounds: the proxy closes it; the verdict stays undecided
+        };
+        match tokio::time::timeout(wait, tls.read(&mut first)).await {
+            Ok(Ok(0)) => return conn.event(Event::ClientClosed(ClientEnd::CloseNotify)),
+            Ok(Ok(n)) => break n,
+            Ok(Err(e)) => return conn.event(Event::ClientClosed(client_end(&e))),
+            Err(_) => conn.event(Event::DecideDeadline),
+        }
+    };
+    first.truncate(n);
+    conn.event(Event::ApplicationData);
+
+    // 5. Serve its requests through the origin connection.
+    let sender = match Sender::handshake(origin_tls, h2).await {
+        Ok(s) => Arc::new(s),
+        Err(reason) => {
+            return conn.event(Event::UpstreamFailed {
+                stage: Stage::Request,
+                reason,
+            })
+        }
+    };
+    let io = TokioIo::new(Rewind::new(first, tls));
+    let service = {
+        let conn = conn.clone();
+        let host = host.to_string();
+        let keep_query = shared.config.keep_query;
+        let shutdown = shared.shutdown.clone();
+        service_fn(move |req| {
+            let (conn, host, sender, shutdown) =
+                (conn.clone(), host.clone(), sender.clone(), shutdown.clone());
+            async move {
+                let target = Target {
+                    scheme: "https",
+                    host: &host,
+                    port,
+                };
+                let (resp, record) =
+                    upstream::forward(&sender, req, &target, keep_query, shutdown).await;
+                conn.event(Event::Request(record));
+                Ok::<_, std::convert::Infallible>(resp)
+            }
+        })
+    };
+    // Errors here are the client or origin going away mid-exchange; the requests are recorded.
+    if h2 {
+        let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+            .serve_connection(io, service)
+            .await;
+    } else {
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(io, service)
+            .with_upgrades()
+            .await;
+    }
+}
+
+async fn connect_origin_tls(
+    shared: &Shared,
+    origin: TcpStream,
+    host: &str,
+    alpn: Vec<Vec<u8>>,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
+    let name = rustls::pki_types::ServerName::try_from(host.to_string())
+        .map_err(|e| format!("{host:?} is not a valid server name: {e}"))?;
+    let mut config = (*shared.upstream_tls).clone();
+    config.alpn_protocols = alpn;
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    match tokio::time::timeout(
+        shared.config.connect_timeout,
+        connector.connect(name, origin),
+    )
+    .await
+    {
+        Ok(Ok(tls)) => Ok(tls),
+        Ok(Err(e)) => Err(format!("TLS with the origin failed: {e}")),
+        Err(_) => Err("TLS with the origin timed out".into()),
+    }
+}
+
+fn server_config(
+    shared: &Shared,
+    cert: Arc<CertifiedKey>,
+    alpn: Vec<Vec<u8>>,
+) -> Result<Arc<ServerConfig>, String> {
+    let mut config = ServerConfig::builder_with_provider(shared.provider.clone())
+        .with_protocol_versions(rustls::ALL_VERSIONS)
+        .map_err(|e| format!("TLS setup: {e}"))?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(OneCert(cert)));
+    config.alpn_protocols = alpn;
+    // No resumption: every connection must see (and judge) the certificate.
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    config.send_tls13_tickets = 0;
+    if let Some(keylog) = &shared.keylog {
+        config.key_log = keylog.clone();
+    }
+    Ok(Arc::new(config))
+}

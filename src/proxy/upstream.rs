@@ -1,0 +1,373 @@
+//! The proxy's side towards origins: TCP connect (honouring `--map`), TLS with verification, and
+//! forwarding requests over HTTP/1.1 or HTTP/2 (with WebSocket upgrades relayed).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Request, Response, StatusCode, Uri};
+use http_body_util::{combinators::BoxBody, BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, KeyLog, RootCertStore, SignatureScheme};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use crate::error::{Error, Result};
+use crate::record::RequestRecord;
+use crate::rules::{mapped_addr, HostMap};
+
+/// Response body type of every response the proxy returns.
+pub(crate) type Body = BoxBody<Bytes, hyper::Error>;
+
+/// A complete body from bytes.
+pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+/// A small text response, e.g. a 502 with the reason.
+pub(crate) fn text_response(status: StatusCode, text: String) -> Response<Body> {
+    let mut resp = Response::new(full(text));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+/// How origins are trusted.
+#[derive(Clone, Debug, Default)]
+pub struct UpstreamTrust {
+    /// Extra CA certificates to trust (e.g. a local test origin's root).
+    pub extra_cas: Vec<CertificateDer<'static>>,
+    /// Skip verification entirely (`--upstream-insecure`).
+    pub insecure: bool,
+    /// Trust the operating system's roots (on by default; tests turn it off).
+    pub system_roots: bool,
+}
+
+/// Builds the TLS client configuration for origins.
+pub(crate) fn client_config(
+    trust: &UpstreamTrust,
+    provider: Arc<CryptoProvider>,
+    keylog: Option<Arc<dyn KeyLog>>,
+) -> Result<ClientConfig> {
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(rustls::ALL_VERSIONS)
+        .map_err(|e| Error::runtime(format!("cannot set up upstream TLS: {e}")))?;
+    let mut config = if trust.insecure {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
+            .with_no_client_auth()
+    } else {
+        let mut roots = RootCertStore::empty();
+        if trust.system_roots {
+            let native = rustls_native_certs::load_native_certs();
+            roots.add_parsable_certificates(native.certs);
+        }
+        for ca in &trust.extra_cas {
+            roots.add(ca.clone()).map_err(|e| {
+                Error::input("--upstream-ca", format!("not a usable CA certificate: {e}"))
+            })?;
+        }
+        if roots.is_empty() {
+            return Err(Error::input(
+                "--upstream-ca",
+                "no trusted roots for origins: the system has none; give --upstream-ca FILE \
+                 (or --upstream-insecure)",
+            ));
+        }
+        builder.with_root_certificates(roots).with_no_client_auth()
+    };
+    if let Some(keylog) = keylog {
+        config.key_log = keylog;
+    }
+    Ok(config)
+}
+
+/// Verifies nothing but the handshake signatures: for `--upstream-insecure` only.
+#[derive(Debug)]
+struct AcceptAnyCertificate(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Opens a TCP connection to `host:port` (or its `--map` address), NODELAY set.
+pub(crate) async fn connect(
+    host: &str,
+    port: u16,
+    maps: &[HostMap],
+    timeout: Duration,
+) -> std::result::Result<(TcpStream, SocketAddr), String> {
+    let addrs: Vec<SocketAddr> = match mapped_addr(maps, host, port) {
+        Some(addr) => vec![addr],
+        None => {
+            let lookup = tokio::time::timeout(timeout, tokio::net::lookup_host((host, port)))
+                .await
+                .map_err(|_| format!("DNS lookup of {host} timed out"))?
+                .map_err(|e| format!("DNS lookup of {host} failed: {e}"))?;
+            lookup.take(4).collect()
+        }
+    };
+    let mut last = format!("{host} resolved to no address");
+    for addr in addrs {
+        match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => {
+                let _ = stream.set_nodelay(true);
+                return Ok((stream, addr));
+            }
+            Ok(Err(e)) => last = format!("connect to {addr} failed: {e}"),
+            Err(_) => last = format!("connect to {addr} timed out after {timeout:?}"),
+        }
+    }
+    Err(last)
+}
+
+/// A connection to an origin that requests are sent over.
+pub(crate) enum Sender {
+    /// HTTP/1.1: one request at a time.
+    H1(tokio::sync::Mutex<hyper::client::conn::http1::SendRequest<Incoming>>),
+    /// HTTP/2: multiplexed.
+    H2(hyper::client::conn::http2::SendRequest<Incoming>),
+}
+
+impl Sender {
+    /// Starts HTTP (h2 when `h2`) on an established stream; the connection is driven by a task.
+    pub(crate) async fn handshake<T>(io: T, h2: bool) -> std::result::Result<Self, String>
+    where
+        T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let io = TokioIo::new(io);
+        if h2 {
+            let (send, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
+                .await
+                .map_err(|e| format!("HTTP/2 with the origin failed: {e}"))?;
+            tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            Ok(Sender::H2(send))
+        } else {
+            let (send, conn) = hyper::client::conn::http1::handshake(io)
+                .await
+                .map_err(|e| format!("HTTP/1.1 with the origin failed: {e}"))?;
+            tokio::spawn(async move {
+                let _ = conn.with_upgrades().await;
+            });
+            Ok(Sender::H1(tokio::sync::Mutex::new(send)))
+        }
+    }
+
+    fn is_h2(&self) -> bool {
+        matches!(self, Sender::H2(_))
+    }
+
+    async fn send(
+        &self,
+        req: Request<Incoming>,
+    ) -> std::result::Result<Response<Incoming>, String> {
+        match self {
+            Sender::H1(send) => {
+                let mut send = send.lock().await;
+                send.ready()
+                    .await
+                    .map_err(|e| format!("origin connection closed: {e}"))?;
+                send.send_request(req).await.map_err(|e| e.to_string())
+            }
+            Sender::H2(send) => {
+                let mut send = send.clone();
+                send.ready()
+                    .await
+                    .map_err(|e| format!("origin connection closed: {e}"))?;
+                send.send_request(req).await.map_err(|e| e.to_string())
+            }
+        }
+    }
+}
+
+/// Where a forwarded request goes.
+pub(crate) struct Target<'a> {
+    pub(crate) scheme: &'static str,
+    pub(crate) host: &'a str,
+    pub(crate) port: u16,
+}
+
+/// Forwards one request and returns the response for the client plus the request's record.
+/// WebSocket (and other HTTP/1.1) upgrades are relayed until either side closes or `shutdown`.
+pub(crate) async fn forward(
+    sender: &Sender,
+    mut req: Request<Incoming>,
+    target: &Target<'_>,
+    keep_query: bool,
+    shutdown: watch::Receiver<bool>,
+) -> (Response<Body>, RequestRecord) {
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
+    let mut record = RequestRecord::new(req.method().as_str(), &path_and_query, keep_query);
+    let client_upgrade = is_upgrade(&req).then(|| hyper::upgrade::on(&mut req));
+    let req = match prepare(req, target, &path_and_query, sender.is_h2()) {
+        Ok(req) => req,
+        Err(e) => {
+            record.status = Some(400);
+            return (text_response(StatusCode::BAD_REQUEST, e), record);
+        }
+    };
+    match sender.send(req).await {
+        Ok(mut resp) => {
+            record.status = Some(resp.status().as_u16());
+            if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+                if let Some(client_upgrade) = client_upgrade {
+                    let origin_upgrade = hyper::upgrade::on(&mut resp);
+                    tokio::spawn(relay_upgrade(client_upgrade, origin_upgrade, shutdown));
+                }
+            }
+            (resp.map(BodyExt::boxed), record)
+        }
+        Err(e) => {
+            record.status = Some(502);
+            (
+                text_response(
+                    StatusCode::BAD_GATEWAY,
+                    format!(
+                        "pin-proxy: the origin {}:{} failed: {e}\n",
+                        target.host, target.port
+                    ),
+                ),
+                record,
+            )
+        }
+    }
+}
+
+fn is_upgrade<B>(req: &Request<B>) -> bool {
+    req.headers().contains_key(header::UPGRADE)
+        && req
+            .headers()
+            .get(header::CONNECTION)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().contains("upgrade"))
+}
+
+/// Rewrites a client request for the origin connection: origin-form URI and a Host header for
+/// HTTP/1.1, absolute URI for HTTP/2; proxy-only headers removed.
+fn prepare(
+    mut req: Request<Incoming>,
+    target: &Target<'_>,
+    path_and_query: &str,
+    h2: bool,
+) -> std::result::Result<Request<Incoming>, String> {
+    let default_port = if target.scheme == "https" { 443 } else { 80 };
+    let authority = match req.uri().authority() {
+        Some(a) => a.as_str().to_string(),
+        None => match req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+        {
+            Some(h) => h.to_string(),
+            None if target.port == default_port => target.host.to_string(),
+            None => format!("{}:{}", target.host, target.port),
+        },
+    };
+    let uri = if h2 {
+        format!("{}://{authority}{path_and_query}", target.scheme)
+    } else {
+        path_and_query.to_string()
+    };
+    *req.uri_mut() = uri
+        .parse::<Uri>()
+        .map_err(|e| format!("cannot forward {uri:?}: {e}"))?;
+    let headers = req.headers_mut();
+    headers.remove("proxy-connection");
+    headers.remove(header::PROXY_AUTHORIZATION);
+    if h2 {
+        for h in [
+            "connection",
+            "keep-alive",
+            "transfer-encoding",
+            "upgrade",
+            "host",
+        ] {
+            headers.remove(h);
+        }
+    } else if !headers.contains_key(header::HOST) {
+        let value = HeaderValue::from_str(&authority)
+            .map_err(|_| format!("bad authority {authority:?}"))?;
+        headers.insert(header::HOST, value);
+    }
+    *req.version_mut() = if h2 {
+        http::Version::HTTP_2
+    } else {
+        http::Version::HTTP_11
+    };
+    Ok(req)
+}
+
+async fn relay_upgrade(
+    client: hyper::upgrade::OnUpgrade,
+    origin: hyper::upgrade::OnUpgrade,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let (Ok(client), Ok(origin)) = (client.await, origin.await) else {
+        return;
+    };
+    let mut client = TokioIo::new(client);
+    let mut origin = TokioIo::new(origin);
+    tokio::select! {
+        _ = tokio::io::copy_bidirectional(&mut client, &mut origin) => {}
+        _ = shutdown.wait_for(|stop| *stop) => {}
+    }
+}

@@ -1,0 +1,151 @@
+//! The proxy's reporters: the events file, the live terminal line, the summary at the end.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use super::RecordSink;
+use crate::error::{Error, Result};
+use crate::record::{ActionKind, ConnectionRecord, VerdictKind};
+use crate::verdict::summary::Summary;
+
+/// Appends one JSON object per line to a file, flushed after every record, so a reader (or a
+/// crash) never sees half a line.
+pub struct EventsFile {
+    path: PathBuf,
+    out: BufWriter<File>,
+}
+
+impl EventsFile {
+    /// Creates (truncates) the file.
+    pub fn create(path: &Path) -> Result<Self> {
+        let file =
+            File::create(path).map_err(|e| Error::file(path, "create the events file", e))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            out: BufWriter::new(file),
+        })
+    }
+}
+
+impl RecordSink for EventsFile {
+    fn record(&mut self, record: &ConnectionRecord) -> Result<()> {
+        let mut line = serde_json::to_vec(record)
+            .map_err(|e| Error::runtime(format!("cannot encode a record: {e}")))?;
+        line.push(b'\n');
+        self.out
+            .write_all(&line)
+            .and_then(|()| self.out.flush())
+            .map_err(|e| Error::file(&self.path, "write the events file", e))
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.out
+            .flush()
+            .and_then(|()| self.out.get_ref().sync_all())
+            .map_err(|e| Error::file(&self.path, "write the events file", e))
+    }
+}
+
+/// One line per connection on a terminal (or any writer).
+pub struct LiveLines<W: Write + Send> {
+    out: W,
+    color: bool,
+}
+
+impl<W: Write + Send> LiveLines<W> {
+    /// Lines to `out`, in colour when `color`.
+    pub fn new(out: W, color: bool) -> Self {
+        Self { out, color }
+    }
+}
+
+/// The live line for a record, e.g.
+/// `#3 api.test:443 intercept/forged CANCELLED after_handshake close_notify (0 req, 12 ms)`.
+pub fn line(r: &ConnectionRecord, color: bool) -> String {
+    let target = match (&r.host, r.port) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.clone(),
+        _ => "-".into(),
+    };
+    let action = match (r.action, r.profile) {
+        (Some(ActionKind::Intercept), Some(p)) => format!("intercept/{p}"),
+        (Some(ActionKind::Intercept), None) => "intercept".into(),
+        (Some(ActionKind::Passthrough), _) => "passthrough".into(),
+        (Some(ActionKind::Http), _) => "http".into(),
+        (None, _) => "-".into(),
+    };
+    let verdict = r.verdict.name().to_ascii_uppercase();
+    let verdict = if color {
+        let code = match r.verdict {
+            VerdictKind::Cancelled => "32",   // green: the client refused us
+            VerdictKind::Proceeded => "31;1", // red: traffic was readable
+            VerdictKind::Passthrough => "36",
+            VerdictKind::UpstreamFailed => "35",
+            VerdictKind::Undecided => "33",
+        };
+        format!("\x1b[{code}m{verdict}\x1b[0m")
+    } else {
+        verdict
+    };
+    let mut requests = String::new();
+    if let Some(first) = r.requests.first() {
+        let status = first.status.map_or("-".into(), |s| s.to_string());
+        requests = format!(" {} {} -> {status}", first.method, first.path);
+        if r.requests.len() > 1 {
+            requests.push_str(&format!(" (+{} more)", r.requests.len() - 1));
+        }
+    }
+    format!(
+        "#{} {target} {action} {verdict} {} {}{requests} ({} ms)",
+        r.id, r.stage, r.reason, r.duration_ms
+    )
+}
+
+impl<W: Write + Send> RecordSink for LiveLines<W> {
+    fn record(&mut self, record: &ConnectionRecord) -> Result<()> {
+        let text = line(record, self.color);
+        // A closed terminal must not stop the proxy or the events file.
+        let _ = writeln!(self.out, "{text}");
+        Ok(())
+    }
+}
+
+/// Collects records and prints the per-host summary at the end.
+pub struct SummaryPrinter<W: Write + Send> {
+    out: W,
+    summary: Summary,
+}
+
+impl<W: Write + Send> SummaryPrinter<W> {
+    /// Prints to `out` on finish.
+    pub fn new(out: W) -> Self {
+        Self {
+            out,
+            summary: Summary::default(),
+        }
+    }
+}
+
+impl<W: Write + Send> RecordSink for SummaryPrinter<W> {
+    fn record(&mut self, record: &ConnectionRecord) -> Result<()> {
+        self.summary.add(record);
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        let text = if self.summary.hosts().is_empty() {
+            "no connections\n".to_string()
+        } else {
+            self.summary.table()
+        };
+        let _ = write!(self.out, "\n{text}");
+        let _ = self.out.flush();
+        Ok(())
+    }
+}
+
+/// Standard output, for sinks that print.
+pub fn stdout() -> io::Stdout {
+    io::stdout()
+}

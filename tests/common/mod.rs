@@ -1,0 +1,254 @@
+//! Test harness: a real HTTPS origin with a generated PKI on loopback, the `pin-proxy` binary as a
+//! child process on an ephemeral port, and real clients (curl, a rustls client) driven through it.
+//! Verdicts are read back from the events file the proxy writes.
+#![allow(dead_code)]
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pin_proxy::ca::KeyType;
+use pin_proxy::origin::pki::OriginPki;
+use pin_proxy::origin::TestOrigin;
+use pin_proxy::record::ConnectionRecord;
+
+/// The host the origin serves.
+pub const HOST: &str = "api.test";
+
+/// An origin, the proxy in front of it, and a scratch directory.
+pub struct Harness {
+    pub rt: tokio::runtime::Runtime,
+    pub pki: OriginPki,
+    pub origin: TestOrigin,
+    pub dir: tempfile::TempDir,
+    pub proxy: Child,
+    pub proxy_addr: SocketAddr,
+    pub events: PathBuf,
+    /// The proxy CA.
+    pub ca_pem: PathBuf,
+    /// The origin's root.
+    pub root_pem: PathBuf,
+    /// Proxy CA + origin root, as a device with the CA installed trusts.
+    pub bundle: PathBuf,
+    stderr: Option<BufReader<std::process::ChildStderr>>,
+}
+
+/// Options for starting a harness.
+#[derive(Default)]
+pub struct Opts<'a> {
+    /// Extra proxy arguments.
+    pub args: Vec<String>,
+    /// Map the host to this address instead of the origin (e.g. a closed port).
+    pub map_to: Option<SocketAddr>,
+    /// Decide-after for the proxy (default 3s).
+    pub decide_after: Option<&'a str>,
+}
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_pin-proxy"))
+}
+
+impl Harness {
+    pub fn start() -> Self {
+        Self::with(Opts::default())
+    }
+
+    pub fn with(opts: Opts<'_>) -> Self {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let pki = OriginPki::generate(KeyType::EcdsaP256, &["current", "next"]).unwrap();
+        let leaf = pki.leaf(&[HOST.to_string()], "current").unwrap();
+        let origin = rt.block_on(TestOrigin::start(leaf)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let root_pem = dir.path().join("origin-root.pem");
+        std::fs::write(&root_pem, pki.root_pem()).unwrap();
+        let events = dir.path().join("events.jsonl");
+        let ca_dir = dir.path().join("ca");
+        let map_to = opts.map_to.unwrap_or(origin.addr());
+        let mut cmd = Command::new(bin());
+        cmd.arg("--ca-dir")
+            .arg(&ca_dir)
+            .arg("proxy")
+            .args(["--listen", "127.0.0.1:0", "--quiet"])
+            .arg("--events")
+            .arg(&events)
+            .arg("--map")
+            .arg(format!("{HOST}={map_to}"))
+            .arg("--upstream-ca")
+            .arg(&root_pem)
+            .args(["--decide-after", opts.decide_after.unwrap_or("3s")])
+            .args(&opts.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut proxy = cmd.spawn().expect("start pin-proxy");
+        let mut stderr = BufReader::new(proxy.stderr.take().unwrap());
+        let proxy_addr = read_listen_addr(&mut stderr);
+        let ca_pem = ca_dir.join("ca.pem");
+        let bundle = dir.path().join("bundle.pem");
+        let mut both = std::fs::read(&ca_pem).unwrap();
+        both.extend_from_slice(pki.root_pem().as_bytes());
+        std::fs::write(&bundle, both).unwrap();
+        Self {
+            rt,
+            pki,
+            origin,
+            dir,
+            proxy,
+            proxy_addr,
+            events,
+            ca_pem,
+            root_pem,
+            bundle,
+            stderr: Some(stderr),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("https://{HOST}{path}")
+    }
+
+    pub fn pin(&self, key: &str) -> String {
+        self.pki.key_pin(key).unwrap()
+    }
+
+    /// Runs curl through the proxy with `args` (a 10 s bound).
+    pub fn curl(&self, args: &[&str]) -> Output {
+        Command::new("curl")
+            .args(["-sS", "--max-time", "10", "--noproxy", ""])
+            .arg("--proxy")
+            .arg(format!("http://{}", self.proxy_addr))
+            .args(args)
+            .output()
+            .expect("curl is installed")
+    }
+
+    /// Stops the proxy with SIGTERM and returns (records, stdout).
+    pub fn stop(mut self) -> (Vec<ConnectionRecord>, String) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.proxy.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let exit = loop {
+            if let Some(s) = self.proxy.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "proxy did not stop after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut stdout = String::new();
+        self.proxy
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut stdout)
+            .unwrap();
+        let mut rest = String::new();
+        if let Some(mut e) = self.stderr.take() {
+            let _ = e.read_to_string(&mut rest);
+        }
+        assert!(exit.success(), "proxy exit {exit:?}; stderr: {rest}");
+        (read_events(&self.events), stdout)
+    }
+}
+
+fn read_listen_addr(stderr: &mut BufReader<std::process::ChildStderr>) -> SocketAddr {
+    let mut seen = String::new();
+    for _ in 0..50 {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        if let Some(addr) = line.trim().strip_prefix("pin-proxy listening on ") {
+            return addr.parse().unwrap();
+        }
+        seen.push_str(&line);
+    }
+    panic!("proxy did not start; stderr:\n{seen}");
+}
+
+/// Parses the events file; every line must be a complete record.
+pub fn read_events(path: &Path) -> Vec<ConnectionRecord> {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(
+        text.is_empty() || text.ends_with('\n'),
+        "half a line at the end"
+    );
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad line {l}: {e}")))
+        .collect()
+}
+
+/// The only record for `host` (panics when there is not exactly one).
+pub fn only_for<'a>(records: &'a [ConnectionRecord], host: &str) -> &'a ConnectionRecord {
+    let found: Vec<_> = records
+        .iter()
+        .filter(|r| r.host.as_deref() == Some(host))
+        .collect();
+    assert_eq!(found.len(), 1, "records for {host}: {records:#?}");
+    found[0]
+}
+
+/// Opens a CONNECT tunnel through the proxy and returns the socket after the 200.
+pub fn connect_tunnel(proxy: SocketAddr, target: &str) -> std::net::TcpStream {
+    let mut s = std::net::TcpStream::connect(proxy).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(s.read(&mut byte).unwrap(), 1, "proxy closed during CONNECT");
+        head.push(byte[0]);
+        assert!(head.len() < 4096);
+    }
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 200"), "CONNECT answered {head}");
+    s
+}
+
+/// A rustls client config trusting the PEM certificates in `trust`.
+pub fn rustls_client(trust: &[&Path]) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    for path in trust {
+        for cert in pin_proxy::pins::pem_certs(&std::fs::read(path).unwrap()).unwrap() {
+            roots.add(cert).unwrap();
+        }
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
+}
+
+/// Completes a TLS handshake over `tcp` with rustls (blocking), returning the connection.
+pub fn rustls_handshake(
+    config: Arc<rustls::ClientConfig>,
+    host: &str,
+    tcp: std::net::TcpStream,
+) -> rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream> {
+    let name = rustls::pki_types::ServerName::try_from(host.to_string()).unwrap();
+    let conn = rustls::ClientConnection::new(config, name).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    while tls.conn.is_handshaking() {
+        tls.conn.complete_io(&mut tls.sock).unwrap();
+    }
+    while tls.conn.wants_write() {
+        tls.conn.write_tls(&mut tls.sock).unwrap();
+    }
+    tls
+}

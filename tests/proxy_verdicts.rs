@@ -1,0 +1,313 @@
+//! The proxy's verdicts against real clients: curl (OpenSSL) with and without `--pinnedpubkey`,
+//! and a rustls client, through a real local HTTPS origin. Each verdict is read from the events
+//! file the proxy writes.
+
+mod common;
+
+use std::io::{Read as _, Write as _};
+use std::time::Duration;
+
+use common::{connect_tunnel, only_for, rustls_client, rustls_handshake, Harness, Opts, HOST};
+use pin_proxy::record::{ActionKind, Stage, VerdictKind};
+use pin_proxy::rules::Profile;
+
+fn code(out: &std::process::Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+#[test]
+fn unpinned_client_proceeds_and_its_requests_are_listed() {
+    let h = Harness::start();
+    let out = h.curl(&[
+        "--cacert",
+        h.bundle.to_str().unwrap(),
+        &h.url("/hello?token=s3cret"),
+    ]);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("pin-proxy test origin"));
+    let forged_pin_differs_from_ca = {
+        let ca = std::fs::read(&h.ca_pem).unwrap();
+        let ca = pin_proxy::pins::pem_certs(&ca).unwrap();
+        pin_proxy::pins::cert_pin(&ca[0]).unwrap()
+    };
+    let (records, stdout) = h.stop();
+    let r = only_for(&records, HOST);
+    assert_eq!(r.verdict, VerdictKind::Proceeded);
+    assert_eq!(r.stage, Stage::Request);
+    assert_eq!(r.action, Some(ActionKind::Intercept));
+    assert_eq!(r.profile, Some(Profile::Forged));
+    assert_eq!(r.sni.as_deref(), Some(HOST));
+    assert_eq!(r.requests.len(), 1);
+    assert_eq!(r.requests[0].method, "GET");
+    assert_eq!(r.requests[0].path, "/hello?token=<redacted>");
+    assert_eq!(r.requests[0].status, Some(200));
+    let presented = r.presented_pin.as_deref().unwrap();
+    assert_ne!(
+        presented, forged_pin_differs_from_ca,
+        "leaf must not use the CA key"
+    );
+    assert!(r.tls_version.is_some());
+    assert!(r.bytes_up > 0 && r.bytes_down > 0);
+    assert!(stdout.contains("pinned?"), "summary missing: {stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with(HOST) && l.ends_with("no")),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn curl_pinned_to_the_origin_key_cancels_after_the_handshake() {
+    let h = Harness::start();
+    let pin = format!("sha256//{}", h.pin("current"));
+    let out = h.curl(&[
+        "--cacert",
+        h.bundle.to_str().unwrap(),
+        "--pinnedpubkey",
+        &pin,
+        &h.url("/"),
+    ]);
+    assert_eq!(
+        code(&out),
+        90,
+        "curl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (records, stdout) = h.stop();
+    let r = only_for(&records, HOST);
+    assert_eq!(r.verdict, VerdictKind::Cancelled, "{r:#?}");
+    assert_eq!(r.stage, Stage::AfterHandshake);
+    assert!(r.requests.is_empty());
+    assert!(
+        ["close_notify", "eof", "reset"].contains(&r.reason.as_str()),
+        "{}",
+        r.reason
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with(HOST) && l.ends_with("yes")),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn client_not_trusting_the_proxy_ca_cancels_in_the_handshake_with_its_alert() {
+    let h = Harness::start();
+    let out = h.curl(&["--cacert", h.root_pem.to_str().unwrap(), &h.url("/")]);
+    assert_eq!(
+        code(&out),
+        60,
+        "curl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (records, _) = h.stop();
+    let r = only_for(&records, HOST);
+    assert_eq!(r.verdict, VerdictKind::Cancelled, "{r:#?}");
+    assert_eq!(r.stage, Stage::Handshake);
+    assert_eq!(r.reason, "alert:unknown_ca");
+}
+
+#[test]
+fn passthrough_lets_the_pinned_client_through_untouched() {
+    let h = Harness::with(Opts {
+        args: vec!["--passthrough".into(), "*.test".into()],
+        ..Opts::default()
+    });
+    let pin = format!("sha256//{}", h.pin("current"));
+    let out = h.curl(&[
+        "--cacert",
+        h.bundle.to_str().unwrap(),
+        "--pinnedpubkey",
+        &pin,
+        &h.url("/through"),
+    ]);
+    assert_eq!(
+        code(&out),
+        0,
+        "curl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(h.origin.requests().len(), 1);
+    assert_eq!(h.origin.requests()[0].path, "/through");
+    let (records, _) = h.stop();
+    let r = only_for(&records, HOST);
+    assert_eq!(r.verdict, VerdictKind::Passthrough);
+    assert_eq!(r.stage, Stage::Tunnel);
+    assert_eq!(r.action, Some(ActionKind::Passthrough));
+    assert!(r.presented_pin.is_none());
+    assert!(r.bytes_up > 0 && r.bytes_down > 0);
+}
+
+#[test]
+fn unreachable_origin_is_upstream_failed_with_a_502() {
+    // A port that was just free: nothing listens there.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let h = Harness::with(Opts {
+        map_to: Some(closed),
+        ..Opts::default()
+    });
+    let out = h.curl(&["-v", "--cacert", h.bundle.to_str().unwrap(), &h.url("/")]);
+    assert_ne!(code(&out), 0);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("502"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (records, _) = h.stop();
+    let r = only_for(&records, HOST);
+    assert_eq!(r.verdict, VerdictKind::UpstreamFailed);
+    assert_eq!(r.stage, Stage::Connect);
+    assert!(r.reason.contains("refused"), "{}", r.reason);
+}
+
+#[test]
+fn http2_client_proceeds_over_h2() {
+    let h = Harness::start();
+    let out = h.curl(&[
+        "--http2",
+        "-w",
+        "%{http_version}",
+        "-o",
+        "/dev/null",
+        "--cacert",
+        h.bundle.to_str().unwrap(),
+        &h.url("/h2"),
+    ]);
+    assert_eq!(
+        code(&out),
+        0,
+        "curl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "2");
+    let (records, _) = h.stop();
+    let r = only_for(&records, HOST);
+    assert_eq!(r.verdict, VerdictKind::Proceeded);
+    assert_eq!(r.alpn.as_deref(), Some("h2"));
+    assert_eq!(r.requests[0].path, "/h2");
+    assert_eq!(h_origin_paths(&records), 1);
+}
+
+fn h_origin_paths(records: &[pin_proxy::record::ConnectionRecord]) -> usize {
+    records.iter().map(|r| r.requests.len()).sum()
+}
+
+#[test]
+fn slow_rejecter_closing_after_600ms_is_still_cancelled() {
+    let h = Harness::with(Opts {
+        decide_after: Some("5s"),
+        ..Opts::default()
+    });
+    let tcp = connect_tunnel(h.proxy_addr, &format!("{HOST}:443"));
+    let config = rustls_client(&[&h.ca_pem]);
+    let mut tls = rustls_handshake(config, HOST, tcp);
+    std::thread::sleep(Duration::from_millis(600));
+    tls.conn.send_close_notify();
+    tls.conn.complete_io(&mut tls.sock).unwrap();
+    drop(tls);
+    let (records, _) = h.stop();
+    let r = only_for(&records, HOST);
+    assert_eq!(r.verdict, VerdictKind::Cancelled, "{r:#?}");
+    assert_eq!(r.stage, Stage::AfterHandshake);
+    assert_eq!(r.reason, "close_notify");
+    assert!(r.duration_ms >= 600);
+}
+
+#[test]
+fn rustls_client_that_sends_a_request_proceeds() {
+    let h = Harness::start();
+    let tcp = connect_tunnel(h.proxy_addr, &format!("{HOST}:443"));
+    let mut tls = rustls_handshake(rustls_client(&[&h.ca_pem]), HOST, tcp);
+    write!(
+        tls,
+        "GET /rustls HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut body = Vec::new();
+    let _ = tls.read_to_end(&mut body);
+    assert!(String::from_utf8_lossy(&body).starts_with("HTTP/1.1 200"));
+    let (records, _) = h.stop();
+    let r = only_for(&records, HOST);
+    assert_eq!(r.verdict, VerdictKind::Proceeded);
+    assert_eq!(r.requests[0].path, "/rustls");
+}
+
+#[test]
+fn idle_past_decide_after_is_undecided_even_when_it_closes_later() {
+    let h = Harness::with(Opts {
+        decide_after: Some("300ms"),
+        ..Opts::default()
+    });
+    let tcp = connect_tunnel(h.proxy_addr, &format!("{HOST}:443"));
+    let mut tls = rustls_handshake(rustls_client(&[&h.ca_pem]), HOST, tcp);
+    std::thread::sleep(Duration::from_millis(900));
+    tls.conn.send_close_notify();
+    tls.conn.complete_io(&mut tls.sock).unwrap();
+    drop(tls);
+    let (records, _) = h.stop();
+    let r = only_for(&records, HOST);
+    assert_eq!(r.verdict, VerdictKind::Undecided, "{r:#?}");
+    assert_eq!(r.stage, Stage::AfterHandshake);
+    assert!(r.reason.contains("idle past decide-after"), "{}", r.reason);
+}
+
+#[test]
+fn idle_connection_at_shutdown_is_undecided() {
+    let h = Harness::start();
+    let tcp = connect_tunnel(h.proxy_addr, &format!("{HOST}:443"));
+    let _tls = rustls_handshake(rustls_client(&[&h.ca_pem]), HOST, tcp);
+    let (records, _) = h.stop();
+    let r = only_for(&records, HOST);
+    assert_eq!(r.verdict, VerdictKind::Undecided, "{r:#?}");
+    assert_eq!(r.stage, Stage::AfterHandshake);
+}
+
+#[test]
+fn certificate_profiles_are_refused_by_a_trusting_client() {
+    for (profile, curl_exit) in [
+        ("expired", 60),
+        ("self-signed", 60),
+        ("untrusted-ca", 60),
+        ("wrong-host", 60),
+    ] {
+        let h = Harness::with(Opts {
+            args: vec!["--profile".into(), format!("{HOST}={profile}")],
+            ..Opts::default()
+        });
+        let out = h.curl(&["--cacert", h.bundle.to_str().unwrap(), &h.url("/")]);
+        assert_eq!(
+            code(&out),
+            curl_exit,
+            "{profile}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let (records, _) = h.stop();
+        let r = only_for(&records, HOST);
+        assert_eq!(r.profile.map(|p| p.name()), Some(profile));
+        assert_eq!(r.verdict, VerdictKind::Cancelled, "{profile}: {r:#?}");
+        assert!(
+            matches!(r.stage, Stage::Handshake | Stage::AfterHandshake),
+            "{profile}: {r:#?}"
+        );
+    }
+}
+
+#[test]
+fn non_tls_bytes_on_an_intercepted_tunnel_are_recorded_and_closed() {
+    let h = Harness::start();
+    let mut tcp = connect_tunnel(h.proxy_addr, &format!("{HOST}:443"));
+    tcp.write_all(b"GET / HTTP/1.1\r\nHost: api.test\r\n\r\n")
+        .unwrap();
+    let mut rest = Vec::new();
+    let _ = tcp.read_to_end(&mut rest);
+    let (records, _) = h.stop();
+    let r = only_for(&records, HOST);
+    assert_eq!(r.verdict, VerdictKind::Undecided);
+    assert_eq!(r.stage, Stage::Handshake);
+    assert!(r.reason.starts_with("not TLS"), "{}", r.reason);
+}
