@@ -26,7 +26,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the intercepting proxy and record a verdict for every connection.
-    Proxy(proxy::ProxyArgs),
+    Proxy(Box<proxy::ProxyArgs>),
     /// Create, show or export the local CA.
     #[command(subcommand)]
     Ca(ca::CaCommand),
@@ -60,7 +60,7 @@ fn run(cli: Cli) -> Result<i32> {
         None => crate::ca::default_dir()?,
     };
     match cli.command {
-        Command::Proxy(args) => proxy::run(args, &ca_dir),
+        Command::Proxy(args) => proxy::run(*args, &ca_dir),
         Command::Ca(cmd) => ca::run(cmd, &ca_dir),
     }
 }

@@ -54,7 +54,7 @@ async fn serve_inner(shared: &Arc<Shared>, conn: &Arc<Conn>, stream: TcpStream) 
     let result = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(shared.config.header_timeout)
-        .max_buf_size(MAX_HEAD)
+        .max_buf_size(4 * MAX_HEAD)
         .serve_connection(io, service)
         .with_upgrades()
         .await;
@@ -112,6 +112,21 @@ async fn proxy_request(
     pending: &Mutex<Option<PendingTunnel>>,
     req: Request<Incoming>,
 ) -> Response<Body> {
+    let head_size = req.uri().to_string().len()
+        + req
+            .headers()
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len() + 4)
+            .sum::<usize>();
+    if head_size > MAX_HEAD {
+        conn.event(Event::BadProxyRequest {
+            reason: format!("431: request head too large ({head_size} bytes)"),
+        });
+        return close(text_response(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            format!("pin-proxy: request head over {MAX_HEAD} bytes\n"),
+        ));
+    }
     if req.method() == Method::CONNECT {
         return connect(shared, conn, pending, req).await;
     }
