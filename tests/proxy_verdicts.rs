@@ -311,3 +311,86 @@ fn non_tls_bytes_on_an_intercepted_tunnel_are_recorded_and_closed() {
     assert_eq!(r.stage, Stage::Handshake);
     assert!(r.reason.starts_with("not TLS"), "{}", r.reason);
 }
+
+#[test]
+fn custom_certificate_is_presented_for_its_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params = rcgen::CertificateParams::new(vec![HOST.to_string()]).unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let (cert_path, key_path) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    let spec = format!("{HOST}={},{}", cert_path.display(), key_path.display());
+    let h = Harness::with(Opts {
+        args: vec!["--cert".into(), spec],
+        ..Opts::default()
+    });
+    // A client that trusts exactly this certificate proceeds through it.
+    let out = h.curl(&["--cacert", cert_path.to_str().unwrap(), &h.url("/custom")]);
+    assert_eq!(
+        code(&out),
+        0,
+        "curl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (records, _) = h.stop();
+    let r = only_for(&records, HOST);
+    assert_eq!(r.profile, Some(Profile::Custom));
+    assert_eq!(r.verdict, VerdictKind::Proceeded);
+    let expected = pin_proxy::pins::cert_pin(cert.der()).unwrap();
+    assert_eq!(r.presented_pin.as_deref(), Some(expected.as_str()));
+}
+
+#[test]
+fn client_without_sni_is_named_by_the_connect_authority() {
+    let h = Harness::start();
+    // CONNECT by host name, then a TLS client that sends no SNI (as Java does for some hosts).
+    let tcp = connect_tunnel(h.proxy_addr, &format!("{HOST}:443"));
+    let mut config = (*rustls_client(&[&h.ca_pem])).clone();
+    config.enable_sni = false;
+    let mut tls = rustls_handshake(std::sync::Arc::new(config), HOST, tcp);
+    write!(
+        tls,
+        "GET /nosni HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut body = Vec::new();
+    let _ = tls.read_to_end(&mut body);
+    let (records, _) = h.stop();
+    let r = only_for(&records, HOST);
+    assert_eq!(r.sni, None);
+    assert_eq!(r.verdict, VerdictKind::Proceeded, "{r:#?}");
+}
+
+#[test]
+fn websocket_upgrade_is_relayed_both_ways() {
+    let h = Harness::start();
+    let tcp = connect_tunnel(h.proxy_addr, &format!("{HOST}:443"));
+    let mut tls = rustls_handshake(rustls_client(&[&h.ca_pem]), HOST, tcp);
+    write!(
+        tls,
+        "GET /ws HTTP/1.1\r\nHost: {HOST}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(tls.read(&mut byte).unwrap(), 1);
+        head.push(byte[0]);
+    }
+    assert!(
+        String::from_utf8_lossy(&head).starts_with("HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    tls.write_all(b"ping through the tunnel").unwrap();
+    let mut echo = [0u8; 23];
+    tls.read_exact(&mut echo).unwrap();
+    assert_eq!(&echo, b"ping through the tunnel");
+    drop(tls);
+    let (records, _) = h.stop();
+    let r = only_for(&records, HOST);
+    assert_eq!(r.verdict, VerdictKind::Proceeded);
+    assert_eq!(r.requests[0].status, Some(101));
+}

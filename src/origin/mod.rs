@@ -151,7 +151,7 @@ async fn serve_http<T>(
 ) where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let service = service_fn(move |req: Request<Incoming>| {
+    let service = service_fn(move |mut req: Request<Incoming>| {
         let path = req
             .uri()
             .path_and_query()
@@ -170,7 +170,33 @@ async fn serve_http<T>(
         log.lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(entry);
-        async move { Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(body)))) }
+        // An `Upgrade` request gets a 101 and an echo of whatever follows (a WebSocket stand-in).
+        let upgrade = req
+            .headers()
+            .get(http::header::UPGRADE)
+            .cloned()
+            .map(|proto| (proto, hyper::upgrade::on(&mut req)));
+        async move {
+            let Some((proto, on_upgrade)) = upgrade else {
+                return Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(
+                    body,
+                ))));
+            };
+            tokio::spawn(async move {
+                if let Ok(upgraded) = on_upgrade.await {
+                    let (mut r, mut w) = tokio::io::split(TokioIo::new(upgraded));
+                    let _ = tokio::io::copy(&mut r, &mut w).await;
+                }
+            });
+            let mut resp = Response::new(Full::new(Bytes::new()));
+            *resp.status_mut() = http::StatusCode::SWITCHING_PROTOCOLS;
+            resp.headers_mut().insert(http::header::UPGRADE, proto);
+            resp.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("upgrade"),
+            );
+            Ok(resp)
+        }
     });
     if h2 {
         let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
@@ -179,6 +205,7 @@ async fn serve_http<T>(
     } else {
         let _ = hyper::server::conn::http1::Builder::new()
             .serve_connection(io, service)
+            .with_upgrades()
             .await;
     }
 }

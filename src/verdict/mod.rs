@@ -632,4 +632,56 @@ mod tests {
             )
         );
     }
+
+    /// Any sequence of events, in any order, yields one verdict without panicking, and the
+    /// rules hold: a cancel needs a certificate that went out and no application data.
+    #[test]
+    fn any_event_sequence_yields_a_consistent_verdict() {
+        let all = |i: u64| -> Event {
+            match i % 17 {
+                0 => BadProxyRequest { reason: "x".into() },
+                1 => PlainRequest(req("/p")),
+                2 => PassthroughOpened,
+                3 => InterceptOpened,
+                4 => UpstreamFailed {
+                    stage: Stage::Connect,
+                    reason: "r".into(),
+                },
+                5 => NotTls { reason: "n".into() },
+                6 => ClientHello,
+                7 => CertificatePresented,
+                8 => HandshakeFailed(ClientEnd::Alert((i % 256) as u8)),
+                9 => HandshakeCompleted,
+                10 => DecideDeadline,
+                11 => ApplicationData,
+                12 => Request(req("/r")),
+                13 => ClientClosed(ClientEnd::Eof),
+                14 => TunnelClosed,
+                15 => InstallPage(req("/")),
+                _ => Stopped,
+            }
+        };
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            let mut t = Tracker::new();
+            let mut events = Vec::new();
+            for _ in 0..(x % 12) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                events.push(all(x));
+            }
+            t.feed(events.clone());
+            let v = t.verdict();
+            if v.kind == VerdictKind::Cancelled {
+                assert!(t.presented, "{events:?}");
+                assert!(!t.app_data && t.plain_requests == 0, "{events:?}");
+                assert!(matches!(v.stage, Stage::Handshake | Stage::AfterHandshake));
+            }
+            if v.kind == VerdictKind::Proceeded {
+                assert!(t.app_data || t.plain_requests > 0, "{events:?}");
+            }
+            assert_eq!(t.verdict(), v, "verdict is a function of the events");
+        }
+    }
 }
