@@ -21,4 +21,5 @@ pub mod proxy;
 pub mod record;
 pub mod report;
 pub mod rules;
+mod tls;
 pub mod verdict;

@@ -14,10 +14,8 @@ use http::{Request, Response};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls::server::{ClientHello, ResolvesServerCert};
+use hyper_util::rt::TokioIo;
 use rustls::sign::CertifiedKey;
-use rustls::ServerConfig;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -43,15 +41,6 @@ pub struct TestOrigin {
     stop: watch::Sender<bool>,
 }
 
-#[derive(Debug)]
-struct Fixed(Arc<CertifiedKey>);
-
-impl ResolvesServerCert for Fixed {
-    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(self.0.clone())
-    }
-}
-
 impl TestOrigin {
     /// Starts a plain-HTTP (no TLS) origin on 127.0.0.1, for `http://` forwarding.
     pub async fn start_plain() -> Result<Self> {
@@ -61,12 +50,9 @@ impl TestOrigin {
     /// Starts an origin on 127.0.0.1 (an ephemeral port) presenting `cert`.
     pub async fn start(cert: Arc<CertifiedKey>) -> Result<Self> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let mut config = ServerConfig::builder_with_provider(provider)
-            .with_protocol_versions(rustls::ALL_VERSIONS)
-            .map_err(|e| Error::runtime(format!("origin TLS setup: {e}")))?
-            .with_no_client_auth()
-            .with_cert_resolver(Arc::new(Fixed(cert)));
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let alpn = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let config = crate::tls::server_config(provider, cert, alpn)
+            .map_err(|e| Error::runtime(format!("origin {e}")))?;
         Self::start_inner(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))).await
     }
 
@@ -132,7 +118,7 @@ async fn serve(
     log: Arc<Mutex<Vec<OriginRequest>>>,
 ) {
     let Some(acceptor) = acceptor else {
-        return serve_http(TokioIo::new(tcp), None, false, log).await;
+        return serve_http(tcp, None, false, log).await;
     };
     let Ok(tls) = acceptor.accept(tcp).await else {
         return; // a client that rejects us is the test's business, not the origin's
@@ -140,15 +126,11 @@ async fn serve(
     let (_, session) = tls.get_ref();
     let sni = session.server_name().map(str::to_string);
     let h2 = session.alpn_protocol() == Some(b"h2");
-    serve_http(TokioIo::new(tls), sni, h2, log).await;
+    serve_http(tls, sni, h2, log).await;
 }
 
-async fn serve_http<T>(
-    io: TokioIo<T>,
-    sni: Option<String>,
-    h2: bool,
-    log: Arc<Mutex<Vec<OriginRequest>>>,
-) where
+async fn serve_http<T>(io: T, sni: Option<String>, h2: bool, log: Arc<Mutex<Vec<OriginRequest>>>)
+where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let service = service_fn(move |mut req: Request<Incoming>| {
@@ -198,14 +180,5 @@ async fn serve_http<T>(
             Ok(resp)
         }
     });
-    if h2 {
-        let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-            .serve_connection(io, service)
-            .await;
-    } else {
-        let _ = hyper::server::conn::http1::Builder::new()
-            .serve_connection(io, service)
-            .with_upgrades()
-            .await;
-    }
+    crate::tls::serve_http(io, service, h2).await;
 }

@@ -6,8 +6,7 @@ use std::io;
 use std::sync::Arc;
 
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls::server::{Acceptor, ClientHello, ResolvesServerCert};
+use rustls::server::Acceptor;
 use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
 use tokio::io::{AsyncRead, AsyncReadExt as _};
@@ -188,15 +187,6 @@ fn client_end(e: &io::Error) -> ClientEnd {
     }
 }
 
-#[derive(Debug)]
-struct OneCert(Arc<CertifiedKey>);
-
-impl ResolvesServerCert for OneCert {
-    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(self.0.clone())
-    }
-}
-
 #[allow(clippy::too_many_arguments)]
 async fn intercept(
     shared: &Shared,
@@ -306,7 +296,7 @@ async fn intercept(
             })
         }
     };
-    let io = TokioIo::new(Rewind::new(first, tls));
+    let io = Rewind::new(first, tls);
     let service = {
         let conn = conn.clone();
         let host = host.to_string();
@@ -328,17 +318,7 @@ async fn intercept(
             }
         })
     };
-    // Errors here are the client or origin going away mid-exchange; the requests are recorded.
-    if h2 {
-        let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-            .serve_connection(io, service)
-            .await;
-    } else {
-        let _ = hyper::server::conn::http1::Builder::new()
-            .serve_connection(io, service)
-            .with_upgrades()
-            .await;
-    }
+    crate::tls::serve_http(io, service, h2).await;
 }
 
 async fn connect_origin_tls(
@@ -369,12 +349,7 @@ fn server_config(
     cert: Arc<CertifiedKey>,
     alpn: Vec<Vec<u8>>,
 ) -> Result<Arc<ServerConfig>, String> {
-    let mut config = ServerConfig::builder_with_provider(shared.provider.clone())
-        .with_protocol_versions(rustls::ALL_VERSIONS)
-        .map_err(|e| format!("TLS setup: {e}"))?
-        .with_no_client_auth()
-        .with_cert_resolver(Arc::new(OneCert(cert)));
-    config.alpn_protocols = alpn;
+    let mut config = crate::tls::server_config(shared.provider.clone(), cert, alpn)?;
     // No resumption: every connection must see (and judge) the certificate.
     config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
     config.send_tls13_tickets = 0;

@@ -1,0 +1,62 @@
+//! TLS and HTTP serving helpers shared by the proxy's client side and the test origins: a rustls
+//! server configuration for one certificate, and serving HTTP/1.1 or HTTP/2 on a stream.
+
+use std::sync::Arc;
+
+use hyper::body::{Body, Incoming};
+use hyper::service::HttpService;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::crypto::CryptoProvider;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls::ServerConfig;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+#[derive(Debug)]
+struct OneCert(Arc<CertifiedKey>);
+
+impl ResolvesServerCert for OneCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.clone())
+    }
+}
+
+/// A server configuration presenting `cert` to every client, TLS 1.2 and 1.3, with `alpn`.
+pub(crate) fn server_config(
+    provider: Arc<CryptoProvider>,
+    cert: Arc<CertifiedKey>,
+    alpn: Vec<Vec<u8>>,
+) -> Result<ServerConfig, String> {
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(rustls::ALL_VERSIONS)
+        .map_err(|e| format!("TLS setup: {e}"))?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(OneCert(cert)));
+    config.alpn_protocols = alpn;
+    Ok(config)
+}
+
+/// Serves HTTP on `io` until it ends: HTTP/2 when `h2`, else HTTP/1.1 with upgrades. Errors are
+/// the peer going away mid-exchange; callers record what they need in the service.
+pub(crate) async fn serve_http<I, S, B>(io: I, service: S, h2: bool)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: HttpService<Incoming, ResBody = B> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let io = TokioIo::new(io);
+    if h2 {
+        let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+            .serve_connection(io, service)
+            .await;
+    } else {
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(io, service)
+            .with_upgrades()
+            .await;
+    }
+}
