@@ -260,11 +260,24 @@ fn idle_past_decide_after_is_undecided_even_when_it_closes_later() {
 fn idle_connection_at_shutdown_is_undecided() {
     let h = Harness::start();
     let tcp = connect_tunnel(h.proxy_addr, &format!("{HOST}:443"));
-    let _tls = rustls_handshake(rustls_client(&[&h.ca_pem]), HOST, tcp);
+    // TLS 1.2: the server's Finished comes last, so once the client is done the proxy has seen
+    // the whole handshake too (in TLS 1.3 the client finishes first and the stop could race it).
+    let mut roots = rustls::RootCertStore::empty();
+    let ca = pin_proxy::pins::pem_certs(&std::fs::read(&h.ca_pem).unwrap()).unwrap();
+    roots.add(ca[0].clone()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS12])
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let _tls = rustls_handshake(std::sync::Arc::new(config), HOST, tcp);
     let (records, _) = h.stop();
     let r = only_for(&records, HOST);
     assert_eq!(r.verdict, VerdictKind::Undecided, "{r:#?}");
     assert_eq!(r.stage, Stage::AfterHandshake);
+    assert_eq!(r.tls_version.as_deref(), Some("TLSv1.2"));
 }
 
 #[test]
