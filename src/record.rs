@@ -3,7 +3,7 @@
 //!
 //! One [`ConnectionRecord`] is written per accepted connection, as one line of the JSON Lines
 //! events file. This module only defines the types and their JSON form (schema [`SCHEMA`]); it
-//! decides nothing (that is `verdict`) and writes nothing (that is `proxy::events`).
+//! decides nothing (that is `verdict`) and writes nothing (that is `report`).
 
 use std::fmt;
 

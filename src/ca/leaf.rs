@@ -136,14 +136,16 @@ impl LeafIssuer {
     pub fn leaf(&self, host: &str, profile: Profile) -> Result<Arc<Leaf>> {
         let host = host.to_ascii_lowercase();
         if profile == Profile::Custom {
-            return self
-                .custom
-                .iter()
-                .find(|c| c.hosts.matches(&host))
-                .map(|c| c.leaf.clone())
-                .ok_or_else(|| {
-                    Error::input("--profile", format!("no --cert certificate covers {host}"))
-                });
+            // The most specific pattern wins, as for rules; the first given on a tie.
+            let mut best: Option<&CustomCert> = None;
+            for c in self.custom.iter().filter(|c| c.hosts.matches(&host)) {
+                if best.is_none_or(|b| c.hosts.specificity() > b.hosts.specificity()) {
+                    best = Some(c);
+                }
+            }
+            return best.map(|c| c.leaf.clone()).ok_or_else(|| {
+                Error::input("--profile", format!("no --cert certificate covers {host}"))
+            });
         }
         let key = (host, profile);
         if let Some(leaf) = lock(&self.cache).get(&key) {

@@ -149,6 +149,15 @@ fn config(args: &ProxyArgs) -> Result<ProxyConfig> {
             action: Action::Intercept(Profile::Custom),
         });
     }
+    let custom_rule = rules
+        .iter()
+        .any(|r| r.action == Action::Intercept(Profile::Custom));
+    if custom_rule && args.cert.is_empty() {
+        return Err(Error::input(
+            "--profile",
+            "the custom profile needs --cert GLOB=cert.pem,key.pem",
+        ));
+    }
     let maps = args
         .map
         .iter()
@@ -238,13 +247,24 @@ async fn write_records(
     mut rx: mpsc::UnboundedReceiver<ConnectionRecord>,
     mut sinks: Vec<Box<dyn RecordSink>>,
 ) -> Result<()> {
+    // A failing sink (a full disk) is reported at once and dropped; the others go on, and the
+    // first error decides the exit code when the proxy stops.
+    let mut first_error = None;
     while let Some(record) = rx.recv().await {
-        for sink in &mut sinks {
-            sink.record(&record)?;
-        }
+        sinks.retain_mut(|sink| match sink.record(&record) {
+            Ok(()) => true,
+            Err(e) => {
+                eprintln!("pin-proxy: error: {e}");
+                first_error.get_or_insert(e);
+                false
+            }
+        });
     }
     for sink in &mut sinks {
-        sink.finish()?;
+        if let Err(e) = sink.finish() {
+            eprintln!("pin-proxy: error: {e}");
+            first_error.get_or_insert(e);
+        }
     }
-    Ok(())
+    first_error.map_or(Ok(()), Err)
 }

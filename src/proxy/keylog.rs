@@ -23,6 +23,13 @@ impl KeyLogFile {
         let file = opts
             .open(path)
             .map_err(|e| Error::file(path, "open the key log", e))?;
+        #[cfg(unix)]
+        {
+            // `mode` applies to new files only: tighten an existing one too.
+            use std::os::unix::fs::PermissionsExt as _;
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| Error::file(path, "protect the key log", e))?;
+        }
         Ok(Self(Mutex::new(file)))
     }
 }

@@ -231,7 +231,6 @@ async fn intercept(
             return conn.event(Event::HandshakeFailed(ClientEnd::Error(e.to_string())));
         }
     };
-    conn.with(|s| s.presented_pin = Some(leaf.pin.clone()));
     let config = match server_config(shared, leaf.certified.clone(), client_alpn) {
         Ok(c) => c,
         Err(e) => return conn.event(Event::HandshakeFailed(ClientEnd::Error(e))),
@@ -245,8 +244,8 @@ async fn intercept(
         start.into_stream(config).await
     })
     .await;
-    let presented = conn.stats.presented();
-    if presented {
+    if conn.stats.presented() || matches!(accepted, Ok(Ok(_))) {
+        conn.with(|s| s.presented_pin = Some(leaf.pin.clone()));
         conn.event(Event::CertificatePresented);
     }
     let mut tls = match accepted {

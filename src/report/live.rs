@@ -61,7 +61,7 @@ impl<W: Write + Send> LiveLines<W> {
 }
 
 /// The live line for a record, e.g.
-/// `#3 api.test:443 intercept/forged CANCELLED after_handshake close_notify (0 req, 12 ms)`.
+/// `#3 api.test:443 intercept/forged CANCELLED after_handshake close_notify (12 ms)`.
 pub fn line(r: &ConnectionRecord, color: bool) -> String {
     let target = match (&r.host, r.port) {
         (Some(h), Some(p)) => format!("{h}:{p}"),

@@ -129,7 +129,7 @@ impl HostGlob {
     }
 
     /// How specific the pattern is: exact hosts first, then by the number of literal characters.
-    fn specificity(&self) -> (bool, usize) {
+    pub(crate) fn specificity(&self) -> (bool, usize) {
         (
             self.is_exact(),
             self.pattern
