@@ -243,7 +243,10 @@ fn bad_input_gives_one_clear_line_and_exit_2() {
         ),
         (vec!["proxy", "--decide-after", "soon"], "not a duration"),
         (vec!["proxy", "--bogus-flag"], "--bogus-flag"),
-        (vec!["proxy", "--profile", "api.test=custom"], "needs --cert"),
+        (
+            vec!["proxy", "--profile", "api.test=custom"],
+            "needs --cert",
+        ),
     ];
     for (args, needle) in cases {
         let out = Command::new(bin())
