@@ -23,3 +23,9 @@ pub mod report;
 pub mod rules;
 mod tls;
 pub mod verdict;
+
+/// Locks a mutex, taking the data even if a panicking thread poisoned it: every mutex in this
+/// crate guards data that a single assignment or push keeps consistent.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

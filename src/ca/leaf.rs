@@ -20,8 +20,8 @@ use time::{Duration, OffsetDateTime};
 
 use super::{random_serial, CertificateAuthority, KeyType};
 use crate::error::{Error, Result};
-use crate::pins;
-use crate::rules::{HostGlob, Profile};
+use crate::rules::{most_specific, unbracket, HostGlob, Profile};
+use crate::{lock, pins};
 
 /// Host name the `wrong-host` profile's certificate is issued for.
 pub const WRONG_HOST_NAME: &str = "wrong-host.pin-proxy.invalid";
@@ -136,16 +136,12 @@ impl LeafIssuer {
     pub fn leaf(&self, host: &str, profile: Profile) -> Result<Arc<Leaf>> {
         let host = host.to_ascii_lowercase();
         if profile == Profile::Custom {
-            // The most specific pattern wins, as for rules; the first given on a tie.
-            let mut best: Option<&CustomCert> = None;
-            for c in self.custom.iter().filter(|c| c.hosts.matches(&host)) {
-                if best.is_none_or(|b| c.hosts.specificity() > b.hosts.specificity()) {
-                    best = Some(c);
-                }
-            }
-            return best.map(|c| c.leaf.clone()).ok_or_else(|| {
-                Error::input("--profile", format!("no --cert certificate covers {host}"))
-            });
+            // The most specific pattern wins, as for rules.
+            return most_specific(&self.custom, |c| &c.hosts, &host)
+                .map(|c| c.leaf.clone())
+                .ok_or_else(|| {
+                    Error::input("--profile", format!("no --cert certificate covers {host}"))
+                });
         }
         let key = (host, profile);
         if let Some(leaf) = lock(&self.cache).get(&key) {
@@ -204,11 +200,7 @@ impl LeafIssuer {
 /// a year: under the 398 days Apple accepts.
 fn leaf_params(host: &str) -> Result<CertificateParams> {
     let mut params = CertificateParams::default();
-    let san = match host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse::<IpAddr>()
-    {
+    let san = match unbracket(host).parse::<IpAddr>() {
         Ok(ip) => SanType::IpAddress(ip),
         Err(_) => SanType::DnsName(host.try_into().map_err(|e| {
             Error::input(
@@ -245,11 +237,6 @@ fn certified(
         certified: Arc::new(CertifiedKey::new(chain, signing)),
         pin,
     })
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic while holding the cache lock cannot leave it inconsistent (inserts are atomic).
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -83,12 +83,12 @@ pub(crate) struct ProxyArgs {
 }
 
 pub(crate) fn run(args: ProxyArgs, ca_dir: &Path) -> Result<i32> {
-    let config = config(&args)?;
     let custom = args
         .cert
         .iter()
         .map(|spec| CustomCert::load(spec))
         .collect::<Result<Vec<_>>>()?;
+    let config = config(&args, &custom)?;
     let (ca, created) = CertificateAuthority::load_or_create(ca_dir, args.key_type)?;
     let issuer = Arc::new(LeafIssuer::new(Arc::new(ca), args.leaf_key_type, custom)?);
     let mut sinks: Vec<Box<dyn RecordSink>> = Vec::new();
@@ -124,7 +124,7 @@ pub(crate) fn run(args: ProxyArgs, ca_dir: &Path) -> Result<i32> {
     })
 }
 
-fn config(args: &ProxyArgs) -> Result<ProxyConfig> {
+fn config(args: &ProxyArgs, custom: &[CustomCert]) -> Result<ProxyConfig> {
     let mut rules = Vec::new();
     if let Some(path) = &args.rules {
         let text = std::fs::read_to_string(path)
@@ -142,17 +142,14 @@ fn config(args: &ProxyArgs) -> Result<ProxyConfig> {
             action: Action::Passthrough,
         });
     }
-    for spec in &args.cert {
-        let glob = spec.split_once('=').map_or(spec.as_str(), |(g, _)| g);
-        rules.push(Rule {
-            hosts: HostGlob::parse(glob).map_err(|e| Error::input("--cert", e))?,
-            action: Action::Intercept(Profile::Custom),
-        });
-    }
+    rules.extend(custom.iter().map(|c| Rule {
+        hosts: c.hosts.clone(),
+        action: Action::Intercept(Profile::Custom),
+    }));
     let custom_rule = rules
         .iter()
         .any(|r| r.action == Action::Intercept(Profile::Custom));
-    if custom_rule && args.cert.is_empty() {
+    if custom_rule && custom.is_empty() {
         return Err(Error::input(
             "--profile",
             "the custom profile needs --cert GLOB=cert.pem,key.pem",

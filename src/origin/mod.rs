@@ -99,10 +99,7 @@ impl TestOrigin {
 
     /// Requests received so far.
     pub fn requests(&self) -> Vec<OriginRequest> {
-        self.requests
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        crate::lock(&self.requests).clone()
     }
 }
 
@@ -149,9 +146,7 @@ where
             sni.as_deref().unwrap_or("-"),
             req.method()
         );
-        log.lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(entry);
+        crate::lock(&log).push(entry);
         // An `Upgrade` request gets a 101 and an echo of whatever follows (a WebSocket stand-in).
         let upgrade = req
             .headers()

@@ -88,11 +88,7 @@ impl Conn {
 
     /// Runs `f` on the connection's state.
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut ConnState) -> R) -> R {
-        let mut state = self
-            .state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        f(&mut state)
+        f(&mut crate::lock(&self.state))
     }
 
     /// Feeds one event to the verdict core.

@@ -70,10 +70,7 @@ async fn serve_inner(shared: &Arc<Shared>, conn: &Arc<Conn>, stream: TcpStream) 
         };
         conn.event(Event::BadProxyRequest { reason });
     }
-    let tunnel = pending
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .take();
+    let tunnel = crate::lock(&pending).take();
     let Some(tunnel) = tunnel else {
         return;
     };
@@ -172,12 +169,9 @@ async fn connect(
 ) -> Response<Body> {
     let authority = req.uri().authority().cloned();
     let (host, port) = match authority.as_ref().map(|a| (a.host(), a.port_u16())) {
-        Some((host, Some(port))) if !host.is_empty() && port != 0 => (
-            host.trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_ascii_lowercase(),
-            port,
-        ),
+        Some((host, Some(port))) if !host.is_empty() && port != 0 => {
+            (crate::rules::unbracket(host).to_ascii_lowercase(), port)
+        }
         _ => {
             conn.event(Event::BadProxyRequest {
                 reason: format!(
@@ -216,17 +210,12 @@ async fn connect(
                 stage: crate::record::Stage::Connect,
                 reason: reason.clone(),
             });
-            return close(text_response(
-                StatusCode::BAD_GATEWAY,
-                format!("pin-proxy: cannot reach {host}:{port}: {reason}\n"),
-            ));
+            return close(unreachable(&host, port, &reason));
         }
     };
     conn.with(|s| s.upstream = Some(addr.to_string()));
     let on_upgrade = hyper::upgrade::on(&mut req);
-    *pending
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(PendingTunnel {
+    *crate::lock(pending) = Some(PendingTunnel {
         host,
         port,
         action,
@@ -285,15 +274,19 @@ async fn plain_http(shared: &Arc<Shared>, conn: &Conn, req: Request<Incoming>) -
             let mut record =
                 RequestRecord::new(req.method().as_str(), &path, shared.config.keep_query);
             record.status = Some(502);
-            let resp = text_response(
-                StatusCode::BAD_GATEWAY,
-                format!("pin-proxy: cannot reach {host}:{port}: {e}\n"),
-            );
-            (resp, record)
+            (unreachable(&host, port, &e), record)
         }
     };
     conn.event(Event::PlainRequest(record));
     resp
+}
+
+/// The 502 for an origin the proxy could not connect to.
+fn unreachable(host: &str, port: u16, reason: &str) -> Response<Body> {
+    text_response(
+        StatusCode::BAD_GATEWAY,
+        format!("pin-proxy: cannot reach {host}:{port}: {reason}\n"),
+    )
 }
 
 /// Marks a response as the last on its connection.

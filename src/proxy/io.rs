@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use crate::lock;
 use crate::verdict::flight::ServerFlight;
 
 /// Counters of one client connection, shared by the layers that observe it.
@@ -50,10 +51,6 @@ impl IoStats {
             }
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A stream that counts the bytes each way into [`IoStats`].

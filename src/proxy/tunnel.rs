@@ -72,11 +72,7 @@ pub(crate) async fn run(
         s.host = Some(host.clone());
     });
     let profile = match shared.config.rules.action_for(&host) {
-        Action::Passthrough => {
-            conn.with(|s| s.action = Some(ActionKind::Passthrough));
-            conn.event(Event::PassthroughOpened);
-            return passthrough(conn, client, origin, hello.raw).await;
-        }
+        Action::Passthrough => return passthrough(conn, client, origin, hello.raw).await,
         Action::Intercept(p) if hello.sni.is_some() => p,
         Action::Intercept(_) => profile,
     };

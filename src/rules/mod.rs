@@ -129,7 +129,7 @@ impl HostGlob {
     }
 
     /// How specific the pattern is: exact hosts first, then by the number of literal characters.
-    pub(crate) fn specificity(&self) -> (bool, usize) {
+    fn specificity(&self) -> (bool, usize) {
         (
             self.is_exact(),
             self.pattern
@@ -212,18 +212,31 @@ impl Rules {
 
     /// The action for `host`: the most specific matching rule, or intercept with `forged`.
     pub fn action_for(&self, host: &str) -> Action {
-        let mut best: Option<(&Rule, (bool, usize))> = None;
-        for rule in &self.rules {
-            if !rule.hosts.matches(host) {
-                continue;
-            }
-            let spec = rule.hosts.specificity();
-            if best.is_none_or(|(_, b)| spec > b) {
-                best = Some((rule, spec));
-            }
-        }
-        best.map_or(Action::Intercept(Profile::Forged), |(r, _)| r.action)
+        most_specific(&self.rules, |r| &r.hosts, host)
+            .map_or(Action::Intercept(Profile::Forged), |r| r.action)
     }
+}
+
+/// The item whose pattern matches `host` most specifically (an exact host beats any glob; among
+/// globs, more literal characters win; on a tie, the earlier item).
+pub fn most_specific<'a, T>(
+    items: &'a [T],
+    pattern: impl Fn(&T) -> &HostGlob,
+    host: &str,
+) -> Option<&'a T> {
+    let mut best: Option<(&T, (bool, usize))> = None;
+    for item in items.iter().filter(|i| pattern(i).matches(host)) {
+        let spec = pattern(item).specificity();
+        if best.is_none_or(|(_, b)| spec > b) {
+            best = Some((item, spec));
+        }
+    }
+    best.map(|(item, _)| item)
+}
+
+/// A host without the brackets of an IPv6 literal: `[::1]` → `::1`.
+pub fn unbracket(host: &str) -> &str {
+    host.trim_start_matches('[').trim_end_matches(']')
 }
 
 /// A `--map HOST[:PORT]=ADDR:PORT` entry: connect to `to` instead of resolving the host.
@@ -256,7 +269,7 @@ impl HostMap {
             }
             _ => (from, None),
         };
-        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let host = unbracket(host);
         if host.is_empty() {
             return Err(format!("missing host in {spec:?}"));
         }
