@@ -13,7 +13,9 @@
 //! ship a CA: each install generates its own.
 
 pub mod ca;
+pub mod case_record;
 pub mod cli;
+pub mod duration;
 pub mod error;
 pub mod origin;
 pub mod pins;
@@ -21,6 +23,7 @@ pub mod proxy;
 pub mod record;
 pub mod report;
 pub mod rules;
+pub mod scenario;
 mod tls;
 pub mod verdict;
 

@@ -3,6 +3,7 @@
 
 mod ca;
 mod proxy;
+mod run;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -27,6 +28,8 @@ pub struct Cli {
 enum Command {
     /// Run the intercepting proxy and record a verdict for every connection.
     Proxy(Box<proxy::ProxyArgs>),
+    /// Run scenario suites: test origins, a proxy per case, the client under test, reports.
+    Run(Box<run::RunArgs>),
     /// Create, show or export the local CA.
     #[command(subcommand)]
     Ca(ca::CaCommand),
@@ -61,30 +64,14 @@ fn run(cli: Cli) -> Result<i32> {
     };
     match cli.command {
         Command::Proxy(args) => proxy::run(*args, &ca_dir),
+        Command::Run(args) => run::run(*args, &ca_dir),
         Command::Ca(cmd) => ca::run(cmd, &ca_dir),
     }
 }
 
-/// Parses a duration: `500ms`, `5s`, `2m`, or a plain number of seconds.
+/// Parses a duration flag: `500ms`, `5s`, `2m`, or a plain number of seconds.
 pub(crate) fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
-    let s = s.trim();
-    let (number, unit) = match s.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
-        Some(i) => s.split_at(i),
-        None => (s, "s"),
-    };
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration (e.g. 500ms, 5s, 2m)"))?;
-    let secs = match unit {
-        "ms" => value / 1000.0,
-        "s" => value,
-        "m" => value * 60.0,
-        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use ms, s or m)")),
-    };
-    if !secs.is_finite() || !(0.0..=86_400.0).contains(&secs) {
-        return Err(format!("{s:?} is out of range (0 to 24 hours)"));
-    }
-    Ok(Duration::from_secs_f64(secs))
+    crate::duration::parse(s)
 }
 
 /// A tokio runtime for commands that do I/O.
@@ -98,17 +85,6 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
-        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
-        assert!(parse_duration("5h").is_err());
-        assert!(parse_duration("fast").is_err());
-        assert!(parse_duration("-1s").is_err());
-    }
 
     #[test]
     fn cli_definition_is_consistent() {

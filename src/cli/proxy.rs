@@ -174,6 +174,7 @@ fn config(args: &ProxyArgs, custom: &[CustomCert]) -> Result<ProxyConfig> {
         listen: args.listen,
         rules: Rules::new(rules),
         maps,
+        resolve_unmapped: true,
         upstream: UpstreamTrust {
             extra_cas,
             insecure: args.upstream_insecure,

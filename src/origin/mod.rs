@@ -7,6 +7,7 @@
 pub mod pki;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -17,8 +18,8 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use rustls::sign::CertifiedKey;
 use serde::{Deserialize, Serialize};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Notify};
 
 use crate::error::{Error, Result};
 
@@ -33,11 +34,29 @@ pub struct OriginRequest {
     pub path: String,
 }
 
+/// One TLS handshake an origin took part in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OriginHandshake {
+    /// Server name the client sent (SNI), if any.
+    pub sni: Option<String>,
+    /// Why it failed (e.g. `alert:bad_certificate`, `eof`), or `None` if it completed.
+    pub failure: Option<String>,
+}
+
+/// What an origin saw, shared with its connection tasks.
+#[derive(Debug, Default)]
+struct OriginLog {
+    requests: Mutex<Vec<OriginRequest>>,
+    handshakes: Mutex<Vec<OriginHandshake>>,
+    open: AtomicUsize,
+    closed: Notify,
+}
+
 /// A running test origin; stops when dropped.
 #[derive(Debug)]
 pub struct TestOrigin {
     addr: SocketAddr,
-    requests: Arc<Mutex<Vec<OriginRequest>>>,
+    log: Arc<OriginLog>,
     stop: watch::Sender<bool>,
 }
 
@@ -63,9 +82,9 @@ impl TestOrigin {
         let addr = listener
             .local_addr()
             .map_err(|e| Error::runtime(format!("test origin address: {e}")))?;
-        let requests: Arc<Mutex<Vec<OriginRequest>>> = Arc::default();
+        let log: Arc<OriginLog> = Arc::default();
         let (stop, mut stopped) = watch::channel(false);
-        let log = requests.clone();
+        let shared = log.clone();
         tokio::spawn(async move {
             loop {
                 let (tcp, _) = tokio::select! {
@@ -76,20 +95,20 @@ impl TestOrigin {
                     _ = stopped.wait_for(|s| *s) => return,
                 };
                 let _ = tcp.set_nodelay(true);
-                let (acceptor, log, mut stopped) = (acceptor.clone(), log.clone(), stopped.clone());
+                let (acceptor, log, mut stopped) =
+                    (acceptor.clone(), shared.clone(), stopped.clone());
+                log.open.fetch_add(1, Ordering::SeqCst);
                 tokio::spawn(async move {
                     tokio::select! {
-                        () = serve(acceptor, tcp, log) => {}
+                        () = serve(acceptor, tcp, log.clone()) => {}
                         _ = stopped.wait_for(|s| *s) => {}
                     }
+                    log.open.fetch_sub(1, Ordering::SeqCst);
+                    log.closed.notify_waiters();
                 });
             }
         });
-        Ok(Self {
-            addr,
-            requests,
-            stop,
-        })
+        Ok(Self { addr, log, stop })
     }
 
     /// Where it listens.
@@ -99,7 +118,23 @@ impl TestOrigin {
 
     /// Requests received so far.
     pub fn requests(&self) -> Vec<OriginRequest> {
-        crate::lock(&self.requests).clone()
+        crate::lock(&self.log.requests).clone()
+    }
+
+    /// TLS handshakes so far, completed or failed.
+    pub fn handshakes(&self) -> Vec<OriginHandshake> {
+        crate::lock(&self.log.handshakes).clone()
+    }
+
+    /// Completes when no client connection is open.
+    pub async fn idle(&self) {
+        loop {
+            let notified = self.log.closed.notified();
+            if self.log.open.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            notified.await;
+        }
     }
 }
 
@@ -109,24 +144,47 @@ impl Drop for TestOrigin {
     }
 }
 
-async fn serve(
-    acceptor: Option<tokio_rustls::TlsAcceptor>,
-    tcp: tokio::net::TcpStream,
-    log: Arc<Mutex<Vec<OriginRequest>>>,
-) {
+async fn serve(acceptor: Option<tokio_rustls::TlsAcceptor>, tcp: TcpStream, log: Arc<OriginLog>) {
     let Some(acceptor) = acceptor else {
         return serve_http(tcp, None, false, log).await;
     };
-    let Ok(tls) = acceptor.accept(tcp).await else {
-        return; // a client that rejects us is the test's business, not the origin's
+    // The ClientHello's SNI is kept even when the handshake fails (a client that rejects us).
+    let start =
+        match tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp).await
+        {
+            Ok(start) => start,
+            Err(e) => return handshake_failed(&log, None, &e),
+        };
+    let sni = start.client_hello().server_name().map(str::to_string);
+    let tls = match start.into_stream(acceptor.config().clone()).await {
+        Ok(tls) => tls,
+        Err(e) => return handshake_failed(&log, sni, &e),
     };
-    let (_, session) = tls.get_ref();
-    let sni = session.server_name().map(str::to_string);
-    let h2 = session.alpn_protocol() == Some(b"h2");
+    crate::lock(&log.handshakes).push(OriginHandshake {
+        sni: sni.clone(),
+        failure: None,
+    });
+    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
     serve_http(tls, sni, h2, log).await;
 }
 
-async fn serve_http<T>(io: T, sni: Option<String>, h2: bool, log: Arc<Mutex<Vec<OriginRequest>>>)
+/// Records a failed handshake: a client that rejects the origin is evidence, not an error.
+fn handshake_failed(log: &OriginLog, sni: Option<String>, e: &std::io::Error) {
+    let failure = match e.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
+        Some(rustls::Error::AlertReceived(alert)) => {
+            format!("alert:{}", crate::verdict::alert::name(u8::from(*alert)))
+        }
+        Some(other) => other.to_string(),
+        None if e.kind() == std::io::ErrorKind::UnexpectedEof => "eof".to_string(),
+        None => e.to_string(),
+    };
+    crate::lock(&log.handshakes).push(OriginHandshake {
+        sni,
+        failure: Some(failure),
+    });
+}
+
+async fn serve_http<T>(io: T, sni: Option<String>, h2: bool, log: Arc<OriginLog>)
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -146,7 +204,7 @@ where
             sni.as_deref().unwrap_or("-"),
             req.method()
         );
-        crate::lock(&log).push(entry);
+        crate::lock(&log.requests).push(entry);
         // An `Upgrade` request gets a 101 and an echo of whatever follows (a WebSocket stand-in).
         let upgrade = req
             .headers()

@@ -190,14 +190,7 @@ async fn connect(
         s.host = Some(host.clone());
         s.port = Some(port);
     });
-    let (origin, addr) = match upstream::connect(
-        &host,
-        port,
-        &shared.config.maps,
-        shared.config.connect_timeout,
-    )
-    .await
-    {
+    let (origin, addr) = match upstream::connect(&host, port, &shared.config).await {
         Ok(ok) => ok,
         Err(reason) => {
             conn.with(|s| {
@@ -238,14 +231,7 @@ async fn plain_http(shared: &Arc<Shared>, conn: &Conn, req: Request<Incoming>) -
         .path_and_query()
         .map_or("/", |p| p.as_str())
         .to_string();
-    let sender = match upstream::connect(
-        &host,
-        port,
-        &shared.config.maps,
-        shared.config.connect_timeout,
-    )
-    .await
-    {
+    let sender = match upstream::connect(&host, port, &shared.config).await {
         Ok((tcp, addr)) => {
             conn.with(|s| {
                 s.upstream.get_or_insert_with(|| addr.to_string());

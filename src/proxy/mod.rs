@@ -43,6 +43,9 @@ pub struct ProxyConfig {
     pub rules: Rules,
     /// `--map` entries.
     pub maps: Vec<HostMap>,
+    /// Look up hosts that no `--map` entry names in DNS. The scenario runner turns this off so
+    /// that a case never reaches past its own test origins.
+    pub resolve_unmapped: bool,
     /// How origins are trusted.
     pub upstream: UpstreamTrust,
     /// After a completed handshake, how long an idle connection may wait for its first byte
@@ -68,6 +71,7 @@ impl Default for ProxyConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             rules: Rules::default(),
             maps: Vec::new(),
+            resolve_unmapped: true,
             upstream: UpstreamTrust {
                 system_roots: true,
                 ..UpstreamTrust::default()
@@ -93,6 +97,17 @@ pub(crate) struct Shared {
     pub(crate) records: mpsc::UnboundedSender<ConnectionRecord>,
     pub(crate) live: Arc<conn::Live>,
     pub(crate) shutdown: watch::Receiver<bool>,
+}
+
+/// Watches a proxy's open connections (see [`Proxy::connections`]).
+#[derive(Clone, Debug)]
+pub struct Connections(Arc<conn::Live>);
+
+impl Connections {
+    /// Completes when no connection is open, i.e. each accepted one has sent its record.
+    pub async fn idle(&self) {
+        self.0.all_done().await;
+    }
 }
 
 /// A bound proxy, ready to run.
@@ -144,6 +159,11 @@ impl Proxy {
         self.listener
             .local_addr()
             .map_err(|e| Error::runtime(format!("cannot read the listening address: {e}")))
+    }
+
+    /// A handle that tells when no connection is open (every record sent).
+    pub fn connections(&self) -> Connections {
+        Connections(self.shared.live.clone())
     }
 
     /// Serves until `stop` completes, then ends every connection and returns once each one's

@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response, StatusCode, Uri};
@@ -18,9 +17,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
+use super::ProxyConfig;
 use crate::error::{Error, Result};
 use crate::record::RequestRecord;
-use crate::rules::{mapped_addr, HostMap};
+use crate::rules::mapped_addr;
 
 /// Response body type of every response the proxy returns.
 pub(crate) type Body = BoxBody<Bytes, hyper::Error>;
@@ -147,11 +147,16 @@ impl ServerCertVerifier for AcceptAnyCertificate {
 pub(crate) async fn connect(
     host: &str,
     port: u16,
-    maps: &[HostMap],
-    timeout: Duration,
+    config: &ProxyConfig,
 ) -> std::result::Result<(TcpStream, SocketAddr), String> {
-    let addrs: Vec<SocketAddr> = match mapped_addr(maps, host, port) {
+    let timeout = config.connect_timeout;
+    let addrs: Vec<SocketAddr> = match mapped_addr(&config.maps, host, port) {
         Some(addr) => vec![addr],
+        None if !config.resolve_unmapped => {
+            return Err(format!(
+                "{host}:{port} is not a test origin of this run (only mapped hosts are reached)"
+            ));
+        }
         None => {
             let lookup = tokio::time::timeout(timeout, tokio::net::lookup_host((host, port)))
                 .await

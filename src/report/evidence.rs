@@ -1,0 +1,174 @@
+//! How a case's evidence reads, shared by the terminal, JUnit and snapshot reporters: pins by
+//! name (`api.current`, `proxy.forged`) instead of base64, and the lines that explain a result.
+
+use std::collections::HashMap;
+
+use crate::case_record::{CaseRecord, SuiteInfo};
+
+/// Names for the pins generated in a run, per suite.
+#[derive(Debug, Default, Clone)]
+pub struct PinNames {
+    by_suite: Vec<HashMap<String, String>>,
+}
+
+impl PinNames {
+    /// From the suites of a `Started` event.
+    pub fn new(suites: &[SuiteInfo]) -> Self {
+        Self {
+            by_suite: suites
+                .iter()
+                .map(|s| {
+                    s.known_pins
+                        .iter()
+                        .map(|(name, pin)| (pin.clone(), name.clone()))
+                        .collect()
+                })
+                .collect(),
+        }
+    }
+
+    /// The name of `pin` in suite `suite`, if the run generated it.
+    pub fn name(&self, suite: usize, pin: &str) -> Option<&str> {
+        self.by_suite.get(suite)?.get(pin).map(String::as_str)
+    }
+
+    /// `name (pin)` when the pin is known, else the pin.
+    pub fn show(&self, suite: usize, pin: &str) -> String {
+        match self.name(suite, pin) {
+            Some(name) => format!("{name} ({pin})"),
+            None => pin.to_string(),
+        }
+    }
+
+    /// Every (pin, name) of a suite, longest pin first (for replacing in text).
+    pub fn pairs(&self, suite: usize) -> Vec<(&str, &str)> {
+        let mut pairs: Vec<(&str, &str)> = self
+            .by_suite
+            .get(suite)
+            .map(|m| m.iter().map(|(p, n)| (p.as_str(), n.as_str())).collect())
+            .unwrap_or_default();
+        pairs.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(b.1)));
+        pairs
+    }
+}
+
+/// The pins a case gave its client, by reference: `api.current, api.next` or `none`.
+pub fn pin_refs(record: &CaseRecord) -> String {
+    if record.pins.is_empty() {
+        return "none".to_string();
+    }
+    let refs: Vec<&str> = record.pins.iter().map(|p| p.reference.as_str()).collect();
+    let mut text = refs.join(", ");
+    if let Some(h) = &record.pinned_host {
+        if h != &record.host {
+            text.push_str(&format!(" (for {h})"));
+        }
+    }
+    text
+}
+
+/// The lines that explain a case's result to a person: setup, expectation, decision, each
+/// connection the proxy saw, the origin's view, the client's exit and stderr, disagreements.
+pub fn lines(record: &CaseRecord, names: &PinNames) -> Vec<String> {
+    let s = record.suite_index;
+    let mut out = vec![
+        format!(
+            "setup:    {} · proxy {} · origin key {} · pins {}",
+            record.host,
+            record.proxy,
+            record.origin_key,
+            pin_refs(record)
+        ),
+        format!("expected: {} — {}", record.expected, record.reason),
+        format!("observed: {} — {}", record.observed, record.detail),
+    ];
+    for c in &record.evidence.connections {
+        let mut line = format!(
+            "proxy:    #{} {} at {} ({})",
+            c.id, c.verdict, c.stage, c.reason
+        );
+        if let Some(pin) = &c.presented_pin {
+            line.push_str(&format!(" · presented {}", names.show(s, pin)));
+        }
+        if let Some(v) = &c.tls_version {
+            line.push_str(&format!(" · {v}"));
+        }
+        if !c.requests.is_empty() {
+            let reqs: Vec<String> = c
+                .requests
+                .iter()
+                .map(|r| format!("{} {}", r.method, r.path))
+                .collect();
+            line.push_str(&format!(" · read {}", reqs.join(", ")));
+        }
+        out.push(line);
+    }
+    if !record.evidence.other_hosts.is_empty() {
+        out.push(format!(
+            "proxy:    also asked for {}",
+            record.evidence.other_hosts.join(", ")
+        ));
+    }
+    for p in &record.pins {
+        out.push(format!("pin:      {} = {}", p.reference, p.pin));
+    }
+    out.push(origin_line(record));
+    let client = &record.evidence.client;
+    out.push(format!("client:   {} · {}", client.exit, client.command));
+    for line in client
+        .stderr_tail
+        .lines()
+        .rev()
+        .take(6)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+    {
+        out.push(format!("stderr:   | {line}"));
+    }
+    for d in &record.disagreements {
+        out.push(format!("note:     {d}"));
+    }
+    out
+}
+
+/// What the origin saw, in one line.
+pub fn origin_line(record: &CaseRecord) -> String {
+    let hs = &record.evidence.origin_handshakes;
+    let failed: Vec<&str> = hs.iter().filter_map(|h| h.failure.as_deref()).collect();
+    let mut line = format!(
+        "origin:   {} handshake(s), {} failed",
+        hs.len(),
+        failed.len()
+    );
+    if !failed.is_empty() {
+        line.push_str(&format!(" ({})", failed.join(", ")));
+    }
+    line.push_str(&format!(
+        " · {} request(s)",
+        record.evidence.origin_requests.len()
+    ));
+    line
+}
+
+/// Collects case records and hands them back in suite and case order.
+#[derive(Debug, Default)]
+pub struct Collected {
+    /// Suites as announced.
+    pub suites: Vec<SuiteInfo>,
+    /// Records, in arrival order until [`Collected::sorted`].
+    pub records: Vec<CaseRecord>,
+}
+
+impl Collected {
+    /// Records in suite, then case order.
+    pub fn sorted(&mut self) -> &[CaseRecord] {
+        self.records.sort_by_key(|r| (r.suite_index, r.case_index));
+        &self.records
+    }
+
+    /// Records of suite `i`, in case order (call [`Collected::sorted`] first).
+    pub fn of_suite(&self, i: usize) -> impl Iterator<Item = &CaseRecord> {
+        self.records.iter().filter(move |r| r.suite_index == i)
+    }
+}

@@ -1,0 +1,269 @@
+//! The snapshot: a plain-text account of a run with everything that varies between runs and
+//! machines redacted (ports, durations, generated keys, temporary paths), so that CI can check
+//! it in and compare (`--snapshot FILE`, `--update-snapshot`).
+//!
+//! Pins are not blanked but named (`<api.current>`, `<proxy.forged>`): a snapshot then still
+//! says *which* key was presented and pinned. Cases appear in file order whatever order they
+//! finished in.
+
+use std::fmt::Write as _;
+
+use super::evidence::{self, Collected, PinNames};
+use super::RunReporter;
+use crate::case_record::{CaseRecord, RunEvent};
+use crate::error::Result;
+
+/// Renders the snapshot when the run finishes; the CLI compares or writes it.
+#[derive(Default)]
+pub struct SnapshotReporter {
+    names: PinNames,
+    collected: Collected,
+    text: Option<String>,
+}
+
+impl SnapshotReporter {
+    /// A reporter with nothing collected yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The snapshot, once the run has finished.
+    pub fn text(&self) -> Option<&str> {
+        self.text.as_deref()
+    }
+
+    fn render(&mut self) -> String {
+        self.collected.sorted();
+        let mut s = String::from(
+            "# pin-proxy scenario snapshot. Redacted: ports, durations, temporary paths;\n\
+             # generated pins are shown by name. Update with --update-snapshot.\n",
+        );
+        for (i, suite) in self.collected.suites.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "\nsuite {} ({}): {} case(s)",
+                suite.name, suite.file, suite.cases
+            );
+            for note in &suite.notes {
+                let _ = writeln!(s, "  note: {note}");
+            }
+            for r in self.collected.of_suite(i) {
+                let _ = writeln!(s, "\ncase {}", r.name);
+                for line in case_lines(r, &self.names) {
+                    let _ = writeln!(s, "  {}", redact(&line, &self.names, i));
+                }
+            }
+        }
+        s
+    }
+}
+
+fn case_lines(r: &CaseRecord, names: &PinNames) -> Vec<String> {
+    let mut out = vec![
+        format!(
+            "setup:    {} · proxy {} · origin key {} · pins {}",
+            r.host,
+            r.proxy,
+            r.origin_key,
+            evidence::pin_refs(r)
+        ),
+        format!("expected: {}", r.expected),
+        format!("observed: {} — {}", r.observed, r.detail),
+    ];
+    for c in &r.evidence.connections {
+        let mut line = format!("proxy:    {} at {} ({})", c.verdict, c.stage, c.reason);
+        if let Some(pin) = &c.presented_pin {
+            let name = names
+                .name(r.suite_index, pin)
+                .map_or_else(|| "<other key>".to_string(), |n| format!("<{n}>"));
+            line.push_str(&format!(" · presented {name}"));
+        }
+        if !c.requests.is_empty() {
+            line.push_str(&format!(" · {} request(s)", c.requests.len()));
+        }
+        out.push(line);
+    }
+    if !r.evidence.other_hosts.is_empty() {
+        out.push(format!(
+            "proxy:    also asked for {}",
+            r.evidence.other_hosts.join(", ")
+        ));
+    }
+    out.push(evidence::origin_line(r));
+    out.push(format!("client:   {}", r.evidence.client.exit));
+    for d in &r.disagreements {
+        out.push(format!("note:     {d}"));
+    }
+    out.push(format!("status:   {}", r.status));
+    out
+}
+
+/// Replaces what varies: known pins by `<name>`, ports of loopback addresses by `<port>`,
+/// temporary directories by `<tmp>`.
+pub fn redact(line: &str, names: &PinNames, suite: usize) -> String {
+    let mut text = line.to_string();
+    for (pin, name) in names.pairs(suite) {
+        text = text.replace(pin, &format!("<{name}>"));
+    }
+    let text = redact_ports(&text);
+    redact_temp(&text)
+}
+
+fn redact_ports(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = ["127.0.0.1:", "[::1]:", "localhost:"]
+        .iter()
+        .filter_map(|p| rest.find(p).map(|i| (i, p.len())))
+        .min()
+    {
+        let (i, len) = at;
+        out.push_str(&rest[..i + len]);
+        rest = &rest[i + len..];
+        let digits = rest.chars().take_while(char::is_ascii_digit).count();
+        if digits > 0 {
+            out.push_str("<port>");
+            rest = &rest[digits..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn redact_temp(text: &str) -> String {
+    let tmp = std::env::temp_dir();
+    let tmp = tmp.to_string_lossy();
+    let tmp = tmp.trim_end_matches('/');
+    if tmp.is_empty() {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(tmp) {
+        out.push_str(&rest[..i]);
+        out.push_str("<tmp>");
+        rest = &rest[i + tmp.len()..];
+        let end = rest
+            .find(|c: char| c.is_whitespace() || c == ')' || c == ',')
+            .unwrap_or(rest.len());
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+impl RunReporter for SnapshotReporter {
+    fn event(&mut self, event: &RunEvent<'_>) -> Result<()> {
+        match event {
+            RunEvent::Started { suites, .. } => {
+                self.names = PinNames::new(suites);
+                self.collected.suites = suites.to_vec();
+            }
+            RunEvent::CaseStarted { .. } => {}
+            RunEvent::CaseFinished(r) => self.collected.records.push((*r).clone()),
+            RunEvent::Finished(_) => self.text = Some(self.render()),
+        }
+        Ok(())
+    }
+}
+
+/// A line diff of `old` → `new` with two lines of context, `-`/`+` prefixed; empty when equal.
+pub fn diff(old: &str, new: &str) -> String {
+    let a: Vec<&str> = old.lines().collect();
+    let b: Vec<&str> = new.lines().collect();
+    if a == b {
+        return String::new();
+    }
+    // Longest common subsequence table; snapshots are small, but bound the work anyway.
+    if a.len().saturating_mul(b.len()) > 16_000_000 {
+        let first = a
+            .iter()
+            .zip(&b)
+            .position(|(x, y)| x != y)
+            .unwrap_or(a.len().min(b.len()));
+        return format!(
+            "(too large for a line diff) first difference at line {}:\n- {}\n+ {}\n",
+            first + 1,
+            a.get(first).unwrap_or(&""),
+            b.get(first).unwrap_or(&"")
+        );
+    }
+    let (n, m) = (a.len(), b.len());
+    let mut lcs = vec![0u32; (n + 1) * (m + 1)];
+    let at = |i: usize, j: usize| i * (m + 1) + j;
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            lcs[at(i, j)] = if a[i] == b[j] {
+                lcs[at(i + 1, j + 1)] + 1
+            } else {
+                lcs[at(i + 1, j)].max(lcs[at(i, j + 1)])
+            };
+        }
+    }
+    // Walk it into ' ', '-', '+' lines.
+    let mut ops: Vec<(char, &str)> = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while i < n || j < m {
+        if i < n && j < m && a[i] == b[j] {
+            ops.push((' ', a[i]));
+            i += 1;
+            j += 1;
+        } else if i < n && (j == m || lcs[at(i + 1, j)] >= lcs[at(i, j + 1)]) {
+            ops.push(('-', a[i]));
+            i += 1;
+        } else {
+            ops.push(('+', b[j]));
+            j += 1;
+        }
+    }
+    const CONTEXT: usize = 2;
+    let changed: Vec<usize> = ops
+        .iter()
+        .enumerate()
+        .filter(|(_, (k, _))| *k != ' ')
+        .map(|(i, _)| i)
+        .collect();
+    let mut out = String::new();
+    let mut last_shown: Option<usize> = None;
+    for (idx, (kind, line)) in ops.iter().enumerate() {
+        let near = changed
+            .iter()
+            .any(|&c| idx + CONTEXT >= c && idx <= c + CONTEXT);
+        if !near {
+            continue;
+        }
+        if last_shown.is_some_and(|l| idx > l + 1) || (last_shown.is_none() && idx > 0) {
+            out.push_str("  ...\n");
+        }
+        let _ = writeln!(out, "{kind} {line}");
+        last_shown = Some(idx);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_and_temp_paths_are_redacted() {
+        assert_eq!(
+            redact_ports("connect to 127.0.0.1:41234 failed; [::1]:9 and localhost:x"),
+            "connect to 127.0.0.1:<port> failed; [::1]:<port> and localhost:x"
+        );
+        let tmp = std::env::temp_dir().join("pin-proxy-run-abc/trust.pem");
+        assert_eq!(
+            redact_temp(&format!("file {} here", tmp.display())),
+            "file <tmp> here"
+        );
+    }
+
+    #[test]
+    fn diff_shows_changes_with_context() {
+        let old = "a\nb\nc\nd\ne\nf\ng\n";
+        let new = "a\nb\nc\nD\ne\nf\ng\n";
+        assert_eq!(diff(old, new), "  ...\n  b\n  c\n- d\n+ D\n  e\n  f\n");
+        assert_eq!(diff(old, old), "");
+        assert_eq!(diff("x\n", "x\ny\n"), "  x\n+ y\n");
+    }
+}

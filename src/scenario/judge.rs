@@ -1,0 +1,357 @@
+//! Judging a case from its evidence: pure, no sockets.
+//!
+//! The proxy's records and the origin's log decide; the client's exit status is a second
+//! opinion whose disagreement is reported, never hidden and never decisive:
+//! - **intercept**: any connection that *proceeded* means the traffic was readable; otherwise a
+//!   *cancelled* one means the client refused. The meaning of those verdicts lives in `verdict`.
+//! - **passthrough**: the proxy cannot see inside, so the origin tells: a request means
+//!   proceeded; a handshake (failed, or completed and closed) without one means cancelled.
+//! - No connection for the host at all is an error (a client that ignores the proxy, a typo in
+//!   the command), never a cancel. So is an unreachable test origin or a client that timed out.
+
+use crate::case_record::{ClientExit, Evidence, Expected, Observed, Status};
+use crate::record::VerdictKind;
+
+/// The decision on a case.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Judgement {
+    /// What the evidence says the client did.
+    pub observed: Observed,
+    /// The case's result.
+    pub status: Status,
+    /// One line on how `observed` was reached, or why the case is an error.
+    pub detail: String,
+    /// Signals that disagree with the decision.
+    pub disagreements: Vec<String>,
+}
+
+/// Judges a case for `host`, whose proxy passed the host through when `passthrough`.
+pub fn judge(host: &str, passthrough: bool, expected: Expected, ev: &Evidence) -> Judgement {
+    let (observed, detail) = observe(host, passthrough, ev);
+    let mut disagreements = Vec::new();
+    let exit = &ev.client.exit;
+    match (observed, exit) {
+        (Observed::Proceeded, ClientExit::Exited { code }) if *code != 0 => disagreements.push(
+            format!("the client exited with code {code} although its request went through"),
+        ),
+        (Observed::Cancelled, ClientExit::Exited { code: 0 }) => disagreements
+            .push("the client exited with code 0 although it sent no request".to_string()),
+        _ => {}
+    }
+    if !passthrough {
+        let count = |k: VerdictKind| ev.connections.iter().filter(|c| c.verdict == k).count();
+        let (cancelled, proceeded) = (count(VerdictKind::Cancelled), count(VerdictKind::Proceeded));
+        if cancelled > 0 && proceeded > 0 {
+            disagreements.push(format!(
+                "{cancelled} connection(s) cancelled and {proceeded} proceeded: a retry that \
+                 gave up pinning?"
+            ));
+        }
+        let read: usize = ev.connections.iter().map(|c| c.requests.len()).sum();
+        if read > 0 && ev.origin_requests.is_empty() {
+            disagreements.push(format!(
+                "the proxy read {read} request(s) but the origin logged none"
+            ));
+        }
+    }
+    let (status, detail) = match (exit, observed) {
+        (ClientExit::TimedOut { after_ms }, _) => (
+            Status::Error,
+            format!(
+                "the client did not finish within {} and was killed; so far: {detail}",
+                human_ms(*after_ms)
+            ),
+        ),
+        (_, Observed::NoConnection | Observed::UpstreamFailed) => (Status::Error, detail),
+        (_, o) if o.matches(expected) => (Status::Passed, detail),
+        _ => (Status::Failed, detail),
+    };
+    Judgement {
+        observed,
+        status,
+        detail,
+        disagreements,
+    }
+}
+
+fn observe(host: &str, passthrough: bool, ev: &Evidence) -> (Observed, String) {
+    let conns = &ev.connections;
+    if conns.is_empty() {
+        let others = if ev.other_hosts.is_empty() {
+            "no other host either".to_string()
+        } else {
+            format!("it asked for {}", ev.other_hosts.join(", "))
+        };
+        return (
+            Observed::NoConnection,
+            format!(
+                "no connection for {host} reached the proxy ({others}): does the client use the \
+                 proxy and the case's URL?"
+            ),
+        );
+    }
+    let first = |k: VerdictKind| conns.iter().find(|c| c.verdict == k);
+    if passthrough {
+        if let Some(req) = ev.origin_requests.first() {
+            return (
+                Observed::Proceeded,
+                format!(
+                    "the origin received {} request(s), first {} {}",
+                    ev.origin_requests.len(),
+                    req.method,
+                    req.path
+                ),
+            );
+        }
+        if let Some(hs) = ev.origin_handshakes.iter().find(|h| h.failure.is_some()) {
+            return (
+                Observed::Cancelled,
+                format!(
+                    "the client refused the origin's certificate during the handshake ({})",
+                    hs.failure.as_deref().unwrap_or("?")
+                ),
+            );
+        }
+        if !ev.origin_handshakes.is_empty() {
+            return (
+                Observed::Cancelled,
+                "the client completed the handshake with the origin and closed without a request"
+                    .to_string(),
+            );
+        }
+        if let Some(c) = first(VerdictKind::UpstreamFailed) {
+            return (
+                Observed::UpstreamFailed,
+                format!("the proxy could not reach the test origin: {}", c.reason),
+            );
+        }
+        return (
+            Observed::Undecided,
+            "a tunnel was opened but no TLS handshake reached the origin".to_string(),
+        );
+    }
+    if let Some(c) = first(VerdictKind::Proceeded) {
+        let first_req = c
+            .requests
+            .first()
+            .map_or_else(String::new, |r| format!(", first {} {}", r.method, r.path));
+        return (
+            Observed::Proceeded,
+            format!(
+                "the client sent {} request(s) through the {} leaf{first_req}",
+                c.requests.len().max(1),
+                c.profile.map_or("forged", |p| p.name())
+            ),
+        );
+    }
+    if let Some(c) = first(VerdictKind::Cancelled) {
+        return (
+            Observed::Cancelled,
+            format!("cancelled at {} ({})", c.stage, c.reason),
+        );
+    }
+    if let Some(c) = first(VerdictKind::UpstreamFailed) {
+        return (
+            Observed::UpstreamFailed,
+            format!("the proxy could not reach the test origin: {}", c.reason),
+        );
+    }
+    let c = &conns[0];
+    (
+        Observed::Undecided,
+        format!("undecided at {} ({})", c.stage, c.reason),
+    )
+}
+
+fn human_ms(ms: u64) -> String {
+    if ms % 1000 == 0 {
+        format!("{} s", ms / 1000)
+    } else {
+        format!("{ms} ms")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::case_record::ClientRun;
+    use crate::origin::{OriginHandshake, OriginRequest};
+    use crate::record::{ActionKind, ConnectionRecord, RequestRecord, Stage};
+
+    fn conn(verdict: VerdictKind, stage: Stage, reason: &str, requests: usize) -> ConnectionRecord {
+        ConnectionRecord {
+            schema: 1,
+            id: 1,
+            client: "127.0.0.1:1".into(),
+            host: Some("api.test".into()),
+            port: Some(443),
+            sni: Some("api.test".into()),
+            action: Some(ActionKind::Intercept),
+            profile: None,
+            presented_pin: None,
+            verdict,
+            stage,
+            reason: reason.into(),
+            requests: (0..requests)
+                .map(|_| RequestRecord::new("GET", "/x", false))
+                .collect(),
+            tls_version: None,
+            alpn: None,
+            started: String::new(),
+            duration_ms: 1,
+            bytes_up: 0,
+            bytes_down: 0,
+            upstream: None,
+        }
+    }
+
+    fn evidence(conns: Vec<ConnectionRecord>, code: i32) -> Evidence {
+        Evidence {
+            connections: conns,
+            other_hosts: vec![],
+            origin_handshakes: vec![],
+            origin_requests: vec![],
+            client: ClientRun {
+                command: "c".into(),
+                exit: ClientExit::Exited { code },
+                duration_ms: 1,
+                stdout_tail: String::new(),
+                stderr_tail: String::new(),
+            },
+        }
+    }
+
+    fn request() -> OriginRequest {
+        OriginRequest {
+            sni: Some("api.test".into()),
+            method: "GET".into(),
+            path: "/x".into(),
+        }
+    }
+
+    #[test]
+    fn intercept_cancel_passes_a_cancel_expectation() {
+        let ev = evidence(
+            vec![conn(
+                VerdictKind::Cancelled,
+                Stage::AfterHandshake,
+                "eof",
+                0,
+            )],
+            90,
+        );
+        let j = judge("api.test", false, Expected::Cancelled, &ev);
+        assert_eq!(
+            (j.observed, j.status),
+            (Observed::Cancelled, Status::Passed)
+        );
+        assert_eq!(j.detail, "cancelled at after_handshake (eof)");
+        assert!(j.disagreements.is_empty());
+        let j = judge("api.test", false, Expected::Proceeded, &ev);
+        assert_eq!(j.status, Status::Failed);
+    }
+
+    #[test]
+    fn any_proceeded_connection_means_readable_and_a_mix_is_reported() {
+        let mut ev = evidence(
+            vec![
+                conn(VerdictKind::Cancelled, Stage::AfterHandshake, "eof", 0),
+                conn(VerdictKind::Proceeded, Stage::Request, "1 request", 1),
+            ],
+            0,
+        );
+        ev.origin_requests.push(request());
+        let j = judge("api.test", false, Expected::Cancelled, &ev);
+        assert_eq!(
+            (j.observed, j.status),
+            (Observed::Proceeded, Status::Failed)
+        );
+        assert_eq!(j.disagreements.len(), 1, "{:?}", j.disagreements);
+    }
+
+    #[test]
+    fn no_connection_is_an_error_never_a_cancel() {
+        let mut ev = evidence(vec![], 6);
+        ev.other_hosts.push("example.com".into());
+        let j = judge("api.test", false, Expected::Cancelled, &ev);
+        assert_eq!(
+            (j.observed, j.status),
+            (Observed::NoConnection, Status::Error)
+        );
+        assert!(j.detail.contains("example.com"), "{}", j.detail);
+    }
+
+    #[test]
+    fn passthrough_is_judged_by_the_origin() {
+        let tunnel = || conn(VerdictKind::Passthrough, Stage::Tunnel, "relayed", 0);
+        let mut ev = evidence(vec![tunnel()], 0);
+        ev.origin_requests.push(request());
+        let j = judge("api.test", true, Expected::Proceeded, &ev);
+        assert_eq!(
+            (j.observed, j.status),
+            (Observed::Proceeded, Status::Passed)
+        );
+
+        let mut ev = evidence(vec![tunnel()], 60);
+        ev.origin_handshakes.push(OriginHandshake {
+            sni: None,
+            failure: Some("alert:bad_certificate".into()),
+        });
+        let j = judge("api.test", true, Expected::Cancelled, &ev);
+        assert_eq!(
+            (j.observed, j.status),
+            (Observed::Cancelled, Status::Passed)
+        );
+        assert!(j.detail.contains("alert:bad_certificate"));
+
+        let mut ev = evidence(vec![tunnel()], 0);
+        ev.origin_handshakes.push(OriginHandshake {
+            sni: None,
+            failure: None,
+        });
+        let j = judge("api.test", true, Expected::Cancelled, &ev);
+        assert_eq!(j.observed, Observed::Cancelled);
+        assert_eq!(j.disagreements.len(), 1, "exit 0 without a request");
+
+        let ev = evidence(vec![tunnel()], 0);
+        assert_eq!(
+            judge("api.test", true, Expected::Cancelled, &ev).observed,
+            Observed::Undecided
+        );
+    }
+
+    #[test]
+    fn a_timeout_or_an_unreachable_origin_is_an_error() {
+        let mut ev = evidence(
+            vec![conn(
+                VerdictKind::Cancelled,
+                Stage::AfterHandshake,
+                "eof",
+                0,
+            )],
+            0,
+        );
+        ev.client.exit = ClientExit::TimedOut { after_ms: 2000 };
+        let j = judge("api.test", false, Expected::Cancelled, &ev);
+        assert_eq!(j.status, Status::Error);
+        assert!(
+            j.detail.starts_with("the client did not finish within 2 s"),
+            "{}",
+            j.detail
+        );
+        let ev = evidence(
+            vec![conn(
+                VerdictKind::UpstreamFailed,
+                Stage::Connect,
+                "refused",
+                0,
+            )],
+            1,
+        );
+        let j = judge("api.test", false, Expected::Cancelled, &ev);
+        assert_eq!(
+            (j.observed, j.status),
+            (Observed::UpstreamFailed, Status::Error)
+        );
+    }
+}

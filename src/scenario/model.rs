@@ -1,0 +1,209 @@
+//! The typed scenario: what a parsed, validated, expanded suite is. Values of these types are
+//! correct by construction (references resolve, names are unique), so the runner never checks.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use crate::ca::KeyType;
+use crate::case_record::Expected;
+use crate::rules::{Action, Profile};
+
+use super::template::{Command, Template};
+
+/// One scenario file, with its matrix expanded into cases.
+#[derive(Clone, Debug)]
+pub struct Suite {
+    /// Name (from `[suite] name`, else the file stem).
+    pub name: String,
+    /// The file, as given.
+    pub file: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Key algorithm of the origins' PKI.
+    pub key_type: KeyType,
+    /// How each case's proxy runs.
+    pub proxy: ProxySettings,
+    /// The client under test.
+    pub client: Client,
+    /// The test origins.
+    pub origins: Vec<Origin>,
+    /// Every case, matrix first, then the file's own `[[case]]`s.
+    pub cases: Vec<Case>,
+    /// Remarks from expansion (a matrix family that did not apply, and why).
+    pub notes: Vec<String>,
+}
+
+/// Which CA the proxy signs with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CaChoice {
+    /// A CA generated for this run (the trust bundle carries it). The default.
+    Ephemeral,
+    /// The local CA (`--ca-dir`), for devices that have it installed.
+    Local,
+}
+
+/// Per-suite proxy settings.
+#[derive(Clone, Debug)]
+pub struct ProxySettings {
+    /// Address the proxy listens on (a fresh port per case).
+    pub listen: IpAddr,
+    /// The proxy's `--decide-after`.
+    pub decide_after: Duration,
+    /// The CA.
+    pub ca: CaChoice,
+}
+
+/// The client under test.
+#[derive(Clone, Debug)]
+pub struct Client {
+    /// What to run.
+    pub command: Command,
+    /// Killed (with its process group) after this long.
+    pub timeout: Duration,
+    /// Extra environment variables (values may use placeholders).
+    pub env: Vec<(String, Template)>,
+}
+
+/// A test origin.
+#[derive(Clone, Debug)]
+pub struct Origin {
+    /// Short name used in references (`api` in `api.current`).
+    pub name: String,
+    /// Host name it serves.
+    pub host: String,
+    /// Leaf key names; the first is what the origin presents by default.
+    pub keys: Vec<String>,
+}
+
+/// A standard-matrix family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Family {
+    /// Pins the current key.
+    Pinned,
+    /// No pins at all.
+    Unpinned,
+    /// The origin moved to its next key.
+    Rotated,
+    /// The client has pins for another host only.
+    MissingPin,
+    /// Pins the intermediate or the root.
+    Chain,
+}
+
+impl Family {
+    /// Every family, in expansion order.
+    pub const ALL: [Family; 5] = [
+        Family::Pinned,
+        Family::Unpinned,
+        Family::Rotated,
+        Family::MissingPin,
+        Family::Chain,
+    ];
+
+    /// The name used in files and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Pinned => "pinned",
+            Family::Unpinned => "unpinned",
+            Family::Rotated => "rotated",
+            Family::MissingPin => "missing-pin",
+            Family::Chain => "chain",
+        }
+    }
+
+    /// Parses a family name.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|f| f.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|f| f.name()).collect();
+                format!(
+                    "unknown family {s:?} (expected one of {})",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+/// A pin given to the client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PinRef {
+    /// A leaf key of an origin (`api.current`).
+    Key {
+        /// Index into [`Suite::origins`].
+        origin: usize,
+        /// Key name.
+        key: String,
+    },
+    /// An origin's intermediate CA (`api.intermediate`).
+    Intermediate(usize),
+    /// An origin's root CA (`api.root`).
+    Root(usize),
+    /// A literal base64 pin.
+    Literal(String),
+}
+
+impl PinRef {
+    /// How to name it in reports (`api.current`, `literal`).
+    pub fn label(&self, origins: &[Origin]) -> String {
+        let name = |i: usize| origins.get(i).map_or("?", |o| o.name.as_str());
+        match self {
+            PinRef::Key { origin, key } => format!("{}.{key}", name(*origin)),
+            PinRef::Intermediate(o) => format!("{}.intermediate", name(*o)),
+            PinRef::Root(o) => format!("{}.root", name(*o)),
+            PinRef::Literal(_) => "literal".to_string(),
+        }
+    }
+
+    /// The origin it belongs to, if any.
+    pub fn origin(&self) -> Option<usize> {
+        match self {
+            PinRef::Key { origin, .. } | PinRef::Intermediate(origin) | PinRef::Root(origin) => {
+                Some(*origin)
+            }
+            PinRef::Literal(_) => None,
+        }
+    }
+}
+
+/// One case of a suite.
+#[derive(Clone, Debug)]
+pub struct Case {
+    /// Name, unique in the suite (`[A-Za-z0-9._/-]`).
+    pub name: String,
+    /// Matrix family, for generated cases.
+    pub family: Option<Family>,
+    /// Index into [`Suite::origins`]: the host the client is pointed at.
+    pub origin: usize,
+    /// What the proxy does for that host.
+    pub action: Action,
+    /// The origin's key for this case.
+    pub origin_key: String,
+    /// Pins handed to the client.
+    pub pins: Vec<PinRef>,
+    /// The host the pins belong to; `None` means the case's own host (when it has pins).
+    pub pinned_host: Option<String>,
+    /// What the client should do.
+    pub expect: Expected,
+    /// Why.
+    pub reason: String,
+    /// Overrides the client timeout.
+    pub timeout: Option<Duration>,
+}
+
+impl Case {
+    /// How the proxy action reads in reports: `intercept`, `passthrough`, or a profile name.
+    pub fn proxy_label(&self) -> String {
+        action_label(self.action)
+    }
+}
+
+/// `intercept` for the forged profile, the profile's name for the others, or `passthrough`.
+pub fn action_label(action: Action) -> String {
+    match action {
+        Action::Passthrough => "passthrough".to_string(),
+        Action::Intercept(Profile::Forged) => "intercept".to_string(),
+        Action::Intercept(p) => p.name().to_string(),
+    }
+}

@@ -1,0 +1,738 @@
+//! Scenario files (TOML) into a typed, validated, expanded [`Suite`].
+//!
+//! Unknown keys are errors. Every error names the file, the line and the field:
+//! `scenarios/app.toml:12: case.pins: "api.curent" is not a pin ...`. The format is documented
+//! in the README ("Scenario files"); `tests/scenarios.rs` runs complete examples.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::ops::Range;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::ca::KeyType;
+use crate::case_record::Expected;
+use crate::error::{Error, Result};
+use crate::rules::file::line_of;
+use crate::rules::{Action, HostGlob, Profile};
+
+use super::matrix::{self, MatrixSpec};
+use super::model::{CaChoice, Case, Client, Family, Origin, PinRef, ProxySettings, Suite};
+use super::template::{Arg, Command, Template};
+
+/// Default client timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default `decide_after` of a case's proxy (shorter than the proxy command's: a test client
+/// that idles this long after its handshake is not going to send a request).
+pub const DEFAULT_DECIDE_AFTER: Duration = Duration::from_secs(3);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    suite: Option<RawSuite>,
+    proxy: Option<Spanned<RawProxy>>,
+    client: Spanned<RawClient>,
+    #[serde(default)]
+    origin: Vec<Spanned<RawOrigin>>,
+    matrix: Option<Spanned<RawMatrix>>,
+    #[serde(default)]
+    case: Vec<Spanned<RawCase>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSuite {
+    name: Option<Spanned<String>>,
+    description: Option<String>,
+    key_type: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProxy {
+    listen: Option<Spanned<String>>,
+    decide_after: Option<Spanned<String>>,
+    ca: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClient {
+    command: Spanned<toml::Value>,
+    timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    env: BTreeMap<String, Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOrigin {
+    name: Spanned<String>,
+    host: Spanned<String>,
+    keys: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMatrix {
+    origins: Option<Vec<Spanned<String>>>,
+    families: Option<Vec<Spanned<String>>>,
+    missing_pin: Option<Spanned<String>>,
+    chain_pins: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCase {
+    name: Spanned<String>,
+    origin: Option<Spanned<String>>,
+    proxy: Spanned<String>,
+    origin_key: Option<Spanned<String>>,
+    #[serde(default)]
+    pins: Vec<Spanned<String>>,
+    pinned_host: Option<Spanned<String>>,
+    expect: Spanned<String>,
+    #[serde(default)]
+    reason: String,
+    timeout: Option<Spanned<String>>,
+}
+
+/// Reads and parses a scenario file.
+pub fn load(path: &std::path::Path) -> Result<Suite> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::file(path, "read the scenario file", e))?;
+    let stem = path
+        .file_stem()
+        .map_or_else(|| "suite".to_string(), |s| s.to_string_lossy().into_owned());
+    parse(&path.display().to_string(), &stem, &text)
+}
+
+/// Parses scenario `text`; `file` names it in errors, `default_name` is the suite name when the
+/// file gives none.
+pub fn parse(file: &str, default_name: &str, text: &str) -> Result<Suite> {
+    let raw: RawFile = toml::from_str(text).map_err(|e| {
+        let line = e.span().map_or(1, |s| line_of(text, s.start));
+        Error::input(format!("{file}:{line}"), e.message().trim().to_string())
+    })?;
+    Parser { file, text }.suite(raw, default_name)
+}
+
+struct Parser<'a> {
+    file: &'a str,
+    text: &'a str,
+}
+
+impl Parser<'_> {
+    fn err(&self, span: Range<usize>, field: &str, message: impl std::fmt::Display) -> Error {
+        Error::input(
+            format!("{}:{}", self.file, line_of(self.text, span.start)),
+            format!("{field}: {message}"),
+        )
+    }
+
+    fn suite(&self, raw: RawFile, default_name: &str) -> Result<Suite> {
+        let (name, description, key_type) = match raw.suite {
+            Some(s) => {
+                let name = match s.name {
+                    Some(n) if n.get_ref().trim().is_empty() => {
+                        return Err(self.err(n.span(), "suite.name", "must not be empty"))
+                    }
+                    Some(n) => n.into_inner(),
+                    None => default_name.to_string(),
+                };
+                let key_type = match s.key_type {
+                    Some(k) => {
+                        <KeyType as clap::ValueEnum>::from_str(k.get_ref(), true).map_err(|_| {
+                            self.err(
+                                k.span(),
+                                "suite.key_type",
+                                format!(
+                                    "{:?}: expected \"ecdsa-p256\" or \"rsa2048\"",
+                                    k.get_ref()
+                                ),
+                            )
+                        })?
+                    }
+                    None => KeyType::default(),
+                };
+                (name, s.description, key_type)
+            }
+            None => (default_name.to_string(), None, KeyType::default()),
+        };
+        let proxy = self.proxy(raw.proxy)?;
+        let client = self.client(raw.client)?;
+        let origins = self.origins(raw.origin)?;
+        let mut cases = Vec::new();
+        let mut notes = Vec::new();
+        if let Some(m) = raw.matrix {
+            let span = m.span();
+            let spec = self.matrix(m.into_inner(), &origins)?;
+            let (generated, n) =
+                matrix::expand(&spec, &origins).map_err(|e| self.err(span.clone(), "matrix", e))?;
+            cases.extend(generated);
+            notes.extend(n);
+        }
+        let mut names: BTreeSet<String> = cases.iter().map(|c| c.name.clone()).collect();
+        for raw_case in raw.case {
+            let case = self.case(raw_case, &origins, &mut names)?;
+            cases.push(case);
+        }
+        if cases.is_empty() {
+            return Err(Error::input(
+                format!("{}:1", self.file),
+                "no cases: add a [matrix] table or [[case]] tables",
+            ));
+        }
+        Ok(Suite {
+            name,
+            file: self.file.to_string(),
+            description,
+            key_type,
+            proxy,
+            client,
+            origins,
+            cases,
+            notes,
+        })
+    }
+
+    fn proxy(&self, raw: Option<Spanned<RawProxy>>) -> Result<ProxySettings> {
+        let mut settings = ProxySettings {
+            listen: IpAddr::from([127, 0, 0, 1]),
+            decide_after: DEFAULT_DECIDE_AFTER,
+            ca: CaChoice::Ephemeral,
+        };
+        let Some(raw) = raw else {
+            return Ok(settings);
+        };
+        let raw = raw.into_inner();
+        if let Some(listen) = raw.listen {
+            settings.listen = listen.get_ref().trim().parse().map_err(|_| {
+                self.err(
+                    listen.span(),
+                    "proxy.listen",
+                    format!(
+                        "{:?} is not an IP address (the port is chosen per case)",
+                        listen.get_ref()
+                    ),
+                )
+            })?;
+        }
+        if let Some(d) = raw.decide_after {
+            settings.decide_after = self.duration(&d, "proxy.decide_after")?;
+        }
+        if let Some(ca) = raw.ca {
+            settings.ca = match ca.get_ref().as_str() {
+                "ephemeral" => CaChoice::Ephemeral,
+                "local" => CaChoice::Local,
+                other => {
+                    return Err(self.err(
+                        ca.span(),
+                        "proxy.ca",
+                        format!("{other:?}: expected \"ephemeral\" (a CA per run) or \"local\" (the CA in --ca-dir)"),
+                    ))
+                }
+            };
+        }
+        Ok(settings)
+    }
+
+    fn duration(&self, d: &Spanned<String>, field: &str) -> Result<Duration> {
+        match crate::duration::parse(d.get_ref()) {
+            Ok(v) if !v.is_zero() => Ok(v),
+            Ok(_) => Err(self.err(d.span(), field, "must be more than zero")),
+            Err(e) => Err(self.err(d.span(), field, e)),
+        }
+    }
+
+    fn template(&self, text: &str, span: Range<usize>, field: &str) -> Result<Template> {
+        Template::parse(text).map_err(|e| self.err(span, field, e))
+    }
+
+    fn client(&self, raw: Spanned<RawClient>) -> Result<Client> {
+        let raw = raw.into_inner();
+        let span = raw.command.span();
+        let bad = || {
+            self.err(
+                span.clone(),
+                "client.command",
+                "expected a string (run by sh -c) or a list of arguments, \
+                 where a nested list is a group kept only when all its placeholders have values",
+            )
+        };
+        let command = match raw.command.into_inner() {
+            toml::Value::String(s) if s.trim().is_empty() => {
+                return Err(self.err(span, "client.command", "must not be empty"))
+            }
+            toml::Value::String(s) => {
+                Command::Shell(self.template(&s, span.clone(), "client.command")?)
+            }
+            toml::Value::Array(items) if items.is_empty() => {
+                return Err(self.err(span, "client.command", "must not be empty"))
+            }
+            toml::Value::Array(items) => {
+                let mut args = Vec::new();
+                for (i, item) in items.into_iter().enumerate() {
+                    args.push(match item {
+                        toml::Value::String(s) => {
+                            Arg::One(self.template(&s, span.clone(), "client.command")?)
+                        }
+                        toml::Value::Array(group) if i > 0 && !group.is_empty() => Arg::Group(
+                            group
+                                .into_iter()
+                                .map(|g| match g {
+                                    toml::Value::String(s) => {
+                                        self.template(&s, span.clone(), "client.command")
+                                    }
+                                    _ => Err(bad()),
+                                })
+                                .collect::<Result<_>>()?,
+                        ),
+                        _ => return Err(bad()),
+                    });
+                }
+                Command::Argv(args)
+            }
+            _ => return Err(bad()),
+        };
+        let timeout = match &raw.timeout {
+            Some(t) => self.duration(t, "client.timeout")?,
+            None => DEFAULT_TIMEOUT,
+        };
+        let mut env = Vec::new();
+        for (name, value) in raw.env {
+            if name.is_empty() || name.contains('=') || name.contains('\0') {
+                return Err(self.err(
+                    value.span(),
+                    "client.env",
+                    format!("{name:?} is not a variable name"),
+                ));
+            }
+            let template = self.template(value.get_ref(), value.span(), "client.env")?;
+            env.push((name, template));
+        }
+        Ok(Client {
+            command,
+            timeout,
+            env,
+        })
+    }
+
+    fn origins(&self, raw: Vec<Spanned<RawOrigin>>) -> Result<Vec<Origin>> {
+        if raw.is_empty() {
+            return Err(Error::input(
+                format!("{}:1", self.file),
+                "origin: at least one [[origin]] is needed (name = \"api\", host = \"api.example.test\")",
+            ));
+        }
+        let mut origins: Vec<Origin> = Vec::new();
+        for o in raw {
+            let o = o.into_inner();
+            let name = o.name.get_ref().clone();
+            if !is_name(&name) {
+                return Err(self.err(
+                    o.name.span(),
+                    "origin.name",
+                    format!("{name:?}: use lower-case letters, digits, '-' and '_'"),
+                ));
+            }
+            if origins.iter().any(|x| x.name == name) {
+                return Err(self.err(
+                    o.name.span(),
+                    "origin.name",
+                    format!("{name:?} is used twice"),
+                ));
+            }
+            let host = o.host.get_ref().trim().to_ascii_lowercase();
+            let glob =
+                HostGlob::parse(&host).map_err(|e| self.err(o.host.span(), "origin.host", e))?;
+            if !glob.is_exact() {
+                return Err(self.err(
+                    o.host.span(),
+                    "origin.host",
+                    "must be one host name, not a pattern",
+                ));
+            }
+            if origins.iter().any(|x| x.host == host) {
+                return Err(self.err(
+                    o.host.span(),
+                    "origin.host",
+                    format!("{host:?} is used twice"),
+                ));
+            }
+            let keys = match o.keys {
+                None => vec!["current".to_string(), "next".to_string()],
+                Some(keys) => {
+                    let span = keys.span();
+                    let mut names: Vec<String> = Vec::new();
+                    for k in keys.into_inner() {
+                        let key = k.get_ref().clone();
+                        if !is_name(&key) || key == "intermediate" || key == "root" {
+                            return Err(self.err(
+                                k.span(),
+                                "origin.keys",
+                                format!("{key:?}: use lower-case letters, digits, '-' and '_' (not \"intermediate\" or \"root\")"),
+                            ));
+                        }
+                        if names.contains(&key) {
+                            return Err(self.err(
+                                k.span(),
+                                "origin.keys",
+                                format!("{key:?} is listed twice"),
+                            ));
+                        }
+                        names.push(key);
+                    }
+                    if names.is_empty() {
+                        return Err(self.err(span, "origin.keys", "needs at least one key name"));
+                    }
+                    names
+                }
+            };
+            origins.push(Origin { name, host, keys });
+        }
+        Ok(origins)
+    }
+
+    fn origin_index(
+        &self,
+        origins: &[Origin],
+        name: &Spanned<String>,
+        field: &str,
+    ) -> Result<usize> {
+        origins
+            .iter()
+            .position(|o| &o.name == name.get_ref())
+            .ok_or_else(|| {
+                let known: Vec<&str> = origins.iter().map(|o| o.name.as_str()).collect();
+                self.err(
+                    name.span(),
+                    field,
+                    format!(
+                        "no origin named {:?} (origins: {})",
+                        name.get_ref(),
+                        known.join(", ")
+                    ),
+                )
+            })
+    }
+
+    fn matrix(&self, raw: RawMatrix, origins: &[Origin]) -> Result<MatrixSpec> {
+        let selected = match &raw.origins {
+            None => (0..origins.len()).collect(),
+            Some(names) => names
+                .iter()
+                .map(|n| self.origin_index(origins, n, "matrix.origins"))
+                .collect::<Result<Vec<_>>>()?,
+        };
+        let (families, families_given) = match &raw.families {
+            None => (Family::ALL.to_vec(), false),
+            Some(names) => {
+                let mut families = Vec::new();
+                for n in names {
+                    let f = Family::parse(n.get_ref())
+                        .map_err(|e| self.err(n.span(), "matrix.families", e))?;
+                    if !families.contains(&f) {
+                        families.push(f);
+                    }
+                }
+                (families, true)
+            }
+        };
+        let missing_pin = match &raw.missing_pin {
+            Some(m) => Some(self.expected(m, "matrix.missing_pin")?),
+            None => None,
+        };
+        Ok(MatrixSpec {
+            origins: selected,
+            families,
+            families_given,
+            missing_pin,
+            chain_pins: raw.chain_pins,
+        })
+    }
+
+    fn expected(&self, s: &Spanned<String>, field: &str) -> Result<Expected> {
+        match s.get_ref().as_str() {
+            "cancelled" => Ok(Expected::Cancelled),
+            "proceeded" => Ok(Expected::Proceeded),
+            other => Err(self.err(
+                s.span(),
+                field,
+                format!("{other:?}: expected \"cancelled\" or \"proceeded\""),
+            )),
+        }
+    }
+
+    fn case(
+        &self,
+        raw: Spanned<RawCase>,
+        origins: &[Origin],
+        names: &mut BTreeSet<String>,
+    ) -> Result<Case> {
+        let raw = raw.into_inner();
+        let name = raw.name.get_ref().clone();
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._/-".contains(c))
+        {
+            return Err(self.err(
+                raw.name.span(),
+                "case.name",
+                format!("{name:?}: use letters, digits, '.', '_', '/' and '-'"),
+            ));
+        }
+        if !names.insert(name.clone()) {
+            return Err(self.err(
+                raw.name.span(),
+                "case.name",
+                format!("{name:?} is used twice"),
+            ));
+        }
+        let origin = match &raw.origin {
+            Some(o) => self.origin_index(origins, o, "case.origin")?,
+            None if origins.len() == 1 => 0,
+            None => {
+                return Err(self.err(
+                    raw.name.span(),
+                    "case.origin",
+                    "this suite has several origins: say which one the case uses",
+                ))
+            }
+        };
+        let action = match raw.proxy.get_ref().as_str() {
+            "intercept" => Action::Intercept(Profile::Forged),
+            "passthrough" => Action::Passthrough,
+            other => match other.parse::<Profile>() {
+                Ok(Profile::Custom) => return Err(self.err(
+                    raw.proxy.span(),
+                    "case.proxy",
+                    "the custom profile needs a certificate file; it is not available in scenarios",
+                )),
+                Ok(p) => Action::Intercept(p),
+                Err(e) => {
+                    return Err(self.err(
+                        raw.proxy.span(),
+                        "case.proxy",
+                        format!("expected \"intercept\", \"passthrough\" or a profile: {e}"),
+                    ))
+                }
+            },
+        };
+        let origin_key = match &raw.origin_key {
+            Some(k) if origins[origin].keys.contains(k.get_ref()) => k.get_ref().clone(),
+            Some(k) => {
+                return Err(self.err(
+                    k.span(),
+                    "case.origin_key",
+                    format!(
+                        "origin {:?} has no key {:?} (keys: {})",
+                        origins[origin].name,
+                        k.get_ref(),
+                        origins[origin].keys.join(", ")
+                    ),
+                ))
+            }
+            None => origins[origin].keys[0].clone(),
+        };
+        let pins = raw
+            .pins
+            .iter()
+            .map(|p| self.pin(p, origins))
+            .collect::<Result<Vec<_>>>()?;
+        let pinned_host = match raw.pinned_host {
+            Some(h) if pins.is_empty() => {
+                return Err(self.err(h.span(), "case.pinned_host", "the case has no pins"))
+            }
+            Some(h) => Some(h.into_inner().trim().to_ascii_lowercase()),
+            None => None,
+        };
+        let timeout = match &raw.timeout {
+            Some(t) => Some(self.duration(t, "case.timeout")?),
+            None => None,
+        };
+        Ok(Case {
+            name,
+            family: None,
+            origin,
+            action,
+            origin_key,
+            pins,
+            pinned_host,
+            expect: self.expected(&raw.expect, "case.expect")?,
+            reason: raw.reason,
+            timeout,
+        })
+    }
+
+    fn pin(&self, p: &Spanned<String>, origins: &[Origin]) -> Result<PinRef> {
+        let s = p.get_ref().trim();
+        if let Some((origin, what)) = s.split_once('.') {
+            if let Some(o) = origins.iter().position(|x| x.name == origin) {
+                return match what {
+                    "intermediate" => Ok(PinRef::Intermediate(o)),
+                    "root" => Ok(PinRef::Root(o)),
+                    key if origins[o].keys.iter().any(|k| k == key) => Ok(PinRef::Key {
+                        origin: o,
+                        key: key.to_string(),
+                    }),
+                    key => Err(self.err(
+                        p.span(),
+                        "case.pins",
+                        format!(
+                            "origin {origin:?} has no key {key:?} (use {origin}.{}, {origin}.intermediate or {origin}.root)",
+                            origins[o].keys.join(&format!(", {origin}."))
+                        ),
+                    )),
+                };
+            }
+        }
+        let b64 = s
+            .strip_prefix("sha256//")
+            .or_else(|| s.strip_prefix("sha256/"))
+            .unwrap_or(s);
+        if crate::pins::is_pin(b64) {
+            return Ok(PinRef::Literal(b64.to_string()));
+        }
+        let examples: Vec<String> = origins
+            .iter()
+            .take(1)
+            .map(|o| format!("{}.{}", o.name, o.keys[0]))
+            .collect();
+        Err(self.err(
+            p.span(),
+            "case.pins",
+            format!(
+                "{s:?} is neither a reference ({}, ORIGIN.intermediate, ORIGIN.root) nor a base64 SHA-256 pin",
+                examples.first().map_or("ORIGIN.KEY", String::as_str)
+            ),
+        ))
+    }
+}
+
+fn is_name(s: &str) -> bool {
+    s.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"[suite]
+name = "demo"
+
+[client]
+command = ["curl", "-sS", "--proxy", "{proxy_url}", ["--pinnedpubkey", "{pins_curl}"], "{url}"]
+timeout = "10s"
+
+[[origin]]
+name = "api"
+host = "api.example.test"
+"#;
+
+    fn parse_ok(extra: &str) -> Suite {
+        parse("s.toml", "s", &format!("{BASE}{extra}")).unwrap()
+    }
+
+    fn parse_err(extra: &str) -> String {
+        parse("s.toml", "s", &format!("{BASE}{extra}"))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn parses_a_case() {
+        let suite = parse_ok(
+            "\n[[case]]\nname = \"pinned\"\nproxy = \"expired\"\npins = [\"api.current\", \"sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"]\nexpect = \"cancelled\"\nreason = \"why\"\n",
+        );
+        assert_eq!(suite.name, "demo");
+        assert_eq!(suite.client.timeout, Duration::from_secs(10));
+        let case = &suite.cases[0];
+        assert_eq!(case.action, Action::Intercept(Profile::Expired));
+        assert_eq!(case.origin_key, "current");
+        assert_eq!(case.pins.len(), 2);
+        assert!(matches!(&case.pins[1], PinRef::Literal(p) if p.starts_with("AAAA")));
+        assert_eq!(case.expect, Expected::Cancelled);
+    }
+
+    #[test]
+    fn a_matrix_expands() {
+        let suite = parse_ok("\n[matrix]\nchain_pins = false\n");
+        assert_eq!(suite.cases.len(), 11);
+        assert_eq!(suite.notes.len(), 1, "{:?}", suite.notes);
+    }
+
+    #[test]
+    fn errors_name_file_line_and_field() {
+        let cases = [
+            ("\n[[case]]\nname = \"x\"\nproxy = \"intercept\"\nexpect = \"cancelled\"\ncolour = 1\n", "s.toml:16:", "colour"),
+            ("\n[[case]]\nname = \"x\"\nproxy = \"intercept\"\npins = [\"api.curent\"]\nexpect = \"cancelled\"\n", "s.toml:15: case.pins:", "no key \"curent\""),
+            ("\n[[case]]\nname = \"x\"\nproxy = \"intercept\"\npins = [\"abc\"]\nexpect = \"cancelled\"\n", "s.toml:15: case.pins:", "neither a reference"),
+            ("\n[[case]]\nname = \"x\"\nproxy = \"sideways\"\nexpect = \"cancelled\"\n", "s.toml:14: case.proxy:", "unknown profile"),
+            ("\n[[case]]\nname = \"x\"\nproxy = \"intercept\"\nexpect = \"maybe\"\n", "s.toml:15: case.expect:", "\"cancelled\" or \"proceeded\""),
+            ("\n[matrix]\nfamilies = [\"pinned\", \"sloppy\"]\n", "s.toml:13: matrix.families:", "unknown family"),
+            ("\n[matrix]\nfamilies = [\"missing-pin\"]\nmissing_pin = \"proceeded\"\n", "s.toml:12: matrix:", "second origin"),
+            ("\n[matrix]\n", "s.toml:12: matrix:", "chain_pins"),
+            ("\n[[case]]\nname = \"x\"\nproxy = \"intercept\"\nexpect = \"cancelled\"\ntimeout = \"soon\"\n", "s.toml:16: case.timeout:", "not a duration"),
+        ];
+        for (extra, prefix, needle) in cases {
+            let err = parse_err(extra);
+            assert!(
+                err.starts_with(prefix) && err.contains(needle),
+                "{extra:?} gave {err}"
+            );
+            assert!(!err.contains('\n'), "one line: {err}");
+        }
+    }
+
+    #[test]
+    fn client_and_origin_errors() {
+        let err = parse("s.toml", "s", "[[origin]]\nname = \"api\"\nhost = \"a.test\"\n[[case]]\nname = \"x\"\nproxy = \"intercept\"\nexpect = \"cancelled\"\n").unwrap_err().to_string();
+        assert!(
+            err.starts_with("s.toml:1:") && err.contains("client"),
+            "{err}"
+        );
+        let err = parse("s.toml", "s", "[client]\ncommand = \"curl {urll}\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("s.toml:2: client.command: unknown placeholder {urll}"),
+            "{err}"
+        );
+        let err = parse("s.toml", "s", "[client]\ncommand = [[\"x\"]]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("s.toml:2: client.command:"), "{err}");
+        let err = parse(
+            "s.toml",
+            "s",
+            "[client]\ncommand = \"x\"\n\n[[origin]]\nname = \"Api\"\nhost = \"a.test\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("s.toml:5: origin.name:"), "{err}");
+        let err = parse(
+            "s.toml",
+            "s",
+            "[client]\ncommand = \"x\"\n\n[[origin]]\nname = \"api\"\nhost = \"*.a.test\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("s.toml:6: origin.host:"), "{err}");
+        let err = parse(
+            "s.toml",
+            "s",
+            "[client]\ncommand = \"x\"\n[[origin]]\nname = \"api\"\nhost = \"a.test\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("no cases"), "{err}");
+    }
+}

@@ -1,0 +1,412 @@
+//! The runner: per suite a throwaway PKI, CA and trust bundle; per case a test origin presenting
+//! the case's key, a proxy with the case's rule (on fresh loopback ports, reaching nothing but
+//! that origin), and the client under test. Cases run in parallel up to `jobs`.
+//!
+//! It emits [`RunEvent`]s to the reporters it is given and judges each case with
+//! [`super::judge`]; it prints nothing itself.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustls::pki_types::CertificateDer;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::ca::leaf::LeafIssuer;
+use crate::ca::CertificateAuthority;
+use crate::case_record::{CasePin, CaseRecord, Evidence, RunEvent, RunSummary, SuiteInfo};
+use crate::error::{Error, Result};
+use crate::origin::pki::OriginPki;
+use crate::origin::TestOrigin;
+use crate::proxy::{Proxy, ProxyConfig, UpstreamTrust};
+use crate::record::ConnectionRecord;
+use crate::report::RunReporter;
+use crate::rules::{Action, HostGlob, HostMap, Profile, Rule, Rules};
+
+use super::client::{self, ClientSpec};
+use super::judge::judge;
+use super::model::{CaChoice, PinRef, Suite};
+use super::template::{Placeholder, Values};
+
+/// The port test URLs use; the proxy maps `host:443` to the case's origin.
+const ORIGIN_PORT: u16 = 443;
+/// How long, after the client exits, the proxy and origin get to see its connections close.
+const SETTLE: Duration = Duration::from_secs(2);
+
+/// How to run.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Cases in parallel (at least 1).
+    pub jobs: usize,
+    /// The local CA's directory, for suites with `[proxy] ca = "local"`.
+    pub ca_dir: PathBuf,
+}
+
+/// A suite and the indices of its cases to run.
+#[derive(Debug)]
+pub struct Selection {
+    /// The suite.
+    pub suite: Suite,
+    /// Which of its cases run, in order.
+    pub cases: Vec<usize>,
+}
+
+/// Everything a suite's cases share.
+struct SuiteEnv {
+    index: usize,
+    suite: Suite,
+    dir: tempfile::TempDir,
+    trust_bundle: PathBuf,
+    ca_cert: PathBuf,
+    issuer: Arc<LeafIssuer>,
+    pkis: Vec<OriginPki>,
+    roots: Vec<CertificateDer<'static>>,
+}
+
+enum Progress {
+    Started(usize, usize),
+    Finished(Result<Box<CaseRecord>>),
+}
+
+/// Runs the selected cases, telling `reporters` as it goes; returns the counts.
+pub async fn run(
+    selections: Vec<Selection>,
+    options: &RunOptions,
+    reporters: &mut [&mut dyn RunReporter],
+) -> Result<RunSummary> {
+    let started = Instant::now();
+    let mut envs = Vec::new();
+    let mut infos = Vec::new();
+    for (index, selection) in selections.into_iter().enumerate() {
+        let (env, known_pins) = prepare(index, selection.suite, options)?;
+        infos.push(SuiteInfo {
+            name: env.suite.name.clone(),
+            file: env.suite.file.clone(),
+            cases: selection.cases.len(),
+            notes: env.suite.notes.clone(),
+            known_pins,
+        });
+        envs.push((Arc::new(env), selection.cases));
+    }
+    let jobs = options.jobs.max(1);
+    emit(
+        reporters,
+        &RunEvent::Started {
+            suites: &infos,
+            jobs,
+        },
+    )?;
+
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let permits = Arc::new(Semaphore::new(jobs));
+    let mut tasks = JoinSet::new();
+    for (env, cases) in &envs {
+        for &case in cases {
+            let (env, tx, permits) = (env.clone(), tx.clone(), permits.clone());
+            tasks.spawn(async move {
+                let Ok(_permit) = permits.acquire_owned().await else {
+                    return;
+                };
+                let _ = tx.send(Progress::Started(env.index, case));
+                let result = run_case(&env, case).await.map(Box::new);
+                let _ = tx.send(Progress::Finished(result));
+            });
+        }
+    }
+    drop(tx);
+    let mut summary = RunSummary::default();
+    while let Some(progress) = rx.recv().await {
+        match progress {
+            Progress::Started(suite, case) => {
+                let env = &envs[suite].0;
+                emit(
+                    reporters,
+                    &RunEvent::CaseStarted {
+                        suite: &env.suite.name,
+                        case: &env.suite.cases[case].name,
+                    },
+                )?;
+            }
+            Progress::Finished(Ok(record)) => {
+                summary.add(record.status);
+                emit(reporters, &RunEvent::CaseFinished(&record))?;
+            }
+            // The JoinSet is dropped on return: the other cases stop and their clients die.
+            Progress::Finished(Err(e)) => return Err(e),
+        }
+    }
+    summary.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    emit(reporters, &RunEvent::Finished(&summary))?;
+    Ok(summary)
+}
+
+fn emit(reporters: &mut [&mut dyn RunReporter], event: &RunEvent<'_>) -> Result<()> {
+    reporters.iter_mut().try_for_each(|r| r.event(event))
+}
+
+/// Generates the suite's CA, origin PKIs and trust bundle; returns the pins by name too.
+fn prepare(
+    index: usize,
+    suite: Suite,
+    options: &RunOptions,
+) -> Result<(SuiteEnv, BTreeMap<String, String>)> {
+    let ca = match suite.proxy.ca {
+        CaChoice::Ephemeral => {
+            CertificateAuthority::ephemeral(suite.key_type, "pin-proxy scenario CA")?
+        }
+        CaChoice::Local => CertificateAuthority::load_or_create(&options.ca_dir, suite.key_type)?.0,
+    };
+    let issuer = Arc::new(LeafIssuer::new(Arc::new(ca), suite.key_type, Vec::new())?);
+    let mut known = BTreeMap::new();
+    known.insert("proxy.ca".to_string(), issuer.ca().pin().to_string());
+    for profile in Profile::ALL {
+        if let Some(pin) = issuer.profile_pin(profile) {
+            known.insert(format!("proxy.{}", profile.name()), pin);
+        }
+    }
+    let mut pkis = Vec::new();
+    let mut roots = Vec::new();
+    let mut bundle = issuer.ca().cert_pem().to_string();
+    for origin in &suite.origins {
+        let names: Vec<&str> = origin.keys.iter().map(String::as_str).collect();
+        let pki = OriginPki::generate(suite.key_type, &names)?;
+        for key in &origin.keys {
+            if let Some(pin) = pki.key_pin(key) {
+                known.insert(format!("{}.{key}", origin.name), pin);
+            }
+        }
+        known.insert(
+            format!("{}.intermediate", origin.name),
+            pki.intermediate_pin().to_string(),
+        );
+        known.insert(format!("{}.root", origin.name), pki.root_pin().to_string());
+        bundle.push_str(pki.root_pem());
+        roots.push(pki.root_der().clone());
+        pkis.push(pki);
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("pin-proxy-run-")
+        .tempdir()
+        .map_err(|e| Error::runtime(format!("cannot create a temporary directory: {e}")))?;
+    let trust_bundle = dir.path().join("trust-bundle.pem");
+    let ca_cert = dir.path().join("proxy-ca.pem");
+    write(&trust_bundle, &bundle)?;
+    write(&ca_cert, issuer.ca().cert_pem())?;
+    Ok((
+        SuiteEnv {
+            index,
+            suite,
+            dir,
+            trust_bundle,
+            ca_cert,
+            issuer,
+            pkis,
+            roots,
+        },
+        known,
+    ))
+}
+
+fn write(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).map_err(|e| Error::file(path, "write", e))
+}
+
+impl SuiteEnv {
+    fn pin(&self, pin: &PinRef) -> String {
+        match pin {
+            PinRef::Key { origin, key } => self.pkis[*origin].key_pin(key).unwrap_or_default(),
+            PinRef::Intermediate(o) => self.pkis[*o].intermediate_pin().to_string(),
+            PinRef::Root(o) => self.pkis[*o].root_pin().to_string(),
+            PinRef::Literal(p) => p.clone(),
+        }
+    }
+}
+
+async fn run_case(env: &SuiteEnv, index: usize) -> Result<CaseRecord> {
+    let started = Instant::now();
+    let suite = &env.suite;
+    let case = &suite.cases[index];
+    let origin_def = &suite.origins[case.origin];
+    let host = origin_def.host.clone();
+
+    let cert = env.pkis[case.origin].leaf(std::slice::from_ref(&host), &case.origin_key)?;
+    let origin = TestOrigin::start(cert).await?;
+    let hosts = HostGlob::parse(&host).map_err(Error::runtime)?;
+    let config = ProxyConfig {
+        listen: SocketAddr::new(suite.proxy.listen, 0),
+        rules: Rules::new(vec![Rule {
+            hosts,
+            action: case.action,
+        }]),
+        maps: vec![HostMap {
+            host: host.clone(),
+            port: Some(ORIGIN_PORT),
+            to: origin.addr(),
+        }],
+        resolve_unmapped: false,
+        upstream: UpstreamTrust {
+            extra_cas: env.roots.clone(),
+            insecure: false,
+            system_roots: false,
+        },
+        decide_after: suite.proxy.decide_after,
+        ..ProxyConfig::default()
+    };
+    let (records_tx, mut records_rx) = mpsc::unbounded_channel();
+    let proxy = Proxy::bind(config, env.issuer.clone(), records_tx).await?;
+    let proxy_addr = proxy.local_addr()?;
+    let connections = proxy.connections();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let proxy_task = tokio::spawn(proxy.run_until(async move {
+        let _ = stopped.await;
+    }));
+
+    let pins: Vec<CasePin> = case
+        .pins
+        .iter()
+        .map(|p| CasePin {
+            reference: p.label(&suite.origins),
+            pin: env.pin(p),
+        })
+        .collect();
+    let pinned_host = if pins.is_empty() {
+        None
+    } else {
+        Some(case.pinned_host.clone().unwrap_or_else(|| {
+            case.pins
+                .iter()
+                .find_map(PinRef::origin)
+                .map_or_else(|| host.clone(), |o| suite.origins[o].host.clone())
+        }))
+    };
+    let work_dir = env.dir.path().join(format!("case-{index}"));
+    std::fs::create_dir_all(&work_dir)
+        .map_err(|e| Error::file(&work_dir, "create the case directory", e))?;
+    let values = values(
+        env,
+        &case.name,
+        &host,
+        proxy_addr,
+        &pins,
+        pinned_host.as_deref(),
+        &work_dir,
+    );
+    let mut child_env: Vec<(String, String)> =
+        values.iter().map(|(p, v)| (p.env(), v.clone())).collect();
+    child_env.extend(
+        suite
+            .client
+            .env
+            .iter()
+            .map(|(k, t)| (k.clone(), t.render(&values))),
+    );
+    let spec = ClientSpec {
+        argv: suite.client.command.argv(&values),
+        env: child_env,
+        timeout: case.timeout.unwrap_or(suite.client.timeout),
+    };
+    let client_run = client::run(&spec).await;
+
+    // Let the proxy and the origin see the client's connections end, then stop both.
+    let _ = tokio::time::timeout(SETTLE, connections.idle()).await;
+    let _ = tokio::time::timeout(SETTLE, origin.idle()).await;
+    let _ = stop.send(());
+    match proxy_task.await {
+        Ok(result) => result?,
+        Err(e) => return Err(Error::runtime(format!("the case's proxy failed: {e}"))),
+    }
+    let client_run = client_run?;
+    let mut records: Vec<ConnectionRecord> = Vec::new();
+    while let Ok(r) = records_rx.try_recv() {
+        records.push(r);
+    }
+    records.sort_by_key(|r| r.id);
+    let (connections, others): (Vec<_>, Vec<_>) = records
+        .into_iter()
+        .partition(|r| r.host.as_deref() == Some(host.as_str()));
+    let mut other_hosts: Vec<String> = others
+        .iter()
+        .map(|r| r.host.clone().unwrap_or_else(|| "(no host)".to_string()))
+        .collect();
+    other_hosts.dedup();
+    let evidence = Evidence {
+        connections,
+        other_hosts,
+        origin_handshakes: origin.handshakes(),
+        origin_requests: origin.requests(),
+        client: client_run,
+    };
+    let verdict = judge(
+        &host,
+        case.action == Action::Passthrough,
+        case.expect,
+        &evidence,
+    );
+    Ok(CaseRecord {
+        suite_index: env.index,
+        case_index: index,
+        suite: suite.name.clone(),
+        name: case.name.clone(),
+        family: case.family.map(|f| f.name().to_string()),
+        host,
+        proxy: case.proxy_label(),
+        origin_key: case.origin_key.clone(),
+        pins,
+        pinned_host,
+        expected: case.expect,
+        reason: case.reason.clone(),
+        observed: verdict.observed,
+        status: verdict.status,
+        detail: verdict.detail,
+        disagreements: verdict.disagreements,
+        evidence,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    })
+}
+
+fn values(
+    env: &SuiteEnv,
+    case: &str,
+    host: &str,
+    proxy: SocketAddr,
+    pins: &[CasePin],
+    pinned_host: Option<&str>,
+    work_dir: &Path,
+) -> Values {
+    let path = format!("/pin-proxy/{case}");
+    let b64: Vec<&str> = pins.iter().map(|p| p.pin.as_str()).collect();
+    let join = |prefix: &str, sep: &str| {
+        b64.iter()
+            .map(|p| format!("{prefix}{p}"))
+            .collect::<Vec<_>>()
+            .join(sep)
+    };
+    let mut v = Values::new();
+    v.insert(Placeholder::Proxy, proxy.to_string());
+    v.insert(Placeholder::ProxyUrl, format!("http://{proxy}"));
+    v.insert(Placeholder::ProxyHost, proxy.ip().to_string());
+    v.insert(Placeholder::ProxyPort, proxy.port().to_string());
+    v.insert(Placeholder::Url, format!("https://{host}{path}"));
+    v.insert(Placeholder::Host, host.to_string());
+    v.insert(Placeholder::Port, ORIGIN_PORT.to_string());
+    v.insert(Placeholder::Path, path);
+    v.insert(
+        Placeholder::TrustBundle,
+        env.trust_bundle.display().to_string(),
+    );
+    v.insert(Placeholder::CaCert, env.ca_cert.display().to_string());
+    v.insert(Placeholder::Pins, b64.join(","));
+    v.insert(Placeholder::PinsCurl, join("sha256//", ";"));
+    v.insert(Placeholder::PinsOkhttp, join("sha256/", ","));
+    v.insert(
+        Placeholder::PinnedHost,
+        pinned_host.unwrap_or_default().to_string(),
+    );
+    v.insert(Placeholder::Case, case.to_string());
+    v.insert(Placeholder::Suite, env.suite.name.clone());
+    v.insert(Placeholder::WorkDir, work_dir.display().to_string());
+    v
+}
