@@ -132,22 +132,24 @@ pub fn lines(record: &CaseRecord, names: &PinNames) -> Vec<String> {
     out
 }
 
-/// What the origin saw, in one line.
+/// What the origin saw, in one line. In a passthrough case its handshakes are the client's own;
+/// in an intercept case they are the proxy's upstream leg, so only the requests count.
 pub fn origin_line(record: &CaseRecord) -> String {
+    let requests = record.evidence.origin_requests.len();
+    if record.proxy != "passthrough" {
+        return format!("origin:   {requests} request(s) forwarded by the proxy");
+    }
     let hs = &record.evidence.origin_handshakes;
     let failed: Vec<&str> = hs.iter().filter_map(|h| h.failure.as_deref()).collect();
-    let mut line = format!(
-        "origin:   {} handshake(s), {} failed",
-        hs.len(),
-        failed.len()
-    );
+    let mut line = format!("origin:   {} handshake(s) with the client", hs.len());
     if !failed.is_empty() {
-        line.push_str(&format!(" ({})", failed.join(", ")));
+        line.push_str(&format!(
+            ", {} failed ({})",
+            failed.len(),
+            failed.join(", ")
+        ));
     }
-    line.push_str(&format!(
-        " · {} request(s)",
-        record.evidence.origin_requests.len()
-    ));
+    line.push_str(&format!(" · {requests} request(s)"));
     line
 }
 

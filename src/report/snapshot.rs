@@ -39,10 +39,14 @@ impl SnapshotReporter {
              # generated pins are shown by name. Update with --update-snapshot.\n",
         );
         for (i, suite) in self.collected.suites.iter().enumerate() {
+            // The file's name only: the same run from another directory is the same snapshot.
+            let file = std::path::Path::new(&suite.file)
+                .file_name()
+                .map_or_else(|| suite.file.clone(), |f| f.to_string_lossy().into_owned());
             let _ = writeln!(
                 s,
-                "\nsuite {} ({}): {} case(s)",
-                suite.name, suite.file, suite.cases
+                "\nsuite {} ({file}): {} case(s)",
+                suite.name, suite.cases
             );
             for note in &suite.notes {
                 let _ = writeln!(s, "  note: {note}");

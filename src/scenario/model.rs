@@ -17,6 +17,8 @@ pub struct Suite {
     pub name: String,
     /// The file, as given.
     pub file: String,
+    /// The file's directory, absolute when it could be resolved.
+    pub dir: std::path::PathBuf,
     /// Free text.
     pub description: Option<String>,
     /// Key algorithm of the origins' PKI.

@@ -106,7 +106,15 @@ pub fn load(path: &std::path::Path) -> Result<Suite> {
     let stem = path
         .file_stem()
         .map_or_else(|| "suite".to_string(), |s| s.to_string_lossy().into_owned());
-    parse(&path.display().to_string(), &stem, &text)
+    let mut suite = parse(&path.display().to_string(), &stem, &text)?;
+    let dir = path.parent().unwrap_or(std::path::Path::new(""));
+    let dir = if dir.as_os_str().is_empty() {
+        std::path::Path::new(".")
+    } else {
+        dir
+    };
+    suite.dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    Ok(suite)
 }
 
 /// Parses scenario `text`; `file` names it in errors, `default_name` is the suite name when the
@@ -188,6 +196,7 @@ impl Parser<'_> {
         Ok(Suite {
             name,
             file: self.file.to_string(),
+            dir: std::path::PathBuf::from("."),
             description,
             key_type,
             proxy,

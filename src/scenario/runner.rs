@@ -407,6 +407,7 @@ fn values(
     );
     v.insert(Placeholder::Case, case.to_string());
     v.insert(Placeholder::Suite, env.suite.name.clone());
+    v.insert(Placeholder::SuiteDir, env.suite.dir.display().to_string());
     v.insert(Placeholder::WorkDir, work_dir.display().to_string());
     v
 }

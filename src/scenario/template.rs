@@ -42,13 +42,15 @@ pub enum Placeholder {
     Case,
     /// The suite name.
     Suite,
+    /// The directory of the scenario file (for client scripts kept beside it).
+    SuiteDir,
     /// A scratch directory for this case, removed after the run.
     WorkDir,
 }
 
 impl Placeholder {
     /// Every placeholder, in the order the README's table lists them.
-    pub const ALL: [Placeholder; 17] = [
+    pub const ALL: [Placeholder; 18] = [
         Placeholder::Proxy,
         Placeholder::ProxyUrl,
         Placeholder::ProxyHost,
@@ -65,6 +67,7 @@ impl Placeholder {
         Placeholder::PinnedHost,
         Placeholder::Case,
         Placeholder::Suite,
+        Placeholder::SuiteDir,
         Placeholder::WorkDir,
     ];
 
@@ -87,6 +90,7 @@ impl Placeholder {
             Placeholder::PinnedHost => "pinned_host",
             Placeholder::Case => "case",
             Placeholder::Suite => "suite",
+            Placeholder::SuiteDir => "suite_dir",
             Placeholder::WorkDir => "work_dir",
         }
     }
@@ -110,7 +114,8 @@ enum Part {
     Value(Placeholder),
 }
 
-/// A string with `{placeholder}`s; `{{` and `}}` are literal braces.
+/// A string with `{placeholder}`s; `{{` and `}}` are literal braces, and a shell's `${...}` is
+/// left as written.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Template {
     source: String,
@@ -125,6 +130,25 @@ impl Template {
         let mut chars = text.char_indices().peekable();
         while let Some((at, c)) = chars.next() {
             match c {
+                // `${...}` is the shell's: copied as written, nested braces included.
+                '$' if chars.peek().map(|&(_, c)| c) == Some('{') => {
+                    literal.push('$');
+                    let mut depth = 0usize;
+                    for (_, c) in chars.by_ref() {
+                        literal.push(c);
+                        match c {
+                            '{' => depth += 1,
+                            '}' => depth -= 1,
+                            _ => {}
+                        }
+                        if depth == 0 {
+                            break;
+                        }
+                    }
+                    if depth != 0 {
+                        return Err(format!("unclosed '${{' in {text:?}"));
+                    }
+                }
                 '{' if chars.peek().map(|&(_, c)| c) == Some('{') => {
                     chars.next();
                     literal.push('{');
@@ -281,6 +305,12 @@ mod tests {
         let t = Template::parse("x{url}y{{z}}").unwrap();
         assert_eq!(t.render(&values()), "xhttps://a.test/y{z}");
         assert_eq!(Template::parse("{{}}").unwrap().render(&values()), "{}");
+        let shell = "${PIN_PROXY_PINS_CURL:+--pinnedpubkey \"${X}\"} {url}";
+        assert_eq!(
+            Template::parse(shell).unwrap().render(&values()),
+            "${PIN_PROXY_PINS_CURL:+--pinnedpubkey \"${X}\"} https://a.test/"
+        );
+        assert!(Template::parse("${x").unwrap_err().contains("unclosed"));
     }
 
     #[test]

@@ -1,0 +1,469 @@
+//! `pin-proxy run` end to end: the shipped suites against real clients (curl, Python's ssl,
+//! Node's tls) with their checked-in snapshots, every family of the standard matrix, and what
+//! happens with a wrong expectation, a tampered snapshot, malformed files, a hanging client, a
+//! client that ignores the proxy and a client that does not exist.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use assert_cmd::prelude::*;
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The binary, run in `dir`, with its CA home in `dir` (no suite here uses it, but nothing may
+/// touch the user's).
+fn run_in(dir: &Path, args: &[&str]) -> Output {
+    Command::cargo_bin("pin-proxy")
+        .unwrap()
+        .current_dir(dir)
+        .env("PIN_PROXY_HOME", dir.join("ca-home"))
+        .env("NO_COLOR", "1")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn cases(report: &Value) -> Vec<Value> {
+    report["suites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["cases"].as_array().unwrap().clone())
+        .collect()
+}
+
+fn case<'a>(cases: &'a [Value], name: &str) -> &'a Value {
+    cases
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no case {name}"))
+}
+
+/// A scratch directory with `suite.toml` holding `toml`.
+fn suite_dir(toml: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("suite.toml"), toml).unwrap();
+    dir
+}
+
+/// curl through the proxy, pinning whatever the case gives, by shell string and environment.
+const CURL_SHELL: &str = r#"command = "curl -sS --max-time 10 -o /dev/null --cacert \"$PIN_PROXY_TRUST_BUNDLE\" ${PIN_PROXY_PINS_CURL:+--pinnedpubkey \"$PIN_PROXY_PINS_CURL\"} --proxy \"$PIN_PROXY_PROXY_URL\" \"$PIN_PROXY_URL\"""#;
+
+#[test]
+fn the_curl_suite_covers_every_family_and_matches_its_snapshot() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let json = out_dir.path().join("report.json");
+    let out = run_in(
+        &repo(),
+        &[
+            "run",
+            "scenarios/curl.toml",
+            "--report-json",
+            json.to_str().unwrap(),
+            "--snapshot",
+            "scenarios/curl.snap",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let report = read_json(&json);
+    assert_eq!(report["schema"], 1);
+    let all = cases(&report);
+    let families: BTreeSet<&str> = all.iter().filter_map(|c| c["family"].as_str()).collect();
+    assert_eq!(
+        families,
+        BTreeSet::from(["chain", "missing-pin", "pinned", "rotated", "unpinned"])
+    );
+    assert!(all.iter().all(|c| c["status"] == "passed"));
+    let pins = &report["suites"][0]["known_pins"];
+
+    // Intercepted and pinned: the forged leaf (its own key, not the CA's) was presented and
+    // curl closed after the handshake with its pin error.
+    let pinned = case(&all, "api/pinned/intercept");
+    let conn = &pinned["evidence"]["connections"][0];
+    assert_eq!(conn["verdict"], "cancelled");
+    assert_eq!(conn["stage"], "after_handshake");
+    assert_eq!(conn["presented_pin"], pins["proxy.forged"]);
+    assert_ne!(pins["proxy.forged"], pins["proxy.ca"]);
+    assert_eq!(pinned["pins"][0]["pin"], pins["api.current"]);
+    assert_eq!(pinned["evidence"]["client"]["exit"]["code"], 90);
+    assert!(pinned["evidence"]["origin_requests"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+
+    // Unpinned: the request was read by the proxy and reached the origin.
+    let unpinned = case(&all, "api/unpinned/intercept");
+    assert_eq!(
+        unpinned["evidence"]["connections"][0]["requests"][0]["path"],
+        "/pin-proxy/api/unpinned/intercept"
+    );
+    // Rotated with a backup pin: passthrough, so the origin (serving the next key) decides.
+    let rotated = case(&all, "api/rotated/with-backup");
+    assert_eq!(rotated["origin_key"], "next");
+    assert_eq!(
+        rotated["evidence"]["connections"][0]["verdict"],
+        "passthrough"
+    );
+    assert_eq!(
+        rotated["evidence"]["origin_requests"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let rotated_out = case(&all, "api/rotated/current-only");
+    assert_eq!(rotated_out["observed"], "cancelled");
+    assert!(rotated_out["evidence"]["origin_requests"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    // Missing pin: curl holds pins for the other origin only, and fails closed.
+    let missing = case(&all, "api/missing-pin/intercept");
+    assert_eq!(missing["pinned_host"], "cdn.example.test");
+    assert_eq!(missing["observed"], "cancelled");
+    // Chain: curl checks the leaf only, so an intermediate pin fails even without a proxy.
+    assert_eq!(
+        case(&all, "api/chain/intermediate-passthrough")["observed"],
+        "cancelled"
+    );
+}
+
+#[test]
+fn the_python_and_node_suites_match_their_snapshots() {
+    for (client, suite) in [("python3", "python"), ("node", "node")] {
+        let found = Command::new(client).arg("--version").output();
+        assert!(
+            found.is_ok_and(|o| o.status.success()),
+            "{client} is needed for the {suite} suite (.ci/run installs it)"
+        );
+        let toml = format!("scenarios/{suite}.toml");
+        let snap = format!("scenarios/{suite}.snap");
+        let out = run_in(&repo(), &["run", &toml, "--snapshot", &snap]);
+        assert!(
+            out.status.success(),
+            "{suite}: {}\n{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn a_wrong_expectation_fails_the_run_and_the_junit_file_carries_the_evidence() {
+    let dir = suite_dir(&format!(
+        r#"[suite]
+name = "wrong"
+
+[client]
+{CURL_SHELL}
+
+[[origin]]
+name = "api"
+host = "api.example.test"
+
+[[case]]
+name = "pinned-but-expected-to-proceed"
+proxy = "intercept"
+pins = ["api.current"]
+expect = "proceeded"
+reason = "deliberately wrong"
+
+[[case]]
+name = "unpinned"
+proxy = "intercept"
+expect = "proceeded"
+reason = "right"
+"#
+    ));
+    let out = run_in(
+        dir.path(),
+        &[
+            "run",
+            "suite.toml",
+            "--junit",
+            "out/junit.xml",
+            "--snapshot",
+            "out/run.snap",
+            "--update-snapshot",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("1 passed, 1 failed, 0 error(s)"),
+        "{stdout}"
+    );
+    // The mismatch shows its evidence: what was presented, the pins, curl's own words.
+    assert!(stdout.contains("presented proxy.forged ("), "{stdout}");
+    assert!(stdout.contains("pin:      api.current = "), "{stdout}");
+    assert!(stdout.contains("stderr:   | curl: (90)"), "{stdout}");
+
+    let junit = std::fs::read_to_string(dir.path().join("out/junit.xml")).unwrap();
+    assert!(
+        junit.contains(r#"<testsuite name="wrong" tests="2" failures="1" errors="0""#),
+        "{junit}"
+    );
+    let failure = junit
+        .split("<testcase ")
+        .find(|t| t.contains("pinned-but-expected-to-proceed"))
+        .unwrap();
+    assert!(
+        failure.contains(
+            r#"<failure type="expectation" message="expected proceeded, observed cancelled"#
+        ),
+        "{failure}"
+    );
+    assert!(
+        failure.contains("cancelled at after_handshake"),
+        "{failure}"
+    );
+    assert!(!junit
+        .split("<testcase ")
+        .find(|t| t.contains(r#"name="unpinned""#))
+        .unwrap()
+        .contains("<failure"));
+
+    // The snapshot is stable: pins by name, no ports, no times.
+    let snap = std::fs::read_to_string(dir.path().join("out/run.snap")).unwrap();
+    insta::assert_snapshot!("wrong_expectation_run", snap);
+}
+
+#[test]
+fn a_tampered_or_missing_snapshot_is_drift() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = std::fs::read_to_string(repo().join("scenarios/curl.snap")).unwrap();
+    let tampered = original.replacen("client:   exit 90", "client:   exit 0", 1);
+    assert_ne!(tampered, original);
+    let snap = dir.path().join("curl.snap");
+    std::fs::write(&snap, tampered).unwrap();
+    let suite = repo().join("scenarios/curl.toml");
+    let out = run_in(
+        &repo(),
+        &[
+            "run",
+            suite.to_str().unwrap(),
+            "--snapshot",
+            snap.to_str().unwrap(),
+        ],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("differs from the snapshot"), "{stderr}");
+    assert!(stderr.contains("-   client:   exit 0"), "{stderr}");
+    assert!(stderr.contains("+   client:   exit 90"), "{stderr}");
+
+    let out = run_in(
+        &repo(),
+        &[
+            "run",
+            suite.to_str().unwrap(),
+            "--snapshot",
+            dir.path().join("none.snap").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out.stderr).contains("--update-snapshot"));
+}
+
+#[test]
+fn malformed_scenario_files_give_one_line_errors_naming_file_and_line() {
+    let client = "[client]\ncommand = [\"curl\", \"{url}\"]\n";
+    let origin = "[[origin]]\nname = \"api\"\nhost = \"api.example.test\"\n";
+    let files = [
+        (
+            "unknown key",
+            format!("{client}{origin}\n[[case]]\nname = \"a\"\nproxy = \"intercept\"\nexpect = \"cancelled\"\nexpected = \"cancelled\"\n"),
+            "suite.toml:11:",
+            "unknown field `expected`",
+        ),
+        (
+            "bad pin",
+            format!("{client}{origin}\n[[case]]\nname = \"a\"\nproxy = \"intercept\"\npins = [\"not-a-pin\"]\nexpect = \"cancelled\"\n"),
+            "suite.toml:10: case.pins:",
+            "neither a reference",
+        ),
+        (
+            "missing client",
+            format!("{origin}\n[[case]]\nname = \"a\"\nproxy = \"intercept\"\nexpect = \"cancelled\"\n"),
+            "suite.toml:1:",
+            "missing field `client`",
+        ),
+        (
+            "unknown placeholder",
+            format!("[client]\ncommand = [\"curl\", \"{{ulr}}\"]\n{origin}"),
+            "suite.toml:2: client.command:",
+            "unknown placeholder {ulr}",
+        ),
+        (
+            "not TOML",
+            "[client\n".to_string(),
+            "suite.toml:1:",
+            "",
+        ),
+    ];
+    for (what, toml, prefix, needle) in files {
+        let dir = suite_dir(&toml);
+        for args in [&["run", "suite.toml"][..], &["run", "--list", "suite.toml"]] {
+            let out = run_in(dir.path(), args);
+            let stderr = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{what}: {stderr}");
+            assert_eq!(stderr.lines().count(), 1, "{what}: one line: {stderr}");
+            assert!(
+                stderr.starts_with(&format!("pin-proxy: error: {prefix}"))
+                    && stderr.contains(needle),
+                "{what}: {stderr}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_hanging_client_is_killed_at_its_timeout_and_the_run_goes_on() {
+    // The hanging case leaves a background child too; both must be gone afterwards.
+    let marker = format!("{}.4242", std::process::id());
+    let dir = suite_dir(&format!(
+        r#"[client]
+command = ["sh", "-c", "if [ \"$PIN_PROXY_CASE\" = hangs ]; then sleep {marker} & sleep {marker}; else curl -sS -o /dev/null --cacert \"$PIN_PROXY_TRUST_BUNDLE\" --proxy \"$PIN_PROXY_PROXY_URL\" \"$PIN_PROXY_URL\"; fi"]
+timeout = "20s"
+
+[[origin]]
+name = "api"
+host = "api.example.test"
+
+[[case]]
+name = "hangs"
+proxy = "intercept"
+expect = "cancelled"
+timeout = "500ms"
+
+[[case]]
+name = "works"
+proxy = "intercept"
+expect = "proceeded"
+"#
+    ));
+    let out = run_in(
+        dir.path(),
+        &["run", "suite.toml", "--report-json", "r.json", "-j", "2"],
+    );
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stdout));
+    let report = read_json(&dir.path().join("r.json"));
+    let all = cases(&report);
+    let hung = case(&all, "hangs");
+    assert_eq!(hung["status"], "error");
+    assert_eq!(hung["evidence"]["client"]["exit"]["kind"], "timed_out");
+    assert_eq!(hung["evidence"]["client"]["exit"]["after_ms"], 500);
+    assert_eq!(case(&all, "works")["status"], "passed");
+    let leftovers: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(&marker) && c.starts_with("sleep"))
+        .collect();
+    assert!(leftovers.is_empty(), "still running: {leftovers:?}");
+}
+
+#[test]
+fn a_client_that_ignores_the_proxy_is_an_error_not_a_cancel() {
+    // It fails on its own (nothing listens on port 1) and never reaches the proxy.
+    let dir = suite_dir(
+        r#"[client]
+command = ["curl", "-sS", "--max-time", "5", "https://127.0.0.1:1/"]
+
+[[origin]]
+name = "api"
+host = "api.example.test"
+
+[[case]]
+name = "no-proxy"
+proxy = "intercept"
+pins = ["api.current"]
+expect = "cancelled"
+"#,
+    );
+    let out = run_in(
+        dir.path(),
+        &["run", "suite.toml", "--report-json", "r.json"],
+    );
+    assert_eq!(out.status.code(), Some(4));
+    let report = read_json(&dir.path().join("r.json"));
+    let c = &cases(&report)[0];
+    assert_eq!(c["observed"], "no_connection");
+    assert_eq!(c["status"], "error");
+    assert!(text(&out.stdout).contains("does the client use the proxy"));
+}
+
+#[test]
+fn a_client_command_that_does_not_exist_stops_the_run() {
+    let dir = suite_dir(
+        "[client]\ncommand = [\"pin-proxy-no-such-client\", \"{url}\"]\n[[origin]]\nname = \"api\"\nhost = \"api.example.test\"\n[[case]]\nname = \"a\"\nproxy = \"intercept\"\nexpect = \"cancelled\"\n",
+    );
+    let out = run_in(dir.path(), &["run", "suite.toml"]);
+    assert_eq!(out.status.code(), Some(4));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("cannot start the client command `pin-proxy-no-such-client"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn list_shows_the_expanded_matrix_and_partitions_split_it() {
+    let out = run_in(&repo(), &["run", "--list", "scenarios/curl.toml"]);
+    assert!(out.status.success());
+    let list = text(&out.stdout);
+    insta::assert_snapshot!("curl_list", list);
+
+    let names = |args: &[&str]| -> BTreeSet<String> {
+        let out = run_in(&repo(), args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with("  ") && !l.trim_start().starts_with("note:"))
+            .map(|l| l.split_whitespace().next().unwrap().to_string())
+            .collect()
+    };
+    let all = names(&["run", "--list", "scenarios/curl.toml"]);
+    let one = names(&["run", "--list", "--partition", "1/2", "scenarios/curl.toml"]);
+    let two = names(&[
+        "run",
+        "--list",
+        "--partition",
+        "count:2/2",
+        "scenarios/curl.toml",
+    ]);
+    assert!(one.is_disjoint(&two));
+    assert_eq!(&one | &two, all);
+    assert_eq!(one.len(), all.len().div_ceil(2));
+    let filtered = names(&[
+        "run",
+        "--list",
+        "--filter",
+        "rotated",
+        "scenarios/curl.toml",
+    ]);
+    assert_eq!(filtered.len(), 3, "{filtered:?}");
+
+    let out = run_in(
+        &repo(),
+        &["run", "--partition", "3/2", "scenarios/curl.toml"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+}
