@@ -467,3 +467,21 @@ fn list_shows_the_expanded_matrix_and_partitions_split_it() {
     );
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn the_readme_example_is_a_valid_scenario() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let start = readme.find("A complete example:").expect("README example");
+    let block = &readme[start..];
+    let body = block
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|b| b.split("\n```").next())
+        .unwrap();
+    let dir = suite_dir(body);
+    let out = run_in(dir.path(), &["run", "--list", "suite.toml"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let list = text(&out.stdout);
+    assert!(list.contains("pinned/expired"), "{list}");
+    assert!(list.contains("api/chain/root-passthrough"), "{list}");
+}
