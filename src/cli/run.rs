@@ -69,6 +69,14 @@ pub(crate) fn run(args: RunArgs, ca_dir: &Path) -> Result<i32> {
     if args.jobs == Some(0) {
         return Err(Error::input("--jobs", "must be at least 1"));
     }
+    for suite in &suites {
+        if !suite.proxy.listen.is_loopback() && !args.list {
+            eprintln!(
+                "pin-proxy: warning: {}: the cases' proxies listen on {}: anyone who reaches it can use them",
+                suite.file, suite.proxy.listen
+            );
+        }
+    }
     let selections = select(suites, &args.filter, partition);
     if args.list {
         print_list(&selections);

@@ -22,6 +22,8 @@ pub struct ClientSpec {
     pub argv: Vec<String>,
     /// Extra environment variables.
     pub env: Vec<(String, String)>,
+    /// Working directory, if not the runner's.
+    pub cwd: Option<std::path::PathBuf>,
     /// Kill after this long.
     pub timeout: Duration,
 }
@@ -41,6 +43,9 @@ pub async fn run(spec: &ClientSpec) -> Result<ClientRun> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    if let Some(dir) = &spec.cwd {
+        cmd.current_dir(dir);
+    }
     #[cfg(unix)]
     cmd.process_group(0);
     let started = Instant::now();

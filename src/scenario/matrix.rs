@@ -113,6 +113,7 @@ fn family_cases(
                 expect,
                 reason,
                 timeout: None,
+                env: Vec::new(),
             });
         };
     let n = &origin.name;

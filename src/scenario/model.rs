@@ -64,6 +64,9 @@ pub struct Client {
     pub timeout: Duration,
     /// Extra environment variables (values may use placeholders).
     pub env: Vec<(String, Template)>,
+    /// Working directory (relative paths are relative to the scenario file's directory);
+    /// `None` keeps the runner's.
+    pub cwd: Option<std::path::PathBuf>,
 }
 
 /// A test origin.
@@ -192,6 +195,8 @@ pub struct Case {
     pub reason: String,
     /// Overrides the client timeout.
     pub timeout: Option<Duration>,
+    /// Environment variables for this case only, over the client's.
+    pub env: Vec<(String, Template)>,
 }
 
 impl Case {

@@ -64,6 +64,7 @@ struct RawClient {
     timeout: Option<Spanned<String>>,
     #[serde(default)]
     env: BTreeMap<String, Spanned<String>>,
+    cwd: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -97,6 +98,8 @@ struct RawCase {
     #[serde(default)]
     reason: String,
     timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    env: BTreeMap<String, Spanned<String>>,
 }
 
 /// Reads and parses a scenario file.
@@ -310,23 +313,40 @@ impl Parser<'_> {
             Some(t) => self.duration(t, "client.timeout")?,
             None => DEFAULT_TIMEOUT,
         };
-        let mut env = Vec::new();
-        for (name, value) in raw.env {
-            if name.is_empty() || name.contains('=') || name.contains('\0') {
-                return Err(self.err(
-                    value.span(),
-                    "client.env",
-                    format!("{name:?} is not a variable name"),
-                ));
+        let env = self.env(raw.env, "client.env")?;
+        let cwd = match raw.cwd {
+            Some(c) if c.get_ref().trim().is_empty() => {
+                return Err(self.err(c.span(), "client.cwd", "must not be empty"))
             }
-            let template = self.template(value.get_ref(), value.span(), "client.env")?;
-            env.push((name, template));
-        }
+            Some(c) => Some(std::path::PathBuf::from(c.into_inner())),
+            None => None,
+        };
         Ok(Client {
             command,
             timeout,
             env,
+            cwd,
         })
+    }
+
+    fn env(
+        &self,
+        raw: BTreeMap<String, Spanned<String>>,
+        field: &str,
+    ) -> Result<Vec<(String, Template)>> {
+        let mut env = Vec::new();
+        for (name, value) in raw {
+            if name.is_empty() || name.contains('=') || name.contains('\0') {
+                return Err(self.err(
+                    value.span(),
+                    field,
+                    format!("{name:?} is not a variable name"),
+                ));
+            }
+            let template = self.template(value.get_ref(), value.span(), field)?;
+            env.push((name, template));
+        }
+        Ok(env)
     }
 
     fn origins(&self, raw: Vec<Spanned<RawOrigin>>) -> Result<Vec<Origin>> {
@@ -574,6 +594,7 @@ impl Parser<'_> {
             expect: self.expected(&raw.expect, "case.expect")?,
             reason: raw.reason,
             timeout,
+            env: self.env(raw.env, "case.env")?,
         })
     }
 
@@ -669,6 +690,23 @@ host = "api.example.test"
         assert_eq!(case.pins.len(), 2);
         assert!(matches!(&case.pins[1], PinRef::Literal(p) if p.starts_with("AAAA")));
         assert_eq!(case.expect, Expected::Cancelled);
+    }
+
+    #[test]
+    fn client_cwd_and_case_env() {
+        let suite = parse(
+            "s.toml",
+            "s",
+            "[client]\ncommand = \"x\"\ncwd = \"tools\"\nenv = { A = \"{host}\" }\n[[origin]]\nname = \"api\"\nhost = \"a.test\"\n[[case]]\nname = \"c\"\nproxy = \"passthrough\"\nexpect = \"proceeded\"\nenv = { B = \"{case}\" }\n",
+        )
+        .unwrap();
+        assert_eq!(
+            suite.client.cwd.as_deref(),
+            Some(std::path::Path::new("tools"))
+        );
+        assert_eq!(suite.client.env[0].0, "A");
+        assert_eq!(suite.cases[0].env[0].0, "B");
+        assert_eq!(suite.cases[0].env[0].1.source(), "{case}");
     }
 
     #[test]

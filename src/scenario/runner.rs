@@ -301,11 +301,13 @@ async fn run_case(env: &SuiteEnv, index: usize) -> Result<CaseRecord> {
             .client
             .env
             .iter()
+            .chain(&case.env)
             .map(|(k, t)| (k.clone(), t.render(&values))),
     );
     let spec = ClientSpec {
         argv: suite.client.command.argv(&values),
         env: child_env,
+        cwd: suite.client.cwd.as_ref().map(|c| suite.dir.join(c)),
         timeout: case.timeout.unwrap_or(suite.client.timeout),
     };
     let client_run = client::run(&spec).await;
