@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::case_record::{CaseRecord, SuiteInfo};
+use crate::case_record::{CaseRecord, RunEvent, RunSummary, SuiteInfo};
 
 /// Names for the pins generated in a run, per suite.
 #[derive(Debug, Default, Clone)]
@@ -153,23 +153,46 @@ pub fn origin_line(record: &CaseRecord) -> String {
     line
 }
 
-/// Collects case records and hands them back in suite and case order.
+/// What the file-writing reporters keep of a run: the suites, their pin names and every case
+/// record, handed back in suite and case order whatever order the cases finished in.
 #[derive(Debug, Default)]
 pub struct Collected {
     /// Suites as announced.
     pub suites: Vec<SuiteInfo>,
+    /// Pin names of those suites.
+    pub names: PinNames,
     /// Records, in arrival order until [`Collected::sorted`].
     pub records: Vec<CaseRecord>,
 }
 
 impl Collected {
+    /// Takes in one event; returns the summary when the run has finished.
+    pub fn observe(&mut self, event: &RunEvent<'_>) -> Option<RunSummary> {
+        match event {
+            RunEvent::Started { suites, .. } => {
+                self.names = PinNames::new(suites);
+                self.suites = suites.to_vec();
+                None
+            }
+            RunEvent::CaseStarted { .. } => None,
+            RunEvent::CaseFinished(record) => {
+                self.records.push((*record).clone());
+                None
+            }
+            RunEvent::Finished(summary) => {
+                self.sorted();
+                Some(**summary)
+            }
+        }
+    }
+
     /// Records in suite, then case order.
     pub fn sorted(&mut self) -> &[CaseRecord] {
         self.records.sort_by_key(|r| (r.suite_index, r.case_index));
         &self.records
     }
 
-    /// Records of suite `i`, in case order (call [`Collected::sorted`] first).
+    /// Records of suite `i`, in case order (once sorted).
     pub fn of_suite(&self, i: usize) -> impl Iterator<Item = &CaseRecord> {
         self.records.iter().filter(move |r| r.suite_index == i)
     }

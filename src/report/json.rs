@@ -47,37 +47,31 @@ impl JsonReporter {
 
 impl RunReporter for JsonReporter {
     fn event(&mut self, event: &RunEvent<'_>) -> Result<()> {
-        match event {
-            RunEvent::Started { suites, .. } => self.collected.suites = suites.to_vec(),
-            RunEvent::CaseStarted { .. } => {}
-            RunEvent::CaseFinished(r) => self.collected.records.push((*r).clone()),
-            RunEvent::Finished(summary) => {
-                self.collected.sorted();
-                let c = &self.collected;
-                let report = Report {
-                    schema: REPORT_SCHEMA,
-                    tool: "pin-proxy",
-                    version: env!("CARGO_PKG_VERSION"),
-                    summary,
-                    suites: c
-                        .suites
-                        .iter()
-                        .enumerate()
-                        .map(|(i, s)| SuiteReport {
-                            name: &s.name,
-                            file: &s.file,
-                            notes: &s.notes,
-                            known_pins: &s.known_pins,
-                            cases: c.of_suite(i).collect(),
-                        })
-                        .collect(),
-                };
-                let mut text = serde_json::to_string_pretty(&report)
-                    .map_err(|e| Error::runtime(format!("cannot encode the JSON report: {e}")))?;
-                text.push('\n');
-                super::write_file(&self.path, &text, "write the JSON report")?;
-            }
-        }
-        Ok(())
+        let Some(summary) = self.collected.observe(event) else {
+            return Ok(());
+        };
+        let c = &self.collected;
+        let report = Report {
+            schema: REPORT_SCHEMA,
+            tool: "pin-proxy",
+            version: env!("CARGO_PKG_VERSION"),
+            summary: &summary,
+            suites: c
+                .suites
+                .iter()
+                .enumerate()
+                .map(|(i, s)| SuiteReport {
+                    name: &s.name,
+                    file: &s.file,
+                    notes: &s.notes,
+                    known_pins: &s.known_pins,
+                    cases: c.of_suite(i).collect(),
+                })
+                .collect(),
+        };
+        let mut text = serde_json::to_string_pretty(&report)
+            .map_err(|e| Error::runtime(format!("cannot encode the JSON report: {e}")))?;
+        text.push('\n');
+        super::write_file(&self.path, &text, "write the JSON report")
     }
 }

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use super::evidence::{self, Collected, PinNames};
+use super::evidence::{self, Collected};
 use super::RunReporter;
 use crate::case_record::{CaseRecord, RunEvent, RunSummary, Status};
 use crate::error::Result;
@@ -13,7 +13,6 @@ use crate::error::Result;
 /// Writes the XML to a file at the end of the run.
 pub struct JunitReporter {
     path: PathBuf,
-    names: PinNames,
     collected: Collected,
 }
 
@@ -22,13 +21,11 @@ impl JunitReporter {
     pub fn new(path: PathBuf) -> Self {
         Self {
             path,
-            names: PinNames::default(),
             collected: Collected::default(),
         }
     }
 
-    fn render(&mut self, summary: &RunSummary) -> String {
-        self.collected.sorted();
+    fn render(&self, summary: &RunSummary) -> String {
         let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
         let _ = writeln!(
             x,
@@ -60,7 +57,7 @@ impl JunitReporter {
                     escape(&suite.name),
                     secs(c.duration_ms)
                 );
-                let body = evidence::lines(c, &self.names).join("\n");
+                let body = evidence::lines(c, &self.collected.names).join("\n");
                 match c.status {
                     Status::Passed => {}
                     Status::Failed => {
@@ -109,17 +106,9 @@ impl JunitReporter {
 
 impl RunReporter for JunitReporter {
     fn event(&mut self, event: &RunEvent<'_>) -> Result<()> {
-        match event {
-            RunEvent::Started { suites, .. } => {
-                self.names = PinNames::new(suites);
-                self.collected.suites = suites.to_vec();
-            }
-            RunEvent::CaseStarted { .. } => {}
-            RunEvent::CaseFinished(r) => self.collected.records.push((*r).clone()),
-            RunEvent::Finished(summary) => {
-                let xml = self.render(summary);
-                super::write_file(&self.path, &xml, "write the JUnit report")?;
-            }
+        if let Some(summary) = self.collected.observe(event) {
+            let xml = self.render(&summary);
+            super::write_file(&self.path, &xml, "write the JUnit report")?;
         }
         Ok(())
     }

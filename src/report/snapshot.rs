@@ -16,7 +16,6 @@ use crate::error::Result;
 /// Renders the snapshot when the run finishes; the CLI compares or writes it.
 #[derive(Default)]
 pub struct SnapshotReporter {
-    names: PinNames,
     collected: Collected,
     text: Option<String>,
 }
@@ -32,8 +31,7 @@ impl SnapshotReporter {
         self.text.as_deref()
     }
 
-    fn render(&mut self) -> String {
-        self.collected.sorted();
+    fn render(&self) -> String {
         let mut s = String::from(
             "# pin-proxy scenario snapshot. Redacted: ports, durations, temporary paths;\n\
              # generated pins are shown by name. Update with --update-snapshot.\n",
@@ -53,8 +51,8 @@ impl SnapshotReporter {
             }
             for r in self.collected.of_suite(i) {
                 let _ = writeln!(s, "\ncase {}", r.name);
-                for line in case_lines(r, &self.names) {
-                    let _ = writeln!(s, "  {}", redact(&line, &self.names, i));
+                for line in case_lines(r, &self.collected.names) {
+                    let _ = writeln!(s, "  {}", redact(&line, &self.collected.names, i));
                 }
             }
         }
@@ -158,14 +156,8 @@ fn redact_temp(text: &str) -> String {
 
 impl RunReporter for SnapshotReporter {
     fn event(&mut self, event: &RunEvent<'_>) -> Result<()> {
-        match event {
-            RunEvent::Started { suites, .. } => {
-                self.names = PinNames::new(suites);
-                self.collected.suites = suites.to_vec();
-            }
-            RunEvent::CaseStarted { .. } => {}
-            RunEvent::CaseFinished(r) => self.collected.records.push((*r).clone()),
-            RunEvent::Finished(_) => self.text = Some(self.render()),
+        if self.collected.observe(event).is_some() {
+            self.text = Some(self.render());
         }
         Ok(())
     }

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::time::Instant;
 
-use super::evidence::{self, Collected, PinNames};
+use super::evidence::{self, Collected};
 use super::RunReporter;
 use crate::case_record::{CaseRecord, RunEvent, RunSummary, Status};
 use crate::error::{Error, Result};
@@ -17,7 +17,6 @@ pub struct TerminalReporter<O: Write, P: Write> {
     /// Redraw a one-line bar (only on a terminal).
     bar: bool,
     color: bool,
-    names: PinNames,
     collected: Collected,
     total: usize,
     done: usize,
@@ -33,7 +32,6 @@ impl<O: Write, P: Write> TerminalReporter<O, P> {
             progress,
             bar,
             color,
-            names: PinNames::default(),
             collected: Collected::default(),
             total: 0,
             done: 0,
@@ -98,7 +96,7 @@ impl<O: Write, P: Write> TerminalReporter<O, P> {
     }
 
     fn table(&mut self, summary: &RunSummary) -> std::io::Result<()> {
-        let records = self.collected.sorted().to_vec();
+        let records = self.collected.records.clone();
         let rows: Vec<[String; 7]> = records
             .iter()
             .map(|r| {
@@ -154,7 +152,7 @@ impl<O: Write, P: Write> TerminalReporter<O, P> {
                 r.suite,
                 r.name
             )?;
-            for line in evidence::lines(r, &self.names) {
+            for line in evidence::lines(r, &self.collected.names) {
                 writeln!(self.out, "  {line}")?;
             }
         }
@@ -191,10 +189,9 @@ impl<O: Write, P: Write> TerminalReporter<O, P> {
 impl<O: Write, P: Write> RunReporter for TerminalReporter<O, P> {
     fn event(&mut self, event: &RunEvent<'_>) -> Result<()> {
         let io = |e: std::io::Error| Error::runtime(format!("cannot write to the terminal: {e}"));
+        let finished = self.collected.observe(event);
         match event {
             RunEvent::Started { suites, jobs } => {
-                self.names = PinNames::new(suites);
-                self.collected.suites = suites.to_vec();
                 self.total = suites.iter().map(|s| s.cases).sum();
                 self.started = Instant::now();
                 writeln!(
@@ -223,13 +220,14 @@ impl<O: Write, P: Write> RunReporter for TerminalReporter<O, P> {
                 self.clear_bar().map_err(io)?;
                 let line = self.finished_line(record);
                 writeln!(self.progress, "{line}").map_err(io)?;
-                self.collected.records.push((*record).clone());
                 self.draw_bar().map_err(io)?;
             }
-            RunEvent::Finished(summary) => {
+            RunEvent::Finished(_) => {
                 self.clear_bar().map_err(io)?;
                 self.progress.flush().map_err(io)?;
-                self.table(summary).map_err(io)?;
+                if let Some(summary) = finished {
+                    self.table(&summary).map_err(io)?;
+                }
             }
         }
         Ok(())
