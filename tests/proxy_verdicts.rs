@@ -404,3 +404,105 @@ fn websocket_upgrade_is_relayed_both_ways() {
     assert_eq!(r.verdict, VerdictKind::Proceeded);
     assert_eq!(r.requests[0].status, Some(101));
 }
+
+/// Completed handshakes the origin saw (each is one origin connection the proxy opened).
+fn origin_connections(h: &Harness) -> usize {
+    h.origin
+        .handshakes()
+        .iter()
+        .filter(|hs| hs.failure.is_none())
+        .count()
+}
+
+#[test]
+fn origin_connections_are_reused_across_client_connections() {
+    let h = Harness::start();
+    let bundle = h.bundle.to_str().unwrap().to_string();
+    // A pinned client that cancels leaves its (unused) origin connection for the next one.
+    let pinned = format!("sha256//{}", h.pin("current"));
+    let out = h.curl(&["--cacert", &bundle, "--pinnedpubkey", &pinned, &h.url("/a")]);
+    assert_eq!(out.status.code(), Some(90));
+    for path in ["/b", "/c", "/d"] {
+        let out = h.curl(&["--cacert", &bundle, &h.url(path)]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(origin_connections(&h), 1, "{:?}", h.origin.handshakes());
+    let paths: Vec<String> = h.origin.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(paths, ["/b", "/c", "/d"]);
+    let (records, _) = h.stop();
+    let verdicts: Vec<VerdictKind> = records.iter().map(|r| r.verdict).collect();
+    assert_eq!(
+        verdicts
+            .iter()
+            .filter(|v| **v == VerdictKind::Proceeded)
+            .count(),
+        3
+    );
+    assert_eq!(
+        verdicts
+            .iter()
+            .filter(|v| **v == VerdictKind::Cancelled)
+            .count(),
+        1
+    );
+    // Every record names the origin it used, pooled or not.
+    assert!(records.iter().all(|r| r.upstream.is_some()), "{records:#?}");
+}
+
+#[test]
+fn an_http2_origin_connection_is_shared_and_reuse_can_be_turned_off() {
+    let h = Harness::start();
+    let bundle = h.bundle.to_str().unwrap().to_string();
+    for path in ["/1", "/2"] {
+        let out = h.curl(&["--http2", "--cacert", &bundle, &h.url(path)]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(origin_connections(&h), 1);
+    drop(h);
+
+    let h = Harness::with(Opts {
+        args: vec!["--upstream-idle-timeout".into(), "0".into()],
+        ..Opts::default()
+    });
+    let bundle = h.bundle.to_str().unwrap().to_string();
+    for path in ["/1", "/2"] {
+        let out = h.curl(&["--cacert", &bundle, &h.url(path)]);
+        assert!(out.status.success());
+    }
+    assert_eq!(origin_connections(&h), 2);
+}
+
+#[test]
+fn an_idle_origin_connection_expires() {
+    let h = Harness::with(Opts {
+        args: vec!["--upstream-idle-timeout".into(), "2s".into()],
+        ..Opts::default()
+    });
+    let bundle = h.bundle.to_str().unwrap().to_string();
+    let out = h.curl(&["--cacert", &bundle, &h.url("/1")]);
+    assert!(out.status.success());
+    h.rt.block_on(async {
+        // Kept open after the client left...
+        assert!(
+            tokio::time::timeout(Duration::from_millis(100), h.origin.idle())
+                .await
+                .is_err(),
+            "the origin connection was closed at once"
+        );
+        // ...and closed by the sweep once idle past the timeout.
+        tokio::time::timeout(Duration::from_secs(15), h.origin.idle())
+            .await
+            .expect("the kept connection was never closed");
+    });
+    let out = h.curl(&["--cacert", &bundle, &h.url("/2")]);
+    assert!(out.status.success());
+    assert_eq!(origin_connections(&h), 2);
+}

@@ -71,6 +71,10 @@ pub(crate) struct ProxyArgs {
     /// Bound on connecting to an origin (TCP, then TLS).
     #[arg(long, default_value = "10s", value_parser = super::parse_duration, value_name = "DURATION")]
     connect_timeout: Duration,
+    /// Keep an unused origin connection this long for the next client connection to the same
+    /// origin (0 turns reuse off).
+    #[arg(long, default_value = "30s", value_parser = super::parse_duration, value_name = "DURATION")]
+    upstream_idle_timeout: Duration,
     /// Keep query values in recorded request paths (they are redacted by default).
     #[arg(long)]
     keep_query: bool,
@@ -185,6 +189,7 @@ fn config(args: &ProxyArgs, custom: &[CustomCert]) -> Result<ProxyConfig> {
         handshake_timeout: args.handshake_timeout,
         header_timeout: args.header_timeout,
         connect_timeout: args.connect_timeout,
+        upstream_idle_timeout: args.upstream_idle_timeout,
         keep_query: args.keep_query,
         keylog: args.keylog.clone(),
     })

@@ -14,6 +14,7 @@ use tokio::net::TcpStream;
 
 use super::conn::Conn;
 use super::io::{Counted, Rewind};
+use super::pool::PoolKey;
 use super::upstream::{self, text_response, Body, Sender, Target};
 use super::{install_page, tunnel, Shared};
 use crate::record::{ActionKind, RequestRecord};
@@ -28,7 +29,8 @@ pub(crate) struct PendingTunnel {
     pub(crate) host: String,
     pub(crate) port: u16,
     pub(crate) action: Action,
-    pub(crate) origin: TcpStream,
+    /// The origin's TCP connection, unless a pooled connection to it is known to be alive.
+    pub(crate) origin: Option<TcpStream>,
     on_upgrade: hyper::upgrade::OnUpgrade,
 }
 
@@ -190,23 +192,34 @@ async fn connect(
         s.host = Some(host.clone());
         s.port = Some(port);
     });
-    let (origin, addr) = match upstream::connect(&host, port, &shared.config).await {
-        Ok(ok) => ok,
-        Err(reason) => {
-            conn.with(|s| {
-                s.action = Some(match action {
-                    Action::Passthrough => ActionKind::Passthrough,
-                    Action::Intercept(_) => ActionKind::Intercept,
+    // The origin must be reachable before we answer 200: a live pooled connection says so.
+    let key = PoolKey {
+        host: host.clone(),
+        port,
+    };
+    let origin = if action != Action::Passthrough && shared.pool.has(&key) {
+        None
+    } else {
+        match upstream::connect(&host, port, &shared.config).await {
+            Ok((tcp, addr)) => {
+                conn.with(|s| s.upstream = Some(addr.to_string()));
+                Some(tcp)
+            }
+            Err(reason) => {
+                conn.with(|s| {
+                    s.action = Some(match action {
+                        Action::Passthrough => ActionKind::Passthrough,
+                        Action::Intercept(_) => ActionKind::Intercept,
+                    });
                 });
-            });
-            conn.event(Event::UpstreamFailed {
-                stage: crate::record::Stage::Connect,
-                reason: reason.clone(),
-            });
-            return close(unreachable(&host, port, &reason));
+                conn.event(Event::UpstreamFailed {
+                    stage: crate::record::Stage::Connect,
+                    reason: reason.clone(),
+                });
+                return close(unreachable(&host, port, &reason));
+            }
         }
     };
-    conn.with(|s| s.upstream = Some(addr.to_string()));
     let on_upgrade = hyper::upgrade::on(&mut req);
     *crate::lock(pending) = Some(PendingTunnel {
         host,

@@ -11,6 +11,7 @@ mod front;
 mod install_page;
 mod io;
 mod keylog;
+mod pool;
 mod tunnel;
 mod upstream;
 
@@ -59,6 +60,8 @@ pub struct ProxyConfig {
     pub header_timeout: Duration,
     /// Bound on connecting to (and handshaking with) an origin.
     pub connect_timeout: Duration,
+    /// How long an unused origin connection is kept for reuse (zero: no reuse).
+    pub upstream_idle_timeout: Duration,
     /// Keep query values in recorded request paths.
     pub keep_query: bool,
     /// Write TLS secrets here (SSLKEYLOGFILE format).
@@ -81,6 +84,7 @@ impl Default for ProxyConfig {
             handshake_timeout: Duration::from_secs(10),
             header_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(10),
+            upstream_idle_timeout: Duration::from_secs(30),
             keep_query: false,
             keylog: None,
         }
@@ -93,6 +97,7 @@ pub(crate) struct Shared {
     pub(crate) issuer: Arc<LeafIssuer>,
     pub(crate) provider: Arc<CryptoProvider>,
     pub(crate) upstream_tls: Arc<ClientConfig>,
+    pub(crate) pool: Arc<pool::Pool>,
     pub(crate) keylog: Option<Arc<dyn KeyLog>>,
     pub(crate) records: mpsc::UnboundedSender<ConnectionRecord>,
     pub(crate) live: Arc<conn::Live>,
@@ -138,9 +143,11 @@ impl Proxy {
             .await
             .map_err(|e| Error::runtime(format!("cannot listen on {}: {e}", config.listen)))?;
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let pool = Arc::new(pool::Pool::new(config.upstream_idle_timeout));
         Ok(Self {
             listener,
             shared: Arc::new(Shared {
+                pool,
                 config,
                 issuer,
                 provider,
@@ -176,6 +183,16 @@ impl Proxy {
         } = self;
         let next_id = AtomicU64::new(1);
         let mut tasks = JoinSet::new();
+        let sweeper = {
+            let pool = shared.pool.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(pool.sweep_every());
+                loop {
+                    tick.tick().await;
+                    pool.sweep();
+                }
+            })
+        };
         tokio::pin!(stop);
         loop {
             tokio::select! {
@@ -207,6 +224,8 @@ impl Proxy {
         let _ = tokio::time::timeout(Duration::from_secs(2), shared.live.all_done()).await;
         tasks.shutdown().await;
         let _ = tokio::time::timeout(Duration::from_secs(2), shared.live.all_done()).await;
+        sweeper.abort();
+        shared.pool.clear();
         Ok(())
     }
 }

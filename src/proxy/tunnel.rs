@@ -14,6 +14,7 @@ use tokio::net::TcpStream;
 
 use super::conn::Conn;
 use super::io::{Counted, Rewind};
+use super::pool::{Lease, Pool, PoolKey};
 use super::upstream::{self, Sender, Target};
 use super::Shared;
 use crate::record::{ActionKind, Stage};
@@ -33,14 +34,16 @@ pub(crate) async fn run(
     shared: &Shared,
     conn: &Arc<Conn>,
     client: ClientIo,
-    origin: TcpStream,
+    origin: Option<TcpStream>,
     host: String,
     port: u16,
     action: Action,
 ) {
+    let key = PoolKey { host, port };
+    let host = key.host.clone();
     let profile = match action {
         Action::Passthrough => {
-            return passthrough(conn, client, origin, Vec::new()).await;
+            return passthrough(shared, conn, client, origin, &key, Vec::new()).await;
         }
         Action::Intercept(profile) => profile,
     };
@@ -72,16 +75,53 @@ pub(crate) async fn run(
         s.host = Some(host.clone());
     });
     let profile = match shared.config.rules.action_for(&host) {
-        Action::Passthrough => return passthrough(conn, client, origin, hello.raw).await,
+        Action::Passthrough => {
+            return passthrough(shared, conn, client, origin, &key, hello.raw).await
+        }
         Action::Intercept(p) if hello.sni.is_some() => p,
         Action::Intercept(_) => profile,
     };
     conn.with(|s| s.profile = Some(profile));
-    intercept(shared, conn, client, origin, hello, &host, port, profile).await;
+    intercept(shared, conn, client, origin, hello, &key, &host, profile).await;
 }
 
-async fn passthrough(conn: &Conn, client: ClientIo, mut origin: TcpStream, hello: Vec<u8>) {
+/// The origin's TCP connection: the one opened before the 200, else a new one.
+async fn tcp_to_origin(
+    shared: &Shared,
+    conn: &Conn,
+    origin: Option<TcpStream>,
+    key: &PoolKey,
+) -> Option<TcpStream> {
+    if let Some(tcp) = origin {
+        return Some(tcp);
+    }
+    match upstream::connect(&key.host, key.port, &shared.config).await {
+        Ok((tcp, addr)) => {
+            conn.with(|s| s.upstream = Some(addr.to_string()));
+            Some(tcp)
+        }
+        Err(reason) => {
+            conn.event(Event::UpstreamFailed {
+                stage: Stage::Connect,
+                reason,
+            });
+            None
+        }
+    }
+}
+
+async fn passthrough(
+    shared: &Shared,
+    conn: &Conn,
+    client: ClientIo,
+    origin: Option<TcpStream>,
+    key: &PoolKey,
+    hello: Vec<u8>,
+) {
     conn.with(|s| s.action = Some(ActionKind::Passthrough));
+    let Some(mut origin) = tcp_to_origin(shared, conn, origin, key).await else {
+        return;
+    };
     conn.event(Event::PassthroughOpened);
     let mut client = Rewind::new(hello, client);
     // Errors (a reset from either side) end the tunnel like a close does.
@@ -188,36 +228,68 @@ async fn intercept(
     shared: &Shared,
     conn: &Arc<Conn>,
     client: ClientIo,
-    origin: TcpStream,
+    origin: Option<TcpStream>,
     hello: Hello,
+    key: &PoolKey,
     host: &str,
-    port: u16,
     profile: Profile,
 ) {
-    // 1. TLS to the origin first, offering what the client offered, so both sides speak the same
-    //    HTTP version and an origin failure is reported before any certificate goes out.
+    // 1. An HTTP connection to the origin first (a kept one, or TLS offering what the client
+    //    offered), so both sides speak the same HTTP version and an origin failure is reported
+    //    before any certificate goes out.
     let offered: Vec<Vec<u8>> = hello
         .alpn
         .iter()
         .filter(|p| p.as_slice() == ALPN_H2 || p.as_slice() == ALPN_H1)
         .cloned()
         .collect();
-    let origin_tls = match connect_origin_tls(shared, origin, host, offered.clone()).await {
-        Ok(tls) => tls,
-        Err(reason) => {
-            return conn.event(Event::UpstreamFailed {
-                stage: Stage::Handshake,
-                reason,
-            })
+    let fits = |alpn: Option<&[u8]>| match alpn {
+        Some(p) => offered.iter().any(|o| o == p),
+        None => offered.is_empty() || offered.iter().any(|o| o == ALPN_H1),
+    };
+    let lease = match shared.pool.take(key, host, fits) {
+        Some(lease) => {
+            conn.with(|s| s.upstream = Some(lease.addr.to_string()));
+            lease
+        }
+        None => {
+            let Some(tcp) = tcp_to_origin(shared, conn, origin, key).await else {
+                return;
+            };
+            match open_origin(shared, tcp, host, offered.clone()).await {
+                Ok(lease) => {
+                    shared.pool.share(key.clone(), &lease);
+                    lease
+                }
+                Err(reason) => {
+                    return conn.event(Event::UpstreamFailed {
+                        stage: Stage::Handshake,
+                        reason,
+                    })
+                }
+            }
         }
     };
-    let origin_alpn = origin_tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+    // However the client connection ends, an HTTP/1.1 origin connection goes back for reuse.
+    let lease = GiveBack {
+        pool: shared.pool.clone(),
+        key: key.clone(),
+        lease: Some(lease),
+    };
+    let Some((sender, origin_alpn)) = lease
+        .lease
+        .as_ref()
+        .map(|l| (l.sender.clone(), l.alpn.clone()))
+    else {
+        return;
+    };
     let client_alpn = match origin_alpn {
         Some(p) => vec![p],
         None if offered.iter().any(|p| p == ALPN_H1) => vec![ALPN_H1.to_vec()],
         None => Vec::new(),
     };
-    let h2 = client_alpn.first().is_some_and(|p| p == ALPN_H2);
+    let h2 = sender.is_h2();
+    let port = key.port;
 
     // 2. Our certificate for the host.
     let leaf = match shared.issuer.leaf(host, profile) {
@@ -282,15 +354,6 @@ async fn intercept(
     conn.event(Event::ApplicationData);
 
     // 5. Serve its requests through the origin connection.
-    let sender = match Sender::handshake(origin_tls, h2).await {
-        Ok(s) => Arc::new(s),
-        Err(reason) => {
-            return conn.event(Event::UpstreamFailed {
-                stage: Stage::Request,
-                reason,
-            })
-        }
-    };
     let io = Rewind::new(first, tls);
     let service = {
         let conn = conn.clone();
@@ -316,26 +379,52 @@ async fn intercept(
     crate::tls::serve_http(io, service, h2).await;
 }
 
-async fn connect_origin_tls(
+/// Opens TLS and HTTP to the origin over `tcp`, offering `alpn`.
+async fn open_origin(
     shared: &Shared,
-    origin: TcpStream,
+    tcp: TcpStream,
     host: &str,
     alpn: Vec<Vec<u8>>,
-) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
+) -> Result<Lease, String> {
+    let addr = tcp
+        .peer_addr()
+        .map_err(|e| format!("the origin connection failed: {e}"))?;
     let name = rustls::pki_types::ServerName::try_from(host.to_string())
         .map_err(|e| format!("{host:?} is not a valid server name: {e}"))?;
     let mut config = (*shared.upstream_tls).clone();
     config.alpn_protocols = alpn;
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    match tokio::time::timeout(
-        shared.config.connect_timeout,
-        connector.connect(name, origin),
-    )
-    .await
-    {
-        Ok(Ok(tls)) => Ok(tls),
-        Ok(Err(e)) => Err(format!("TLS with the origin failed: {e}")),
-        Err(_) => Err("TLS with the origin timed out".into()),
+    let tls =
+        match tokio::time::timeout(shared.config.connect_timeout, connector.connect(name, tcp))
+            .await
+        {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(e)) => return Err(format!("TLS with the origin failed: {e}")),
+            Err(_) => return Err("TLS with the origin timed out".into()),
+        };
+    let alpn = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+    let sender = Sender::handshake(tls, alpn.as_deref() == Some(ALPN_H2)).await?;
+    Ok(Lease {
+        sender: Arc::new(sender),
+        server_name: host.to_string(),
+        alpn,
+        addr,
+    })
+}
+
+/// Hands an origin connection back to the pool when the client connection is done with it.
+struct GiveBack {
+    pool: Arc<Pool>,
+    key: PoolKey,
+    lease: Option<Lease>,
+}
+
+impl Drop for GiveBack {
+    fn drop(&mut self) {
+        // Only inside the runtime (not while it is being torn down).
+        if let (Some(lease), Ok(_)) = (self.lease.take(), tokio::runtime::Handle::try_current()) {
+            self.pool.give_back(self.key.clone(), lease);
+        }
     }
 }
 

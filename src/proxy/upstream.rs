@@ -213,8 +213,27 @@ impl Sender {
         }
     }
 
-    fn is_h2(&self) -> bool {
+    pub(crate) fn is_h2(&self) -> bool {
         matches!(self, Sender::H2(_))
+    }
+
+    /// Whether the connection can still carry a request (not closed; an HTTP/1.1 one also not
+    /// busy with another).
+    pub(crate) fn is_usable(&self) -> bool {
+        match self {
+            Sender::H1(send) => send
+                .try_lock()
+                .is_ok_and(|s| !s.is_closed() && s.is_ready()),
+            Sender::H2(send) => !send.is_closed() && send.is_ready(),
+        }
+    }
+
+    /// Waits until the connection can take a request; false if it closed instead.
+    pub(crate) async fn ready(&self) -> bool {
+        match self {
+            Sender::H1(send) => send.lock().await.ready().await.is_ok(),
+            Sender::H2(send) => send.clone().ready().await.is_ok(),
+        }
     }
 
     async fn send(

@@ -312,14 +312,15 @@ async fn run_case(env: &SuiteEnv, index: usize) -> Result<CaseRecord> {
     };
     let client_run = client::run(&spec).await;
 
-    // Let the proxy and the origin see the client's connections end, then stop both.
+    // Let the proxy see the client's connections end, stop it (which closes the origin
+    // connections it kept for reuse), then let the origin see its connections end.
     let _ = tokio::time::timeout(SETTLE, connections.idle()).await;
-    let _ = tokio::time::timeout(SETTLE, origin.idle()).await;
     let _ = stop.send(());
     match proxy_task.await {
         Ok(result) => result?,
         Err(e) => return Err(Error::runtime(format!("the case's proxy failed: {e}"))),
     }
+    let _ = tokio::time::timeout(SETTLE, origin.idle()).await;
     let client_run = client_run?;
     let mut records: Vec<ConnectionRecord> = Vec::new();
     while let Ok(r) = records_rx.try_recv() {
