@@ -15,14 +15,16 @@ mod pool;
 mod tunnel;
 mod upstream;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rustls::crypto::CryptoProvider;
-use rustls::{ClientConfig, KeyLog};
+use rustls::sign::CertifiedKey;
+use rustls::{ClientConfig, KeyLog, ServerConfig};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
@@ -33,7 +35,7 @@ pub use upstream::UpstreamTrust;
 use crate::ca::leaf::LeafIssuer;
 use crate::error::{Error, Result};
 use crate::record::ConnectionRecord;
-use crate::rules::{HostMap, Rules};
+use crate::rules::{HostMap, Profile, Rules};
 
 /// Everything the proxy needs to know besides its certificates.
 #[derive(Clone, Debug)]
@@ -91,6 +93,11 @@ impl Default for ProxyConfig {
     }
 }
 
+/// What a client-side TLS configuration depends on: host, profile, ALPN protocols.
+pub(crate) type ServerConfigKey = (String, Profile, Vec<Vec<u8>>);
+/// A kept client-side TLS configuration and the leaf it presents.
+pub(crate) type KeptServerConfig = (Arc<CertifiedKey>, Arc<ServerConfig>);
+
 /// State shared by every connection task.
 pub(crate) struct Shared {
     pub(crate) config: ProxyConfig,
@@ -98,6 +105,8 @@ pub(crate) struct Shared {
     pub(crate) provider: Arc<CryptoProvider>,
     pub(crate) upstream_tls: Arc<ClientConfig>,
     pub(crate) pool: Arc<pool::Pool>,
+    /// Client-side TLS configurations by (host, profile, ALPN), with the leaf each presents.
+    pub(crate) server_configs: Mutex<HashMap<ServerConfigKey, KeptServerConfig>>,
     pub(crate) keylog: Option<Arc<dyn KeyLog>>,
     pub(crate) records: mpsc::UnboundedSender<ConnectionRecord>,
     pub(crate) live: Arc<conn::Live>,
@@ -148,6 +157,7 @@ impl Proxy {
             listener,
             shared: Arc::new(Shared {
                 pool,
+                server_configs: Mutex::default(),
                 config,
                 issuer,
                 provider,

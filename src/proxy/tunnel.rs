@@ -28,6 +28,8 @@ pub(crate) type ClientIo = Rewind<Counted<TcpStream>>;
 const MAX_HELLO: usize = 64 * 1024;
 const ALPN_H2: &[u8] = b"h2";
 const ALPN_H1: &[u8] = b"http/1.1";
+/// Server configurations kept before the cache is emptied (bounded like the leaf cache).
+const SERVER_CONFIG_CACHE: usize = 10_000;
 
 /// Runs a tunnel to its end.
 pub(crate) async fn run(
@@ -299,7 +301,7 @@ async fn intercept(
             return conn.event(Event::HandshakeFailed(ClientEnd::Error(e.to_string())));
         }
     };
-    let config = match server_config(shared, leaf.certified.clone(), client_alpn) {
+    let config = match server_config(shared, host, profile, &leaf.certified, client_alpn) {
         Ok(c) => c,
         Err(e) => return conn.event(Event::HandshakeFailed(ClientEnd::Error(e))),
     };
@@ -428,17 +430,35 @@ impl Drop for GiveBack {
     }
 }
 
+/// The server configuration for (host, profile, ALPN), built once and kept: building one per
+/// connection costs more than the lookup.
 fn server_config(
     shared: &Shared,
-    cert: Arc<CertifiedKey>,
+    host: &str,
+    profile: Profile,
+    cert: &Arc<CertifiedKey>,
     alpn: Vec<Vec<u8>>,
 ) -> Result<Arc<ServerConfig>, String> {
-    let mut config = crate::tls::server_config(shared.provider.clone(), cert, alpn)?;
+    let key = (host.to_string(), profile, alpn);
+    if let Some((kept_cert, config)) = crate::lock(&shared.server_configs).get(&key) {
+        // Only for the same leaf: the leaf cache may have issued a new one since.
+        if Arc::ptr_eq(kept_cert, cert) {
+            return Ok(config.clone());
+        }
+    }
+    let mut config =
+        crate::tls::server_config(shared.provider.clone(), cert.clone(), key.2.clone())?;
     // No resumption: every connection must see (and judge) the certificate.
     config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
     config.send_tls13_tickets = 0;
     if let Some(keylog) = &shared.keylog {
         config.key_log = keylog.clone();
     }
-    Ok(Arc::new(config))
+    let config = Arc::new(config);
+    let mut configs = crate::lock(&shared.server_configs);
+    if configs.len() >= SERVER_CONFIG_CACHE {
+        configs.clear();
+    }
+    configs.insert(key, (cert.clone(), config.clone()));
+    Ok(config)
 }
