@@ -506,3 +506,51 @@ fn an_idle_origin_connection_expires() {
     assert!(out.status.success());
     assert_eq!(origin_connections(&h), 2);
 }
+
+/// Sends one keep-alive GET over `tls` and reads the whole response (the test origin's answers
+/// carry a Content-Length).
+fn keep_alive_get(tls: &mut (impl std::io::Read + std::io::Write), path: &str) -> String {
+    write!(tls, "GET {path} HTTP/1.1\r\nHost: {HOST}\r\n\r\n").unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(tls.read(&mut byte).unwrap(), 1, "closed mid-response");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let mut body = vec![0u8; length];
+    tls.read_exact(&mut body).unwrap();
+    head
+}
+
+#[test]
+fn a_client_connection_that_idles_holds_no_origin_connection() {
+    let h = Harness::start();
+    let config = rustls_client(&[&h.ca_pem]);
+    let mut first = rustls_handshake(
+        config.clone(),
+        HOST,
+        connect_tunnel(h.proxy_addr, &format!("{HOST}:443")),
+    );
+    assert!(keep_alive_get(&mut first, "/first").starts_with("http/1.1 200"));
+    // `first` stays open and idle; the second client connection gets the same origin one.
+    let mut second = rustls_handshake(
+        config,
+        HOST,
+        connect_tunnel(h.proxy_addr, &format!("{HOST}:443")),
+    );
+    assert!(keep_alive_get(&mut second, "/second").starts_with("http/1.1 200"));
+    assert!(keep_alive_get(&mut first, "/first-again").starts_with("http/1.1 200"));
+    assert_eq!(origin_connections(&h), 1, "{:?}", h.origin.handshakes());
+    drop((first, second));
+    let (records, _) = h.stop();
+    assert_eq!(records.len(), 2);
+    assert!(records.iter().all(|r| r.verdict == VerdictKind::Proceeded));
+}

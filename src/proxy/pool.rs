@@ -1,24 +1,34 @@
-//! Reusing origin connections across client connections.
+//! Reusing origin connections across requests and client connections.
 //!
-//! An intercepted client connection needs an HTTP connection to its origin. Opening one costs a
-//! TCP connect and a TLS handshake with the origin, more than the client's own handshake with
-//! us; so finished connections are kept here and handed to the next client connection for the
-//! same origin. HTTP/1.1 connections are lent to one client connection at a time and come back
-//! when it ends; an HTTP/2 connection is shared by all. Entries idle longer than
-//! `--upstream-idle-timeout` are closed by a periodic sweep (0 turns pooling off).
+//! An intercepted request needs an HTTP connection to its origin. Opening one costs a TCP
+//! connect and a TLS handshake with the origin, more than the client's own handshake with us; so
+//! connections are kept here. An HTTP/1.1 connection is lent for one request and comes back when
+//! its response body has been passed on (a client connection that idles holds none); an HTTP/2
+//! connection is shared by all. Entries idle longer than `--upstream-idle-timeout` are closed by
+//! a periodic sweep (0 turns reuse off).
 //!
 //! Reuse changes nothing a verdict depends on: the client still gets its own handshake and its
 //! own certificate; only the proxy's upstream leg is shared.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use super::upstream::Sender;
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::BodyExt as _;
+use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
+
+use super::upstream::{self, Body, SendError, Sender, Upstream};
+use super::Shared;
 
 /// HTTP/1.1 connections kept per origin at most.
 const MAX_IDLE_PER_ORIGIN: usize = 32;
+/// Attempts at a request whose pooled connection turned out closed before it was written.
+const ATTEMPTS: usize = 3;
 
 /// Which origin: the CONNECT host and port (what the TCP address was derived from).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -44,7 +54,7 @@ struct Entry {
     last_used: Instant,
 }
 
-/// The pool. Cheap to share; all methods lock briefly and never await.
+/// The pool. All methods lock briefly and never await.
 pub(crate) struct Pool {
     idle_timeout: Duration,
     entries: Mutex<HashMap<PoolKey, Vec<Entry>>>,
@@ -66,15 +76,14 @@ impl Pool {
     /// Whether a live connection to this origin is kept (the CONNECT answer can skip its own
     /// connection check).
     pub(crate) fn has(&self, key: &PoolKey) -> bool {
-        let entries = crate::lock(&self.entries);
-        entries
+        crate::lock(&self.entries)
             .get(key)
-            .is_some_and(|list| list.iter().any(|e| e.lease.sender.is_usable()))
+            .is_some_and(|list| list.iter().any(|e| !e.lease.sender.is_closed()))
     }
 
-    /// Takes a connection for `server_name` whose protocol `accept` takes, preferring HTTP/2.
-    /// An HTTP/2 connection stays in the pool (shared); an HTTP/1.1 one is removed until
-    /// [`Pool::give_back`].
+    /// Takes a connection for `server_name` whose protocol `accept` takes, preferring HTTP/2,
+    /// then one that is ready now. An HTTP/2 connection stays in the pool (shared); an HTTP/1.1
+    /// one is removed until it is put back.
     pub(crate) fn take(
         &self,
         key: &PoolKey,
@@ -83,13 +92,17 @@ impl Pool {
     ) -> Option<Lease> {
         let mut entries = crate::lock(&self.entries);
         let list = entries.get_mut(key)?;
-        list.retain(|e| e.lease.sender.is_usable());
+        list.retain(|e| !e.lease.sender.is_closed());
         let fits =
             |e: &Entry| e.lease.server_name == server_name && accept(e.lease.alpn.as_deref());
         let index = list
             .iter()
             .position(|e| fits(e) && e.lease.sender.is_h2())
-            .or_else(|| list.iter().position(fits))?;
+            .or_else(|| {
+                list.iter()
+                    .rposition(|e| fits(e) && e.lease.sender.is_ready())
+            })
+            .or_else(|| list.iter().rposition(fits))?;
         let entry = &mut list[index];
         if entry.lease.sender.is_h2() {
             entry.last_used = Instant::now();
@@ -98,32 +111,21 @@ impl Pool {
         Some(list.swap_remove(index).lease)
     }
 
-    /// Offers a new HTTP/2 connection for sharing.
-    pub(crate) fn share(&self, key: PoolKey, lease: &Lease) {
-        if self.enabled() && lease.sender.is_h2() {
-            self.insert(key, lease.clone());
-        }
-    }
-
-    /// Returns an HTTP/1.1 connection after its client connection ended, once it is ready for
-    /// another request (a response still in flight, an upgrade or a close: it is dropped).
-    pub(crate) fn give_back(self: &Arc<Self>, key: PoolKey, lease: Lease) {
-        if !self.enabled() || lease.sender.is_h2() {
+    /// Keeps a connection for reuse: a new HTTP/2 one to share, or an HTTP/1.1 one whose
+    /// exchange is over (the next taker waits until it is ready, or finds it closed).
+    pub(crate) fn put(&self, key: PoolKey, lease: Lease) {
+        if !self.enabled() || lease.sender.is_closed() {
             return;
         }
-        let pool = self.clone();
-        tokio::spawn(async move {
-            let ready =
-                tokio::time::timeout(Duration::from_millis(200), lease.sender.ready()).await;
-            if matches!(ready, Ok(true)) {
-                pool.insert(key, lease);
-            }
-        });
-    }
-
-    fn insert(&self, key: PoolKey, lease: Lease) {
         let mut entries = crate::lock(&self.entries);
         let list = entries.entry(key).or_default();
+        if lease.sender.is_h2()
+            && list
+                .iter()
+                .any(|e| Arc::ptr_eq(&e.lease.sender, &lease.sender))
+        {
+            return;
+        }
         if list.len() < MAX_IDLE_PER_ORIGIN {
             list.push(Entry {
                 lease,
@@ -132,15 +134,15 @@ impl Pool {
         }
     }
 
-    /// Closes connections idle longer than the timeout (an HTTP/2 one only when no client
-    /// connection uses it any more), and any that the origin closed.
+    /// Closes connections idle longer than the timeout (an HTTP/2 one only when no request or
+    /// client connection uses it any more), and any that the origin closed.
     pub(crate) fn sweep(&self) {
         let now = Instant::now();
         let mut entries = crate::lock(&self.entries);
         entries.retain(|_, list| {
             list.retain(|e| {
                 let in_use = Arc::strong_count(&e.lease.sender) > 1;
-                e.lease.sender.is_usable()
+                !e.lease.sender.is_closed()
                     && (in_use || now.duration_since(e.last_used) < self.idle_timeout)
             });
             !list.is_empty()
@@ -155,5 +157,153 @@ impl Pool {
     /// Drops every kept connection (at shutdown).
     pub(crate) fn clear(&self) {
         crate::lock(&self.entries).clear();
+    }
+}
+
+/// A client connection's way to its origin: the shared HTTP/2 connection, or HTTP/1.1
+/// connections borrowed from the pool per request (opened when none is free).
+pub(crate) struct Link {
+    shared: Arc<Shared>,
+    key: PoolKey,
+    server_name: String,
+    /// The protocol every connection of this link speaks (the one the client was offered).
+    alpn: Option<Vec<u8>>,
+    h2: Option<Arc<Sender>>,
+    /// The connection opened (or taken) before the client's handshake, until a request uses it.
+    spare: Mutex<Option<Lease>>,
+}
+
+impl Link {
+    /// A link whose first connection is `lease`.
+    pub(crate) fn new(shared: Arc<Shared>, key: PoolKey, lease: Lease) -> Self {
+        let h2 = lease.sender.is_h2().then(|| lease.sender.clone());
+        if h2.is_some() {
+            shared.pool.put(key.clone(), lease.clone());
+        }
+        Self {
+            key,
+            server_name: lease.server_name.clone(),
+            alpn: lease.alpn.clone(),
+            h2,
+            spare: Mutex::new(Some(lease)),
+            shared,
+        }
+    }
+
+    /// An HTTP/1.1 connection for one request: the spare, a pooled one, or a new one.
+    async fn borrow(&self) -> Result<Lease, String> {
+        if let Some(lease) = crate::lock(&self.spare).take() {
+            return Ok(lease);
+        }
+        let alpn = self.alpn.clone();
+        if let Some(lease) = self
+            .shared
+            .pool
+            .take(&self.key, &self.server_name, |a| a == alpn.as_deref())
+        {
+            return Ok(lease);
+        }
+        let (tcp, _) =
+            upstream::connect(&self.key.host, self.key.port, &self.shared.config).await?;
+        let offer = self
+            .alpn
+            .clone()
+            .map_or_else(|| vec![b"http/1.1".to_vec()], |p| vec![p]);
+        upstream::open(&self.shared, tcp, &self.server_name, offer).await
+    }
+}
+
+impl Upstream for Link {
+    fn is_h2(&self) -> bool {
+        self.h2.is_some()
+    }
+
+    async fn send(&self, mut req: Request<Incoming>) -> Result<Response<Body>, String> {
+        if let Some(h2) = &self.h2 {
+            return Upstream::send(h2.as_ref(), req).await;
+        }
+        let mut last = String::new();
+        for _ in 0..ATTEMPTS {
+            let lease = self.borrow().await?;
+            match lease.sender.send(req).await {
+                Ok(resp) => {
+                    let back = GoesBack {
+                        pool: self.shared.pool.clone(),
+                        key: self.key.clone(),
+                        lease: Some(lease),
+                    };
+                    return Ok(resp.map(|body| Returning { body, back }.boxed()));
+                }
+                // A kept connection the origin had closed: the request goes over another.
+                Err(SendError::NotSent(r, e)) => {
+                    req = r;
+                    last = e;
+                }
+                Err(SendError::Failed(e)) => return Err(e),
+            }
+        }
+        Err(last)
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        // An unused first connection (the client cancelled, or sent nothing) is kept for others.
+        if let Some(lease) = crate::lock(&self.spare).take() {
+            self.shared.pool.put(self.key.clone(), lease);
+        }
+    }
+}
+
+/// A lent HTTP/1.1 connection that goes back to the pool when its response is done.
+struct GoesBack {
+    pool: Arc<Pool>,
+    key: PoolKey,
+    lease: Option<Lease>,
+}
+
+impl GoesBack {
+    fn now(&mut self) {
+        if let Some(lease) = self.lease.take() {
+            self.pool.put(self.key.clone(), lease);
+        }
+    }
+}
+
+/// A response body that returns its connection once the body has been read to the end. A body
+/// dropped before its end leaves the connection mid-response: hyper closes it, and `put`
+/// (or the next taker) sees it closed.
+struct Returning {
+    body: Incoming,
+    back: GoesBack,
+}
+
+impl HttpBody for Returning {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None)) {
+            self.back.now();
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for GoesBack {
+    fn drop(&mut self) {
+        self.now();
     }
 }

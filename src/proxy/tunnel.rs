@@ -14,8 +14,8 @@ use tokio::net::TcpStream;
 
 use super::conn::Conn;
 use super::io::{Counted, Rewind};
-use super::pool::{Lease, Pool, PoolKey};
-use super::upstream::{self, Sender, Target};
+use super::pool::{Link, PoolKey};
+use super::upstream::{self, Target, Upstream as _};
 use super::Shared;
 use crate::record::{ActionKind, Stage};
 use crate::rules::{Action, Profile};
@@ -33,7 +33,7 @@ const SERVER_CONFIG_CACHE: usize = 10_000;
 
 /// Runs a tunnel to its end.
 pub(crate) async fn run(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     conn: &Arc<Conn>,
     client: ClientIo,
     origin: Option<TcpStream>,
@@ -227,7 +227,7 @@ fn client_end(e: &io::Error) -> ClientEnd {
 
 #[allow(clippy::too_many_arguments)]
 async fn intercept(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     conn: &Arc<Conn>,
     client: ClientIo,
     origin: Option<TcpStream>,
@@ -258,11 +258,8 @@ async fn intercept(
             let Some(tcp) = tcp_to_origin(shared, conn, origin, key).await else {
                 return;
             };
-            match open_origin(shared, tcp, host, offered.clone()).await {
-                Ok(lease) => {
-                    shared.pool.share(key.clone(), &lease);
-                    lease
-                }
+            match upstream::open(shared, tcp, host, offered.clone()).await {
+                Ok(lease) => lease,
                 Err(reason) => {
                     return conn.event(Event::UpstreamFailed {
                         stage: Stage::Handshake,
@@ -272,25 +269,16 @@ async fn intercept(
             }
         }
     };
-    // However the client connection ends, an HTTP/1.1 origin connection goes back for reuse.
-    let lease = GiveBack {
-        pool: shared.pool.clone(),
-        key: key.clone(),
-        lease: Some(lease),
-    };
-    let Some((sender, origin_alpn)) = lease
-        .lease
-        .as_ref()
-        .map(|l| (l.sender.clone(), l.alpn.clone()))
-    else {
-        return;
-    };
+    let origin_alpn = lease.alpn.clone();
+    // Requests borrow origin connections through the link; whatever it holds when the client
+    // connection ends goes back to the pool.
+    let link = Arc::new(Link::new(shared.clone(), key.clone(), lease));
     let client_alpn = match origin_alpn {
         Some(p) => vec![p],
         None if offered.iter().any(|p| p == ALPN_H1) => vec![ALPN_H1.to_vec()],
         None => Vec::new(),
     };
-    let h2 = sender.is_h2();
+    let h2 = link.is_h2();
     let port = key.port;
 
     // 2. Our certificate for the host.
@@ -363,8 +351,8 @@ async fn intercept(
         let keep_query = shared.config.keep_query;
         let shutdown = shared.shutdown.clone();
         service_fn(move |req| {
-            let (conn, host, sender, shutdown) =
-                (conn.clone(), host.clone(), sender.clone(), shutdown.clone());
+            let (conn, host, link, shutdown) =
+                (conn.clone(), host.clone(), link.clone(), shutdown.clone());
             async move {
                 let target = Target {
                     scheme: "https",
@@ -372,62 +360,13 @@ async fn intercept(
                     port,
                 };
                 let (resp, record) =
-                    upstream::forward(&sender, req, &target, keep_query, shutdown).await;
+                    upstream::forward(link.as_ref(), req, &target, keep_query, shutdown).await;
                 conn.event(Event::Request(record));
                 Ok::<_, std::convert::Infallible>(resp)
             }
         })
     };
     crate::tls::serve_http(io, service, h2).await;
-}
-
-/// Opens TLS and HTTP to the origin over `tcp`, offering `alpn`.
-async fn open_origin(
-    shared: &Shared,
-    tcp: TcpStream,
-    host: &str,
-    alpn: Vec<Vec<u8>>,
-) -> Result<Lease, String> {
-    let addr = tcp
-        .peer_addr()
-        .map_err(|e| format!("the origin connection failed: {e}"))?;
-    let name = rustls::pki_types::ServerName::try_from(host.to_string())
-        .map_err(|e| format!("{host:?} is not a valid server name: {e}"))?;
-    let mut config = (*shared.upstream_tls).clone();
-    config.alpn_protocols = alpn;
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tls =
-        match tokio::time::timeout(shared.config.connect_timeout, connector.connect(name, tcp))
-            .await
-        {
-            Ok(Ok(tls)) => tls,
-            Ok(Err(e)) => return Err(format!("TLS with the origin failed: {e}")),
-            Err(_) => return Err("TLS with the origin timed out".into()),
-        };
-    let alpn = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
-    let sender = Sender::handshake(tls, alpn.as_deref() == Some(ALPN_H2)).await?;
-    Ok(Lease {
-        sender: Arc::new(sender),
-        server_name: host.to_string(),
-        alpn,
-        addr,
-    })
-}
-
-/// Hands an origin connection back to the pool when the client connection is done with it.
-struct GiveBack {
-    pool: Arc<Pool>,
-    key: PoolKey,
-    lease: Option<Lease>,
-}
-
-impl Drop for GiveBack {
-    fn drop(&mut self) {
-        // Only inside the runtime (not while it is being torn down).
-        if let (Some(lease), Ok(_)) = (self.lease.take(), tokio::runtime::Handle::try_current()) {
-            self.pool.give_back(self.key.clone(), lease);
-        }
-    }
 }
 
 /// The server configuration for (host, profile, ALPN), built once and kept: building one per

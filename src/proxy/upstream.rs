@@ -17,6 +17,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
+use super::pool::Lease;
 use super::ProxyConfig;
 use crate::error::{Error, Result};
 use crate::record::RequestRecord;
@@ -217,46 +218,124 @@ impl Sender {
         matches!(self, Sender::H2(_))
     }
 
-    /// Whether the connection can still carry a request (not closed; an HTTP/1.1 one also not
-    /// busy with another).
-    pub(crate) fn is_usable(&self) -> bool {
+    /// Whether the origin (or an error) closed the connection. One lent out for a request is
+    /// not closed.
+    pub(crate) fn is_closed(&self) -> bool {
         match self {
-            Sender::H1(send) => send
-                .try_lock()
-                .is_ok_and(|s| !s.is_closed() && s.is_ready()),
-            Sender::H2(send) => !send.is_closed() && send.is_ready(),
+            Sender::H1(send) => send.try_lock().is_ok_and(|s| s.is_closed()),
+            Sender::H2(send) => send.is_closed(),
         }
     }
 
-    /// Waits until the connection can take a request; false if it closed instead.
-    pub(crate) async fn ready(&self) -> bool {
+    /// Whether the connection can take a request now.
+    pub(crate) fn is_ready(&self) -> bool {
         match self {
-            Sender::H1(send) => send.lock().await.ready().await.is_ok(),
-            Sender::H2(send) => send.clone().ready().await.is_ok(),
+            Sender::H1(send) => send.try_lock().is_ok_and(|s| s.is_ready()),
+            Sender::H2(send) => send.is_ready(),
         }
     }
 
-    async fn send(
+    /// Sends one request. A request that never left (the connection was closed or broke
+    /// before it was written) comes back with the error, so it can go over another connection.
+    pub(crate) async fn send(
         &self,
         req: Request<Incoming>,
-    ) -> std::result::Result<Response<Incoming>, String> {
+    ) -> std::result::Result<Response<Incoming>, SendError> {
+        fn failed<T>(mut e: hyper::client::conn::TrySendError<T>) -> SendError<T> {
+            match e.take_message() {
+                Some(req) => SendError::NotSent(req, e.into_error().to_string()),
+                None => SendError::Failed(e.into_error().to_string()),
+            }
+        }
         match self {
             Sender::H1(send) => {
                 let mut send = send.lock().await;
-                send.ready()
-                    .await
-                    .map_err(|e| format!("origin connection closed: {e}"))?;
-                send.send_request(req).await.map_err(|e| e.to_string())
+                if let Err(e) = send.ready().await {
+                    return Err(SendError::NotSent(
+                        req,
+                        format!("origin connection closed: {e}"),
+                    ));
+                }
+                send.try_send_request(req).await.map_err(failed)
             }
             Sender::H2(send) => {
                 let mut send = send.clone();
-                send.ready()
-                    .await
-                    .map_err(|e| format!("origin connection closed: {e}"))?;
-                send.send_request(req).await.map_err(|e| e.to_string())
+                if let Err(e) = send.ready().await {
+                    return Err(SendError::NotSent(
+                        req,
+                        format!("origin connection closed: {e}"),
+                    ));
+                }
+                send.try_send_request(req).await.map_err(failed)
             }
         }
     }
+}
+
+/// Why a request got no response.
+pub(crate) enum SendError<T = Request<Incoming>> {
+    /// It was never written: it can be sent over another connection.
+    NotSent(T, String),
+    /// It was written (or partly) and the exchange failed.
+    Failed(String),
+}
+
+/// Something requests can be forwarded through: one connection, or a pooled link.
+pub(crate) trait Upstream {
+    /// Whether requests go out as HTTP/2.
+    fn is_h2(&self) -> bool;
+    /// Sends one request and returns the response (its body streamed).
+    fn send(
+        &self,
+        req: Request<Incoming>,
+    ) -> impl std::future::Future<Output = std::result::Result<Response<Body>, String>> + Send;
+}
+
+impl Upstream for Sender {
+    fn is_h2(&self) -> bool {
+        Sender::is_h2(self)
+    }
+
+    async fn send(&self, req: Request<Incoming>) -> std::result::Result<Response<Body>, String> {
+        match Sender::send(self, req).await {
+            Ok(resp) => Ok(resp.map(BodyExt::boxed)),
+            Err(SendError::NotSent(_, e) | SendError::Failed(e)) => Err(e),
+        }
+    }
+}
+
+/// Opens TLS and then HTTP to an origin over `tcp`, offering `alpn`, verifying it as
+/// `server_name`. HTTP/2 when the origin picks it.
+pub(crate) async fn open(
+    shared: &super::Shared,
+    tcp: TcpStream,
+    server_name: &str,
+    alpn: Vec<Vec<u8>>,
+) -> std::result::Result<Lease, String> {
+    let addr = tcp
+        .peer_addr()
+        .map_err(|e| format!("the origin connection failed: {e}"))?;
+    let name = ServerName::try_from(server_name.to_string())
+        .map_err(|e| format!("{server_name:?} is not a valid server name: {e}"))?;
+    let mut config = (*shared.upstream_tls).clone();
+    config.alpn_protocols = alpn;
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tls =
+        match tokio::time::timeout(shared.config.connect_timeout, connector.connect(name, tcp))
+            .await
+        {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(e)) => return Err(format!("TLS with the origin failed: {e}")),
+            Err(_) => return Err("TLS with the origin timed out".into()),
+        };
+    let alpn = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+    let sender = Sender::handshake(tls, alpn.as_deref() == Some(b"h2")).await?;
+    Ok(Lease {
+        sender: Arc::new(sender),
+        server_name: server_name.to_string(),
+        alpn,
+        addr,
+    })
 }
 
 /// Where a forwarded request goes.
@@ -268,8 +347,8 @@ pub(crate) struct Target<'a> {
 
 /// Forwards one request and returns the response for the client plus the request's record.
 /// WebSocket (and other HTTP/1.1) upgrades are relayed until either side closes or `shutdown`.
-pub(crate) async fn forward(
-    sender: &Sender,
+pub(crate) async fn forward<U: Upstream>(
+    sender: &U,
     mut req: Request<Incoming>,
     target: &Target<'_>,
     keep_query: bool,
@@ -298,7 +377,7 @@ pub(crate) async fn forward(
                     tokio::spawn(relay_upgrade(client_upgrade, origin_upgrade, shutdown));
                 }
             }
-            (resp.map(BodyExt::boxed), record)
+            (resp, record)
         }
         Err(e) => {
             record.status = Some(502);
