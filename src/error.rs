@@ -81,8 +81,14 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Self::Input { .. } => exit::INVALID_INPUT,
-            // A file the user pointed us at that does not exist is their input being wrong.
-            Self::File { error, .. } if error.kind() == io::ErrorKind::NotFound => {
+            // A file the user pointed us at that does not exist, or is not text where text is
+            // expected, is their input being wrong.
+            Self::File { error, .. }
+                if matches!(
+                    error.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::InvalidData
+                ) =>
+            {
                 exit::INVALID_INPUT
             }
             Self::File { .. } | Self::Runtime { .. } => exit::RUNTIME,

@@ -71,8 +71,13 @@ impl CustomCert {
                 format!("no usable private key: {e}"),
             )
         })?;
-        let leaf =
-            certified(chain, key).map_err(|e| Error::input(cert_path.display().to_string(), e))?;
+        let leaf = certified(chain, key).map_err(|e| {
+            bad(format!(
+                "{} with {}: {e}",
+                cert_path.display(),
+                key_path.display()
+            ))
+        })?;
         Ok(Self {
             hosts,
             leaf: Arc::new(leaf),
@@ -233,8 +238,14 @@ fn certified(
     let pin = pins::cert_pin(first)?;
     let signing = rustls::crypto::aws_lc_rs::sign::any_supported_type(&key)
         .map_err(|e| format!("unsupported private key: {e}"))?;
+    let certified = CertifiedKey::new(chain, signing);
+    // A key that is not the certificate's would make every handshake fail its signature
+    // check: a "cancel" made up by a configuration mistake.
+    certified
+        .keys_match()
+        .map_err(|e| format!("the key does not belong to the certificate ({e})"))?;
     Ok(Leaf {
-        certified: Arc::new(CertifiedKey::new(chain, signing)),
+        certified: Arc::new(certified),
         pin,
     })
 }

@@ -96,6 +96,15 @@ impl Conn {
         self.with(|s| s.tracker.on(event));
     }
 
+    /// Records a request as read (before it is answered); returns its index for
+    /// [`Event::Answered`].
+    pub(crate) fn request_read(&self, request: crate::record::RequestRecord) -> usize {
+        self.with(|s| {
+            s.tracker.on(Event::Request(request));
+            s.tracker.requests().len().saturating_sub(1)
+        })
+    }
+
     fn record(&mut self) -> ConnectionRecord {
         let state = std::mem::take(
             self.state

@@ -61,7 +61,10 @@ async fn serve_inner(shared: &Arc<Shared>, conn: &Arc<Conn>, stream: TcpStream) 
         .with_upgrades()
         .await;
     if let Err(e) = result {
-        let reason = if e.is_parse_too_large() {
+        // hyper answers an over-long request line 414 and over-long headers 431.
+        let reason = if e.is_parse_too_large() && e.to_string().contains("URI too long") {
+            "414: request URI too long".to_string()
+        } else if e.is_parse_too_large() {
             "431: request head too large".to_string()
         } else if e.is_parse() {
             format!("400: malformed proxy request ({e})")

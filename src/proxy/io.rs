@@ -107,14 +107,24 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Counted<T> {
 pub(crate) struct Rewind<T> {
     prefix: Vec<u8>,
     pos: usize,
+    /// No single read crosses this offset of `prefix` (0: no boundary).
+    boundary: usize,
     inner: T,
 }
 
 impl<T> Rewind<T> {
     pub(crate) fn new(prefix: Vec<u8>, inner: T) -> Self {
+        Self::with_boundary(prefix, 0, inner)
+    }
+
+    /// Like [`Rewind::new`], but the bytes before `boundary` come in reads of their own: a
+    /// reader that stops after them (a TLS acceptor after the ClientHello) gets the rest on its
+    /// next read instead of holding them unprocessed.
+    pub(crate) fn with_boundary(prefix: Vec<u8>, boundary: usize, inner: T) -> Self {
         Self {
             prefix,
             pos: 0,
+            boundary,
             inner,
         }
     }
@@ -127,7 +137,12 @@ impl<T: AsyncRead + Unpin> AsyncRead for Rewind<T> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         if self.pos < self.prefix.len() {
-            let n = buf.remaining().min(self.prefix.len() - self.pos);
+            let end = if self.pos < self.boundary && self.boundary < self.prefix.len() {
+                self.boundary
+            } else {
+                self.prefix.len()
+            };
+            let n = buf.remaining().min(end - self.pos);
             let start = self.pos;
             buf.put_slice(&self.prefix[start..start + n]);
             self.pos += n;

@@ -17,7 +17,7 @@ use super::io::{Counted, Rewind};
 use super::pool::{Link, PoolKey};
 use super::upstream::{self, Target, Upstream as _};
 use super::Shared;
-use crate::record::{ActionKind, Stage};
+use crate::record::{ActionKind, RequestRecord, Stage};
 use crate::rules::{Action, Profile};
 use crate::verdict::{ClientEnd, Event};
 
@@ -134,6 +134,8 @@ async fn passthrough(
 /// What the ClientHello said, and its raw bytes to replay.
 struct Hello {
     raw: Vec<u8>,
+    /// Where the records carrying the ClientHello end in `raw` (bytes after it came with it).
+    hello_end: usize,
     sni: Option<String>,
     alpn: Vec<Vec<u8>>,
 }
@@ -173,7 +175,13 @@ async fn read_client_hello<T: AsyncRead + Unpin>(io: &mut T) -> Result<Hello, He
                     .alpn()
                     .map(|protocols| protocols.map(<[u8]>::to_vec).collect())
                     .unwrap_or_default();
-                return Ok(Hello { raw, sni, alpn });
+                let hello_end = hello_records_len(&raw).unwrap_or(raw.len());
+                return Ok(Hello {
+                    raw,
+                    hello_end,
+                    sni,
+                    alpn,
+                });
             }
             Ok(None) => {}
             Err((e, _alert)) => {
@@ -184,6 +192,29 @@ async fn read_client_hello<T: AsyncRead + Unpin>(io: &mut T) -> Result<Hello, He
         }
         if raw.len() > MAX_HELLO {
             return Err(HelloError::NotTls("ClientHello larger than 64 KiB".into()));
+        }
+    }
+}
+
+/// The length of the TLS records that carry the first handshake message (the ClientHello) at
+/// the start of `raw`, or `None` if they are not all there or not well formed.
+fn hello_records_len(raw: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    let mut payload: Vec<u8> = Vec::new();
+    loop {
+        let header = raw.get(at..at + 5)?;
+        if header[0] != 0x16 {
+            return None;
+        }
+        let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
+        payload.extend_from_slice(raw.get(at + 5..at + 5 + len)?);
+        at += 5 + len;
+        if let Some(h) = payload.get(..4) {
+            let message =
+                4 + (usize::from(h[1]) << 16 | usize::from(h[2]) << 8 | usize::from(h[3]));
+            if payload.len() >= message {
+                return Some(at);
+            }
         }
     }
 }
@@ -296,7 +327,7 @@ async fn intercept(
 
     // 3. The client's handshake, replaying the ClientHello we read.
     conn.stats.watch_flight();
-    let client = Rewind::new(hello.raw, client);
+    let client = Rewind::with_boundary(hello.raw, hello.hello_end, client);
     let accepted = tokio::time::timeout(shared.config.handshake_timeout, async {
         let start = tokio_rustls::LazyConfigAcceptor::new(Acceptor::default(), client).await?;
         start.into_stream(config).await
@@ -359,9 +390,16 @@ async fn intercept(
                     host: &host,
                     port,
                 };
+                // Listed when read: a request never answered still shows in the record.
+                let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+                let index =
+                    conn.request_read(RequestRecord::new(req.method().as_str(), path, keep_query));
                 let (resp, record) =
                     upstream::forward(link.as_ref(), req, &target, keep_query, shutdown).await;
-                conn.event(Event::Request(record));
+                conn.event(Event::Answered {
+                    index,
+                    status: record.status,
+                });
                 Ok::<_, std::convert::Infallible>(resp)
             }
         })
@@ -400,4 +438,30 @@ fn server_config(
     }
     configs.insert(key, (cert.clone(), config.clone()));
     Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hello_records_len;
+
+    fn record(payload: &[u8]) -> Vec<u8> {
+        let len = u16::try_from(payload.len()).unwrap().to_be_bytes();
+        [&[0x16, 3, 1, len[0], len[1]][..], payload].concat()
+    }
+
+    #[test]
+    fn the_client_hello_records_are_measured_without_what_follows() {
+        // A 6-byte handshake message (type 1, length 2).
+        let hello = [1, 0, 0, 2, 0xaa, 0xbb];
+        let one = record(&hello);
+        assert_eq!(hello_records_len(&one), Some(one.len()));
+        let mut with_more = one.clone();
+        with_more.extend_from_slice(b"junk");
+        assert_eq!(hello_records_len(&with_more), Some(one.len()));
+        // Split across two records.
+        let two = [record(&hello[..3]), record(&hello[3..])].concat();
+        assert_eq!(hello_records_len(&two), Some(two.len()));
+        assert_eq!(hello_records_len(&two[..two.len() - 1]), None);
+        assert_eq!(hello_records_len(b"GET / HTTP/1.1"), None);
+    }
 }

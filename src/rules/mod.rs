@@ -273,6 +273,12 @@ impl HostMap {
         if host.is_empty() {
             return Err(format!("missing host in {spec:?}"));
         }
+        let glob = HostGlob::parse(host).map_err(|e| format!("{spec:?}: {e}"))?;
+        if !glob.is_exact() {
+            return Err(format!(
+                "{spec:?}: a map names one host, not a pattern (* and ? are not allowed)"
+            ));
+        }
         Ok(Self {
             host: host.to_ascii_lowercase(),
             port,

@@ -98,8 +98,17 @@ pub enum Event {
     DecideDeadline,
     /// The client sent application data (a request, or at least an HTTP/2 preface).
     ApplicationData,
-    /// A request over the intercepted connection was answered (or broke).
+    /// A request was read from the intercepted connection (its status may follow in
+    /// [`Event::Answered`]).
     Request(RequestRecord),
+    /// The response status of the request at `index` in the order they were read (502 when the
+    /// origin failed). A request never answered keeps no status.
+    Answered {
+        /// Position of the request, counting from 0.
+        index: usize,
+        /// The status the client got.
+        status: Option<u16>,
+    },
     /// The client ended the connection after the handshake.
     ClientClosed(ClientEnd),
     /// The passthrough tunnel ended.
@@ -155,6 +164,11 @@ impl Tracker {
             Event::PlainRequest(r) => {
                 self.plain_requests += 1;
                 self.requests.push(r);
+            }
+            Event::Answered { index, status } => {
+                if let Some(r) = self.requests.get_mut(index) {
+                    r.status = status;
+                }
             }
             Event::InstallPage(r) => {
                 self.install_page = true;
@@ -638,7 +652,7 @@ mod tests {
     #[test]
     fn any_event_sequence_yields_a_consistent_verdict() {
         let all = |i: u64| -> Event {
-            match i % 17 {
+            match i % 18 {
                 0 => BadProxyRequest { reason: "x".into() },
                 1 => PlainRequest(req("/p")),
                 2 => PassthroughOpened,
@@ -658,6 +672,10 @@ mod tests {
                 13 => ClientClosed(ClientEnd::Eof),
                 14 => TunnelClosed,
                 15 => InstallPage(req("/")),
+                16 => Answered {
+                    index: (i % 3) as usize,
+                    status: Some(200),
+                },
                 _ => Stopped,
             }
         };
