@@ -163,6 +163,16 @@ impl Harness {
     }
 }
 
+impl Drop for Harness {
+    /// A test that ends without `stop` (or panics) must not leave its proxy running.
+    fn drop(&mut self) {
+        if let Ok(None) = self.proxy.try_wait() {
+            let _ = self.proxy.kill();
+            let _ = self.proxy.wait();
+        }
+    }
+}
+
 fn read_listen_addr(stderr: &mut BufReader<std::process::ChildStderr>) -> SocketAddr {
     let mut seen = String::new();
     for _ in 0..50 {
@@ -251,4 +261,90 @@ pub fn rustls_handshake(
         tls.conn.write_tls(&mut tls.sock).unwrap();
     }
     tls
+}
+
+/// The proxy's stderr, drained by a thread so that the pipe never fills up while a test runs.
+pub struct StderrLog {
+    text: Arc<std::sync::Mutex<String>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl StderrLog {
+    /// What the proxy wrote to stderr so far.
+    pub fn text(&self) -> String {
+        self.text.lock().unwrap().clone()
+    }
+
+    /// Everything the proxy wrote to stderr; call once the proxy has exited (e.g. after `stop`).
+    pub fn finish(mut self) -> String {
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+        self.text()
+    }
+}
+
+impl Harness {
+    /// Starts draining the proxy's stderr in the background (after the banner was read). `stop`
+    /// then no longer sees it: read it from the returned log.
+    pub fn capture_stderr(&mut self) -> StderrLog {
+        let mut stderr = self.stderr.take().expect("stderr already captured");
+        let text: Arc<std::sync::Mutex<String>> = Arc::default();
+        let sink = text.clone();
+        let thread = std::thread::spawn(move || loop {
+            let mut line = String::new();
+            match stderr.read_line(&mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => sink.lock().unwrap().push_str(&line),
+            }
+        });
+        StderrLog {
+            text,
+            thread: Some(thread),
+        }
+    }
+
+    /// How many file descriptors the proxy process has open (`/proc/PID/fd`).
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.proxy.id()))
+            .unwrap()
+            .count()
+    }
+}
+
+/// Waits (at most `within`) until the events file holds at least `n` complete lines, and returns
+/// them parsed. Panics with what it has when the bound passes.
+pub fn wait_for_records(path: &Path, n: usize, within: Duration) -> Vec<ConnectionRecord> {
+    let deadline = Instant::now() + within;
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let complete = match text.rfind('\n') {
+            Some(end) => &text[..=end],
+            None => "",
+        };
+        let records: Vec<ConnectionRecord> = complete
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad line {l}: {e}")))
+            .collect();
+        if records.len() >= n {
+            return records;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {n} records after {within:?}",
+            records.len()
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// The bytes of a real ClientHello (one TLS record or more) for `host`, as rustls sends it.
+pub fn client_hello(config: Arc<rustls::ClientConfig>, host: &str) -> Vec<u8> {
+    let name = rustls::pki_types::ServerName::try_from(host.to_string()).unwrap();
+    let mut conn = rustls::ClientConnection::new(config, name).unwrap();
+    let mut out = Vec::new();
+    while conn.wants_write() {
+        conn.write_tls(&mut out).unwrap();
+    }
+    out
 }
