@@ -176,8 +176,11 @@ pub struct ConnectionRecord {
     pub stage: Stage,
     /// Why.
     pub reason: String,
-    /// Requests read from the client, in order.
+    /// Requests read from the client, in order: the first 100 (`verdict::MAX_LISTED_REQUESTS`).
     pub requests: Vec<RequestRecord>,
+    /// How many requests the client sent, listed or not.
+    #[serde(default)]
+    pub request_count: u64,
     /// TLS version negotiated with the client, e.g. `TLSv1.3`.
     pub tls_version: Option<String>,
     /// ALPN protocol negotiated with the client, e.g. `h2`.

@@ -101,7 +101,7 @@ impl Conn {
     pub(crate) fn request_read(&self, request: crate::record::RequestRecord) -> usize {
         self.with(|s| {
             s.tracker.on(Event::Request(request));
-            s.tracker.requests().len().saturating_sub(1)
+            s.tracker.request_count().saturating_sub(1)
         })
     }
 
@@ -126,6 +126,7 @@ impl Conn {
             stage: verdict.stage,
             reason: verdict.reason,
             requests: state.tracker.requests().to_vec(),
+            request_count: u64::try_from(state.tracker.request_count()).unwrap_or(u64::MAX),
             tls_version: state.tls_version,
             alpn: state.alpn,
             started: rfc3339_millis(self.started_wall),

@@ -80,8 +80,8 @@ fn case_lines(r: &CaseRecord, names: &PinNames) -> Vec<String> {
                 .map_or_else(|| "<other key>".to_string(), |n| format!("<{n}>"));
             line.push_str(&format!(" · presented {name}"));
         }
-        if !c.requests.is_empty() {
-            line.push_str(&format!(" · {} request(s)", c.requests.len()));
+        if c.request_count > 0 {
+            line.push_str(&format!(" · {} request(s)", c.request_count));
         }
         out.push(line);
     }

@@ -139,7 +139,7 @@ fn observe(host: &str, passthrough: bool, ev: &Evidence) -> (Observed, String) {
             Observed::Proceeded,
             format!(
                 "the client sent {} request(s) through the {} leaf{first_req}",
-                c.requests.len().max(1),
+                c.request_count.max(1),
                 c.profile.map_or("forged", |p| p.name())
             ),
         );
@@ -195,6 +195,7 @@ mod tests {
             requests: (0..requests)
                 .map(|_| RequestRecord::new("GET", "/x", false))
                 .collect(),
+            request_count: requests as u64,
             tls_version: None,
             alpn: None,
             started: String::new(),

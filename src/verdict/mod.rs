@@ -117,6 +117,9 @@ pub enum Event {
     Stopped,
 }
 
+/// Requests listed per connection; later ones are only counted.
+pub const MAX_LISTED_REQUESTS: usize = 100;
+
 /// Which kind of connection this is, once known.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 enum Mode {
@@ -136,7 +139,11 @@ pub struct Tracker {
     bad_request: Option<String>,
     plain_requests: usize,
     install_page: bool,
+    /// The first [`MAX_LISTED_REQUESTS`] requests; a long keep-alive connection must not grow
+    /// without bound.
     requests: Vec<RequestRecord>,
+    /// Every request, listed or not.
+    request_count: usize,
     upstream_failure: Option<(Stage, String)>,
     not_tls: Option<String>,
     hello: bool,
@@ -163,7 +170,7 @@ impl Tracker {
             }
             Event::PlainRequest(r) => {
                 self.plain_requests += 1;
-                self.requests.push(r);
+                self.list(r);
             }
             Event::Answered { index, status } => {
                 if let Some(r) = self.requests.get_mut(index) {
@@ -172,7 +179,7 @@ impl Tracker {
             }
             Event::InstallPage(r) => {
                 self.install_page = true;
-                self.requests.push(r);
+                self.list(r);
             }
             Event::PassthroughOpened => {
                 // An intercept decided at CONNECT may turn into passthrough once the ClientHello's
@@ -229,7 +236,7 @@ impl Tracker {
                 if self.established && self.close.is_none() {
                     self.app_data = true;
                 }
-                self.requests.push(r);
+                self.list(r);
             }
             Event::ClientClosed(end) => {
                 if self.established {
@@ -241,6 +248,13 @@ impl Tracker {
         }
     }
 
+    fn list(&mut self, request: RequestRecord) {
+        self.request_count += 1;
+        if self.requests.len() < MAX_LISTED_REQUESTS {
+            self.requests.push(request);
+        }
+    }
+
     /// Feeds several events in order.
     pub fn feed(&mut self, events: impl IntoIterator<Item = Event>) {
         for e in events {
@@ -248,9 +262,15 @@ impl Tracker {
         }
     }
 
-    /// Requests recorded so far (plain or intercepted), in order.
+    /// Requests recorded so far (plain or intercepted), in order: the first
+    /// [`MAX_LISTED_REQUESTS`].
     pub fn requests(&self) -> &[RequestRecord] {
         &self.requests
+    }
+
+    /// How many requests there were, listed or not.
+    pub fn request_count(&self) -> usize {
+        self.request_count
     }
 
     /// The verdict for everything seen so far, as if the connection ended now.
@@ -268,10 +288,10 @@ impl Tracker {
             );
         }
         if self.mode == Mode::Intercept && self.app_data {
-            let reason = if self.requests.is_empty() {
+            let reason = if self.request_count == 0 {
                 "application data".to_string()
             } else {
-                plural(self.requests.len(), "request")
+                plural(self.request_count, "request")
             };
             return v(VerdictKind::Proceeded, Stage::Request, reason);
         }
@@ -645,6 +665,32 @@ mod tests {
                 "alert:unknown_ca".into()
             )
         );
+    }
+
+    #[test]
+    fn a_long_keep_alive_connection_lists_only_its_first_requests() {
+        let mut t = Tracker::new();
+        t.feed([
+            InterceptOpened,
+            ClientHello,
+            CertificatePresented,
+            HandshakeCompleted,
+        ]);
+        for i in 0..250 {
+            t.on(Request(req(&format!("/{i}"))));
+        }
+        t.on(Answered {
+            index: 3,
+            status: Some(204),
+        });
+        t.on(Answered {
+            index: 200,
+            status: Some(200),
+        });
+        assert_eq!(t.requests().len(), MAX_LISTED_REQUESTS);
+        assert_eq!(t.request_count(), 250);
+        assert_eq!(t.requests()[3].status, Some(204));
+        assert_eq!(t.verdict().reason, "250 requests");
     }
 
     /// Any sequence of events, in any order, yields one verdict without panicking, and the
