@@ -554,3 +554,17 @@ fn a_client_connection_that_idles_holds_no_origin_connection() {
     assert_eq!(records.len(), 2);
     assert!(records.iter().all(|r| r.verdict == VerdictKind::Proceeded));
 }
+
+#[test]
+fn the_proxy_prefers_aes_128_gcm_sha256_over_the_clients_order() {
+    let h = Harness::start();
+    let bundle = h.bundle.to_str().unwrap().to_string();
+    // curl (OpenSSL) lists TLS_AES_256_GCM_SHA384 first; the proxy's order wins.
+    let out = h.curl(&["-v", "--cacert", &bundle, &h.url("/suite")]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("TLSv1.3 / TLS_AES_128_GCM_SHA256"),
+        "{stderr}"
+    );
+}

@@ -93,6 +93,22 @@ impl Default for ProxyConfig {
     }
 }
 
+/// The crypto provider for handshakes with clients: aws-lc-rs with AES-128-GCM/SHA-256 first.
+/// Where SHA-256 has CPU instructions and SHA-384 does not, its key schedule is the cheaper one;
+/// every suite stays available for clients that want another.
+fn client_facing_provider() -> CryptoProvider {
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+    let preferred = [
+        rustls::CipherSuite::TLS13_AES_128_GCM_SHA256,
+        rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        rustls::CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    ];
+    provider
+        .cipher_suites
+        .sort_by_key(|s| !preferred.contains(&s.suite()));
+    provider
+}
+
 /// What a client-side TLS configuration depends on: host, profile, ALPN protocols.
 pub(crate) type ServerConfigKey = (String, Profile, Vec<Vec<u8>>);
 /// A kept client-side TLS configuration and the leaf it presents.
@@ -102,7 +118,8 @@ pub(crate) type KeptServerConfig = (Arc<CertifiedKey>, Arc<ServerConfig>);
 pub(crate) struct Shared {
     pub(crate) config: ProxyConfig,
     pub(crate) issuer: Arc<LeafIssuer>,
-    pub(crate) provider: Arc<CryptoProvider>,
+    /// The provider for handshakes with clients (see [`client_facing_provider`]).
+    pub(crate) client_provider: Arc<CryptoProvider>,
     pub(crate) upstream_tls: Arc<ClientConfig>,
     pub(crate) pool: Arc<pool::Pool>,
     /// Client-side TLS configurations by (host, profile, ALPN), with the leaf each presents.
@@ -160,7 +177,7 @@ impl Proxy {
                 server_configs: Mutex::default(),
                 config,
                 issuer,
-                provider,
+                client_provider: Arc::new(client_facing_provider()),
                 upstream_tls,
                 keylog,
                 records,

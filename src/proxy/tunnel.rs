@@ -424,7 +424,10 @@ fn server_config(
         }
     }
     let mut config =
-        crate::tls::server_config(shared.provider.clone(), cert.clone(), key.2.clone())?;
+        crate::tls::server_config(shared.client_provider.clone(), cert.clone(), key.2.clone())?;
+    // Our suite order (cheapest first) over the client's: the certificate and the verdict do
+    // not depend on the suite.
+    config.ignore_client_order = true;
     // No resumption: every connection must see (and judge) the certificate.
     config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
     config.send_tls13_tickets = 0;
