@@ -568,3 +568,27 @@ fn the_proxy_prefers_aes_128_gcm_sha256_over_the_clients_order() {
         "{stderr}"
     );
 }
+
+#[test]
+fn several_worker_threads_give_the_same_verdicts() {
+    let h = Harness::with(Opts {
+        args: vec!["--threads".into(), "3".into()],
+        ..Opts::default()
+    });
+    let bundle = h.bundle.to_str().unwrap().to_string();
+    let pinned = format!("sha256//{}", h.pin("current"));
+    let out = h.curl(&["--cacert", &bundle, &h.url("/open")]);
+    assert!(out.status.success());
+    let out = h.curl(&[
+        "--cacert",
+        &bundle,
+        "--pinnedpubkey",
+        &pinned,
+        &h.url("/pinned"),
+    ]);
+    assert_eq!(out.status.code(), Some(90));
+    let (records, _) = h.stop();
+    let mut verdicts: Vec<VerdictKind> = records.iter().map(|r| r.verdict).collect();
+    verdicts.sort_by_key(|v| v.name());
+    assert_eq!(verdicts, [VerdictKind::Cancelled, VerdictKind::Proceeded]);
+}

@@ -81,6 +81,10 @@ pub(crate) struct ProxyArgs {
     /// Write TLS secrets to FILE (SSLKEYLOGFILE format) for Wireshark.
     #[arg(long, value_name = "FILE")]
     keylog: Option<PathBuf>,
+    /// Worker threads. One is the most efficient per connection and serves thousands of
+    /// handshakes a second; more spread heavy loads (RSA leaves, many clients) over more cores.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    threads: usize,
     /// No live line per connection (the summary is still printed).
     #[arg(long, short)]
     quiet: bool,
@@ -114,7 +118,10 @@ pub(crate) fn run(args: ProxyArgs, ca_dir: &Path) -> Result<i32> {
             config.listen
         );
     }
-    super::runtime()?.block_on(async move {
+    if args.threads == 0 {
+        return Err(Error::input("--threads", "must be at least 1"));
+    }
+    super::runtime_with(args.threads)?.block_on(async move {
         let (tx, rx) = mpsc::unbounded_channel();
         let proxy = Proxy::bind(config, issuer.clone(), tx).await?;
         let addr = proxy.local_addr()?;
