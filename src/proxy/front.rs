@@ -90,7 +90,9 @@ async fn serve_inner(shared: &Arc<Shared>, conn: &Arc<Conn>, stream: TcpStream) 
     };
     match upgraded.downcast::<TokioIo<Counted<TcpStream>>>() {
         Ok(parts) => {
+            // Copy what hyper read ahead and let its buffer go now, not when the tunnel ends.
             let client = Rewind::new(parts.read_buf.to_vec(), parts.io.into_inner());
+            drop(parts.read_buf);
             tunnel::run(
                 shared,
                 conn,

@@ -203,6 +203,12 @@ impl Link {
         {
             return Ok(lease);
         }
+        // Boxed: opening a connection is the rare path, and its future is large; inline, it
+        // would be part of every connection's per-request future (hyper keeps room for one).
+        Box::pin(self.open()).await
+    }
+
+    async fn open(&self) -> Result<Lease, String> {
         let (tcp, _) =
             upstream::connect(&self.key.host, self.key.port, &self.shared.config).await?;
         let offer = self

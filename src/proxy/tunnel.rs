@@ -148,7 +148,8 @@ enum HelloError {
 async fn read_client_hello<T: AsyncRead + Unpin>(io: &mut T) -> Result<Hello, HelloError> {
     let mut raw = Vec::new();
     let mut acceptor = Acceptor::default();
-    let mut buf = [0u8; 4096];
+    // On the heap: an array would be part of the connection's future for its whole life.
+    let mut buf = vec![0u8; 4096];
     loop {
         let n = match io.read(&mut buf).await {
             Ok(0) => return Err(HelloError::Ended(ClientEnd::Eof)),
