@@ -45,7 +45,10 @@ pub fn line_of(text: &str, at: usize) -> usize {
 pub fn parse(name: &str, text: &str) -> Result<Vec<Rule>, String> {
     let file: RulesFile = toml::from_str(text).map_err(|e| {
         let line = e.span().map_or(1, |s| line_of(text, s.start));
-        format!("{name}:{line}: {}", e.message().trim())
+        format!(
+            "{name}:{line}: {}",
+            e.message().trim().replace('\r', "\\r").replace('\n', "\\n")
+        )
     })?;
     let mut rules = Vec::new();
     for raw in file.rule {

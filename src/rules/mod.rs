@@ -147,12 +147,13 @@ impl HostGlob {
         let (mut pi, mut hi) = (0usize, 0usize);
         let mut star: Option<(usize, usize)> = None;
         while hi < h.len() {
-            if pi < p.len() && (p[pi] == b'?' || p[pi] == h[hi]) {
-                pi += 1;
-                hi += 1;
-            } else if pi < p.len() && p[pi] == b'*' {
+            // A `*` in the pattern is a wildcard even against a `*` in the host.
+            if pi < p.len() && p[pi] == b'*' {
                 star = Some((pi, hi));
                 pi += 1;
+            } else if pi < p.len() && (p[pi] == b'?' || p[pi] == h[hi]) {
+                pi += 1;
+                hi += 1;
             } else if let Some((sp, sh)) = star {
                 pi = sp + 1;
                 hi = sh + 1;

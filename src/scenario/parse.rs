@@ -125,7 +125,7 @@ pub fn load(path: &std::path::Path) -> Result<Suite> {
 pub fn parse(file: &str, default_name: &str, text: &str) -> Result<Suite> {
     let raw: RawFile = toml::from_str(text).map_err(|e| {
         let line = e.span().map_or(1, |s| line_of(text, s.start));
-        Error::input(format!("{file}:{line}"), e.message().trim().to_string())
+        Error::input(format!("{file}:{line}"), one_line(e.message()))
     })?;
     Parser { file, text }.suite(raw, default_name)
 }
@@ -451,10 +451,21 @@ impl Parser<'_> {
     fn matrix(&self, raw: RawMatrix, origins: &[Origin]) -> Result<MatrixSpec> {
         let selected = match &raw.origins {
             None => (0..origins.len()).collect(),
-            Some(names) => names
-                .iter()
-                .map(|n| self.origin_index(origins, n, "matrix.origins"))
-                .collect::<Result<Vec<_>>>()?,
+            Some(names) => {
+                let mut selected = Vec::new();
+                for n in names {
+                    let index = self.origin_index(origins, n, "matrix.origins")?;
+                    if selected.contains(&index) {
+                        return Err(self.err(
+                            n.span(),
+                            "matrix.origins",
+                            format!("{:?} is listed twice", n.get_ref()),
+                        ));
+                    }
+                    selected.push(index);
+                }
+                selected
+            }
         };
         let (families, families_given) = match &raw.families {
             None => (Family::ALL.to_vec(), false),
@@ -620,11 +631,17 @@ impl Parser<'_> {
                 };
             }
         }
-        let b64 = s
-            .strip_prefix("sha256//")
-            .or_else(|| s.strip_prefix("sha256/"))
-            .unwrap_or(s);
-        if crate::pins::is_pin(b64) {
+        // curl's `sha256//` or OkHttp's `sha256/` (whose base64 may itself start with `/`).
+        let candidates = [
+            s.strip_prefix("sha256//"),
+            s.strip_prefix("sha256/"),
+            Some(s),
+        ];
+        if let Some(b64) = candidates
+            .into_iter()
+            .flatten()
+            .find(|b| crate::pins::is_pin(b))
+        {
             return Ok(PinRef::Literal(b64.to_string()));
         }
         let examples: Vec<String> = origins
@@ -641,6 +658,11 @@ impl Parser<'_> {
             ),
         ))
     }
+}
+
+/// A parser's message on one line (a quoted key may hold a line break).
+fn one_line(message: &str) -> String {
+    message.trim().replace('\r', "\\r").replace('\n', "\\n")
 }
 
 fn is_name(s: &str) -> bool {

@@ -168,7 +168,8 @@ impl Template {
                     let value = Placeholder::from_name(name).ok_or_else(|| {
                         let known: Vec<&str> = Placeholder::ALL.iter().map(|p| p.name()).collect();
                         format!(
-                            "unknown placeholder {{{name}}} (known: {})",
+                            "unknown placeholder {{{}}} (known: {})",
+                            name.escape_debug(),
                             known.join(", ")
                         )
                     })?;
