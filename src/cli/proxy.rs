@@ -260,8 +260,9 @@ async fn write_records(
     // A failing sink (a full disk) is reported at once and dropped; the others go on, and the
     // first error decides the exit code when the proxy stops.
     let mut first_error = None;
-    while let Some(record) = rx.recv().await {
-        sinks.retain_mut(|sink| match sink.record(&record) {
+    let mut keep = |sinks: &mut Vec<Box<dyn RecordSink>>,
+                    f: &dyn Fn(&mut dyn RecordSink) -> Result<()>| {
+        sinks.retain_mut(|sink| match f(sink.as_mut()) {
             Ok(()) => true,
             Err(e) => {
                 eprintln!("pin-proxy: error: {e}");
@@ -269,6 +270,14 @@ async fn write_records(
                 false
             }
         });
+    };
+    while let Some(record) = rx.recv().await {
+        keep(&mut sinks, &|sink| sink.record(&record));
+        // Whatever else is already waiting goes out in the same write.
+        while let Ok(record) = rx.try_recv() {
+            keep(&mut sinks, &|sink| sink.record(&record));
+        }
+        keep(&mut sinks, &|sink| sink.flush());
     }
     for sink in &mut sinks {
         if let Err(e) = sink.finish() {

@@ -9,8 +9,9 @@ use crate::error::{Error, Result};
 use crate::record::{ActionKind, ConnectionRecord, VerdictKind};
 use crate::verdict::summary::Summary;
 
-/// Appends one JSON object per line to a file, flushed after every record, so a reader (or a
-/// crash) never sees half a line.
+/// Appends one JSON object per line to a file. Lines are flushed whenever no other record is
+/// waiting (so under load several go out in one write), and a flush only ever writes whole
+/// lines: a reader (or a crash) never sees half a line.
 pub struct EventsFile {
     path: PathBuf,
     out: BufWriter<File>,
@@ -35,7 +36,12 @@ impl RecordSink for EventsFile {
         line.push(b'\n');
         self.out
             .write_all(&line)
-            .and_then(|()| self.out.flush())
+            .map_err(|e| Error::file(&self.path, "write the events file", e))
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.out
+            .flush()
             .map_err(|e| Error::file(&self.path, "write the events file", e))
     }
 

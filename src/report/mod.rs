@@ -18,6 +18,10 @@ use crate::record::ConnectionRecord;
 pub trait RecordSink: Send {
     /// One connection's record.
     fn record(&mut self, record: &ConnectionRecord) -> Result<()>;
+    /// No record is waiting: write out what is buffered (whole lines only).
+    fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
     /// The proxy stopped; flush or print what is left.
     fn finish(&mut self) -> Result<()> {
         Ok(())
