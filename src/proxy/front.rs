@@ -258,29 +258,19 @@ async fn plain_http(shared: &Arc<Shared>, conn: &Conn, req: Request<Incoming>) -
         }
         Err(e) => Err(e),
     };
-    let (resp, record) = match sender {
+    let mut record = RequestRecord::new(req.method().as_str(), &path, shared.config.keep_query);
+    let (resp, status) = match sender {
         Ok(sender) => {
             let target = Target {
                 scheme: "http",
                 host: &host,
                 port,
             };
-            upstream::forward(
-                &sender,
-                req,
-                &target,
-                shared.config.keep_query,
-                shared.shutdown.clone(),
-            )
-            .await
+            upstream::forward(&sender, req, &target, shared.shutdown.clone()).await
         }
-        Err(e) => {
-            let mut record =
-                RequestRecord::new(req.method().as_str(), &path, shared.config.keep_query);
-            record.status = Some(502);
-            (unreachable(&host, port, &e), record)
-        }
+        Err(e) => (unreachable(&host, port, &e), 502),
     };
+    record.status = Some(status);
     conn.event(Event::PlainRequest(record));
     resp
 }

@@ -395,11 +395,10 @@ async fn intercept(
                 let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
                 let index =
                     conn.request_read(RequestRecord::new(req.method().as_str(), path, keep_query));
-                let (resp, record) =
-                    upstream::forward(link.as_ref(), req, &target, keep_query, shutdown).await;
+                let (resp, status) = upstream::forward(link.as_ref(), req, &target, shutdown).await;
                 conn.event(Event::Answered {
                     index,
-                    status: record.status,
+                    status: Some(status),
                 });
                 Ok::<_, std::convert::Infallible>(resp)
             }

@@ -20,7 +20,6 @@ use tokio::sync::watch;
 use super::pool::Lease;
 use super::ProxyConfig;
 use crate::error::{Error, Result};
-use crate::record::RequestRecord;
 use crate::rules::mapped_addr;
 
 /// Response body type of every response the proxy returns.
@@ -345,53 +344,47 @@ pub(crate) struct Target<'a> {
     pub(crate) port: u16,
 }
 
-/// Forwards one request and returns the response for the client plus the request's record.
-/// WebSocket (and other HTTP/1.1) upgrades are relayed until either side closes or `shutdown`.
+/// Forwards one request and returns the response for the client and the status it carries
+/// (400 when the request cannot be forwarded, 502 when the origin failed). The caller records
+/// the request. WebSocket (and other HTTP/1.1) upgrades are relayed until either side closes or
+/// `shutdown`.
 pub(crate) async fn forward<U: Upstream>(
     sender: &U,
     mut req: Request<Incoming>,
     target: &Target<'_>,
-    keep_query: bool,
     shutdown: watch::Receiver<bool>,
-) -> (Response<Body>, RequestRecord) {
+) -> (Response<Body>, u16) {
     let path_and_query = req
         .uri()
         .path_and_query()
         .map_or("/", |p| p.as_str())
         .to_string();
-    let mut record = RequestRecord::new(req.method().as_str(), &path_and_query, keep_query);
     let client_upgrade = is_upgrade(&req).then(|| hyper::upgrade::on(&mut req));
     let req = match prepare(req, target, &path_and_query, sender.is_h2()) {
         Ok(req) => req,
-        Err(e) => {
-            record.status = Some(400);
-            return (text_response(StatusCode::BAD_REQUEST, e), record);
-        }
+        Err(e) => return (text_response(StatusCode::BAD_REQUEST, e), 400),
     };
     match sender.send(req).await {
         Ok(mut resp) => {
-            record.status = Some(resp.status().as_u16());
-            if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+            let status = resp.status();
+            if status == StatusCode::SWITCHING_PROTOCOLS {
                 if let Some(client_upgrade) = client_upgrade {
                     let origin_upgrade = hyper::upgrade::on(&mut resp);
                     tokio::spawn(relay_upgrade(client_upgrade, origin_upgrade, shutdown));
                 }
             }
-            (resp, record)
+            (resp, status.as_u16())
         }
-        Err(e) => {
-            record.status = Some(502);
-            (
-                text_response(
-                    StatusCode::BAD_GATEWAY,
-                    format!(
-                        "pin-proxy: the origin {}:{} failed: {e}\n",
-                        target.host, target.port
-                    ),
+        Err(e) => (
+            text_response(
+                StatusCode::BAD_GATEWAY,
+                format!(
+                    "pin-proxy: the origin {}:{} failed: {e}\n",
+                    target.host, target.port
                 ),
-                record,
-            )
-        }
+            ),
+            502,
+        ),
     }
 }
 
@@ -425,14 +418,19 @@ fn prepare(
             None => format!("{}:{}", target.host, target.port),
         },
     };
-    let uri = if h2 {
-        format!("{}://{authority}{path_and_query}", target.scheme)
+    *req.uri_mut() = if h2 {
+        let uri = format!("{}://{authority}{path_and_query}", target.scheme);
+        uri.parse::<Uri>()
+            .map_err(|e| format!("cannot forward {uri:?}: {e}"))?
     } else {
-        path_and_query.to_string()
+        // Origin form: the request's own path and query, already parsed.
+        Uri::from(
+            req.uri()
+                .path_and_query()
+                .cloned()
+                .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
+        )
     };
-    *req.uri_mut() = uri
-        .parse::<Uri>()
-        .map_err(|e| format!("cannot forward {uri:?}: {e}"))?;
     let headers = req.headers_mut();
     headers.remove("proxy-connection");
     headers.remove(header::PROXY_AUTHORIZATION);
