@@ -12,12 +12,37 @@ use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use crate::verdict::ClientEnd;
+
 #[derive(Debug)]
 struct OneCert(Arc<CertifiedKey>);
 
 impl ResolvesServerCert for OneCert {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         Some(self.0.clone())
+    }
+}
+
+/// How an I/O error from a TLS peer's stream ended it: its alert, a close, a reset, a timeout.
+/// The proxy reads its client's end with it, a test origin the end of a client that refused it.
+pub(crate) fn peer_end(e: &std::io::Error) -> ClientEnd {
+    use std::io::ErrorKind;
+    if let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+        return match tls {
+            rustls::Error::AlertReceived(rustls::AlertDescription::CloseNotify) => {
+                ClientEnd::CloseNotify
+            }
+            rustls::Error::AlertReceived(alert) => ClientEnd::Alert(u8::from(*alert)),
+            other => ClientEnd::Error(other.to_string()),
+        };
+    }
+    match e.kind() {
+        ErrorKind::UnexpectedEof => ClientEnd::Eof,
+        ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe => {
+            ClientEnd::Reset
+        }
+        ErrorKind::TimedOut => ClientEnd::TimedOut,
+        _ => ClientEnd::Error(e.to_string()),
     }
 }
 

@@ -592,3 +592,26 @@ fn several_worker_threads_give_the_same_verdicts() {
     verdicts.sort_by_key(|v| v.name());
     assert_eq!(verdicts, [VerdictKind::Cancelled, VerdictKind::Proceeded]);
 }
+
+#[test]
+fn the_origin_words_a_refusing_client_as_the_proxy_does() {
+    let h = Harness::with(Opts {
+        args: vec!["--passthrough".into(), "*.test".into()],
+        ..Opts::default()
+    });
+    // Through the tunnel, curl meets the origin's chain and trusts only the proxy CA.
+    let out = h.curl(&["--cacert", h.ca_pem.to_str().unwrap(), &h.url("/refused")]);
+    assert_eq!(out.status.code(), Some(60));
+    h.rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(10), h.origin.idle())
+            .await
+            .expect("the origin saw the connection end");
+    });
+    let failures: Vec<Option<String>> = h
+        .origin
+        .handshakes()
+        .into_iter()
+        .map(|hs| hs.failure)
+        .collect();
+    assert_eq!(failures, [Some("alert:unknown_ca".to_string())]);
+}

@@ -39,7 +39,8 @@ pub struct OriginRequest {
 pub struct OriginHandshake {
     /// Server name the client sent (SNI), if any.
     pub sni: Option<String>,
-    /// Why it failed (e.g. `alert:bad_certificate`, `eof`), or `None` if it completed.
+    /// Why it failed, as the proxy words a client's end (`alert:bad_certificate`, `eof`,
+    /// `reset`), or `None` if it completed.
     pub failure: Option<String>,
 }
 
@@ -170,17 +171,9 @@ async fn serve(acceptor: Option<tokio_rustls::TlsAcceptor>, tcp: TcpStream, log:
 
 /// Records a failed handshake: a client that rejects the origin is evidence, not an error.
 fn handshake_failed(log: &OriginLog, sni: Option<String>, e: &std::io::Error) {
-    let failure = match e.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
-        Some(rustls::Error::AlertReceived(alert)) => {
-            format!("alert:{}", crate::verdict::alert::name(u8::from(*alert)))
-        }
-        Some(other) => other.to_string(),
-        None if e.kind() == std::io::ErrorKind::UnexpectedEof => "eof".to_string(),
-        None => e.to_string(),
-    };
     crate::lock(&log.handshakes).push(OriginHandshake {
         sni,
-        failure: Some(failure),
+        failure: Some(crate::tls::peer_end(e).reason()),
     });
 }
 

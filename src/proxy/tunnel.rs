@@ -2,7 +2,6 @@
 //! the origin, present a leaf of the host's profile, watch how the client ends the handshake and
 //! what it does after it, and serve its requests.
 
-use std::io;
 use std::sync::Arc;
 
 use hyper::service::service_fn;
@@ -154,7 +153,7 @@ async fn read_client_hello<T: AsyncRead + Unpin>(io: &mut T) -> Result<Hello, He
         let n = match io.read(&mut buf).await {
             Ok(0) => return Err(HelloError::Ended(ClientEnd::Eof)),
             Ok(n) => n,
-            Err(e) => return Err(HelloError::Ended(client_end(&e))),
+            Err(e) => return Err(HelloError::Ended(crate::tls::peer_end(&e))),
         };
         if raw.is_empty() && buf[0] != 0x16 {
             return Err(HelloError::NotTls(describe_bytes(&buf[..n])));
@@ -234,27 +233,6 @@ fn describe_bytes(bytes: &[u8]) -> String {
         })
         .collect();
     format!("first bytes {shown:?}")
-}
-
-/// How an I/O error from the client's TLS stream ended it.
-fn client_end(e: &io::Error) -> ClientEnd {
-    if let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-        return match tls {
-            rustls::Error::AlertReceived(rustls::AlertDescription::CloseNotify) => {
-                ClientEnd::CloseNotify
-            }
-            rustls::Error::AlertReceived(alert) => ClientEnd::Alert(u8::from(*alert)),
-            other => ClientEnd::Error(other.to_string()),
-        };
-    }
-    match e.kind() {
-        io::ErrorKind::UnexpectedEof => ClientEnd::Eof,
-        io::ErrorKind::ConnectionReset
-        | io::ErrorKind::ConnectionAborted
-        | io::ErrorKind::BrokenPipe => ClientEnd::Reset,
-        io::ErrorKind::TimedOut => ClientEnd::TimedOut,
-        _ => ClientEnd::Error(e.to_string()),
-    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -340,7 +318,7 @@ async fn intercept(
     }
     let mut tls = match accepted {
         Ok(Ok(tls)) => tls,
-        Ok(Err(e)) => return conn.event(Event::HandshakeFailed(client_end(&e))),
+        Ok(Err(e)) => return conn.event(Event::HandshakeFailed(crate::tls::peer_end(&e))),
         Err(_) => return conn.event(Event::HandshakeFailed(ClientEnd::TimedOut)),
     };
     let (_, session) = tls.get_ref();
@@ -368,7 +346,7 @@ async fn intercept(
         match tokio::time::timeout(wait, tls.read(&mut first)).await {
             Ok(Ok(0)) => return conn.event(Event::ClientClosed(ClientEnd::CloseNotify)),
             Ok(Ok(n)) => break n,
-            Ok(Err(e)) => return conn.event(Event::ClientClosed(client_end(&e))),
+            Ok(Err(e)) => return conn.event(Event::ClientClosed(crate::tls::peer_end(&e))),
             Err(_) => conn.event(Event::DecideDeadline),
         }
     };
