@@ -67,20 +67,36 @@ pub fn pin_refs(record: &CaseRecord) -> String {
     text
 }
 
+/// What the case set up: host, proxy action, origin key, pins.
+pub fn setup_line(record: &CaseRecord) -> String {
+    format!(
+        "setup:    {} · proxy {} · origin key {} · pins {}",
+        record.host,
+        record.proxy,
+        record.origin_key,
+        pin_refs(record)
+    )
+}
+
+/// What was observed, and how it was decided.
+pub fn observed_line(record: &CaseRecord) -> String {
+    format!("observed: {} — {}", record.observed, record.detail)
+}
+
+/// The other hosts the client asked the proxy for, if any.
+pub fn other_hosts_line(record: &CaseRecord) -> Option<String> {
+    let hosts = &record.evidence.other_hosts;
+    (!hosts.is_empty()).then(|| format!("proxy:    also asked for {}", hosts.join(", ")))
+}
+
 /// The lines that explain a case's result to a person: setup, expectation, decision, each
 /// connection the proxy saw, the origin's view, the client's exit and stderr, disagreements.
 pub fn lines(record: &CaseRecord, names: &PinNames) -> Vec<String> {
     let s = record.suite_index;
     let mut out = vec![
-        format!(
-            "setup:    {} · proxy {} · origin key {} · pins {}",
-            record.host,
-            record.proxy,
-            record.origin_key,
-            pin_refs(record)
-        ),
+        setup_line(record),
         format!("expected: {} — {}", record.expected, record.reason),
-        format!("observed: {} — {}", record.observed, record.detail),
+        observed_line(record),
     ];
     for c in &record.evidence.connections {
         let mut line = format!(
@@ -103,12 +119,7 @@ pub fn lines(record: &CaseRecord, names: &PinNames) -> Vec<String> {
         }
         out.push(line);
     }
-    if !record.evidence.other_hosts.is_empty() {
-        out.push(format!(
-            "proxy:    also asked for {}",
-            record.evidence.other_hosts.join(", ")
-        ));
-    }
+    out.extend(other_hosts_line(record));
     for p in &record.pins {
         out.push(format!("pin:      {} = {}", p.reference, p.pin));
     }

@@ -49,10 +49,11 @@ impl SnapshotReporter {
             for note in &suite.notes {
                 let _ = writeln!(s, "  note: {note}");
             }
+            let pins = self.collected.names.pairs(i);
             for r in self.collected.of_suite(i) {
                 let _ = writeln!(s, "\ncase {}", r.name);
                 for line in case_lines(r, &self.collected.names) {
-                    let _ = writeln!(s, "  {}", redact(&line, &self.collected.names, i));
+                    let _ = writeln!(s, "  {}", redact(&line, &pins));
                 }
             }
         }
@@ -62,15 +63,9 @@ impl SnapshotReporter {
 
 fn case_lines(r: &CaseRecord, names: &PinNames) -> Vec<String> {
     let mut out = vec![
-        format!(
-            "setup:    {} · proxy {} · origin key {} · pins {}",
-            r.host,
-            r.proxy,
-            r.origin_key,
-            evidence::pin_refs(r)
-        ),
+        evidence::setup_line(r),
         format!("expected: {}", r.expected),
-        format!("observed: {} — {}", r.observed, r.detail),
+        evidence::observed_line(r),
     ];
     for c in &r.evidence.connections {
         let mut line = format!("proxy:    {} at {} ({})", c.verdict, c.stage, c.reason);
@@ -85,12 +80,7 @@ fn case_lines(r: &CaseRecord, names: &PinNames) -> Vec<String> {
         }
         out.push(line);
     }
-    if !r.evidence.other_hosts.is_empty() {
-        out.push(format!(
-            "proxy:    also asked for {}",
-            r.evidence.other_hosts.join(", ")
-        ));
-    }
+    out.extend(evidence::other_hosts_line(r));
     out.push(evidence::origin_line(r));
     out.push(format!("client:   {}", r.evidence.client.exit));
     for d in &r.disagreements {
@@ -100,11 +90,11 @@ fn case_lines(r: &CaseRecord, names: &PinNames) -> Vec<String> {
     out
 }
 
-/// Replaces what varies: known pins by `<name>`, ports of loopback addresses by `<port>`,
+/// Replaces what varies: known pins (`(pin, name)`, longest first) by `<name>`, ports of loopback addresses by `<port>`,
 /// temporary directories by `<tmp>`.
-pub fn redact(line: &str, names: &PinNames, suite: usize) -> String {
+pub fn redact(line: &str, pins: &[(&str, &str)]) -> String {
     let mut text = line.to_string();
-    for (pin, name) in names.pairs(suite) {
+    for &(pin, name) in pins {
         text = text.replace(pin, &format!("<{name}>"));
     }
     let text = redact_ports(&text);

@@ -41,14 +41,16 @@ pub fn line_of(text: &str, at: usize) -> usize {
         + 1
 }
 
+/// A parser's message on one line: a quoted key may hold a line break, which is escaped.
+pub fn one_line(message: &str) -> String {
+    message.trim().replace('\r', "\\r").replace('\n', "\\n")
+}
+
 /// Parses a rules file; `name` is used in errors, which read `name:line: field: message`.
 pub fn parse(name: &str, text: &str) -> Result<Vec<Rule>, String> {
     let file: RulesFile = toml::from_str(text).map_err(|e| {
         let line = e.span().map_or(1, |s| line_of(text, s.start));
-        format!(
-            "{name}:{line}: {}",
-            e.message().trim().replace('\r', "\\r").replace('\n', "\\n")
-        )
+        format!("{name}:{line}: {}", one_line(e.message()))
     })?;
     let mut rules = Vec::new();
     for raw in file.rule {

@@ -15,7 +15,7 @@ use toml::Spanned;
 use crate::ca::KeyType;
 use crate::case_record::Expected;
 use crate::error::{Error, Result};
-use crate::rules::file::line_of;
+use crate::rules::file::{line_of, one_line};
 use crate::rules::{Action, HostGlob, Profile};
 
 use super::matrix::{self, MatrixSpec};
@@ -658,11 +658,6 @@ impl Parser<'_> {
             ),
         ))
     }
-}
-
-/// A parser's message on one line (a quoted key may hold a line break).
-fn one_line(message: &str) -> String {
-    message.trim().replace('\r', "\\r").replace('\n', "\\n")
 }
 
 fn is_name(s: &str) -> bool {
