@@ -330,11 +330,14 @@ async fn run_case(env: &SuiteEnv, index: usize) -> Result<CaseRecord> {
     let (connections, others): (Vec<_>, Vec<_>) = records
         .into_iter()
         .partition(|r| r.host.as_deref() == Some(host.as_str()));
-    let mut other_hosts: Vec<String> = others
-        .iter()
-        .map(|r| r.host.clone().unwrap_or_else(|| "(no host)".to_string()))
-        .collect();
-    other_hosts.dedup();
+    // Each host once, in the order first asked for (`dedup` alone keeps a, b, a).
+    let mut other_hosts: Vec<String> = Vec::new();
+    for r in &others {
+        let name = r.host.clone().unwrap_or_else(|| "(no host)".to_string());
+        if !other_hosts.contains(&name) {
+            other_hosts.push(name);
+        }
+    }
     let evidence = Evidence {
         connections,
         other_hosts,
