@@ -91,6 +91,9 @@ pub(crate) struct ProxyArgs {
 }
 
 pub(crate) fn run(args: ProxyArgs, ca_dir: &Path) -> Result<i32> {
+    if args.threads == 0 {
+        return Err(Error::input("--threads", "must be at least 1"));
+    }
     let custom = args
         .cert
         .iter()
@@ -117,9 +120,6 @@ pub(crate) fn run(args: ProxyArgs, ca_dir: &Path) -> Result<i32> {
             "pin-proxy: warning: listening on {}: anyone who reaches it can use this proxy",
             config.listen
         );
-    }
-    if args.threads == 0 {
-        return Err(Error::input("--threads", "must be at least 1"));
     }
     super::runtime_with(args.threads)?.block_on(async move {
         let (tx, rx) = mpsc::unbounded_channel();
