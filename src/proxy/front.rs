@@ -205,21 +205,14 @@ async fn connect(
     let origin = if action != Action::Passthrough && shared.pool.has(&key) {
         None
     } else {
-        match upstream::connect(&host, port, &shared.config).await {
-            Ok((tcp, addr)) => {
-                conn.with(|s| s.upstream = Some(addr.to_string()));
-                Some(tcp)
-            }
+        match tunnel::connect_origin(shared, conn, &key).await {
+            Ok(tcp) => Some(tcp),
             Err(reason) => {
                 conn.with(|s| {
                     s.action = Some(match action {
                         Action::Passthrough => ActionKind::Passthrough,
                         Action::Intercept(_) => ActionKind::Intercept,
                     });
-                });
-                conn.event(Event::UpstreamFailed {
-                    stage: crate::record::Stage::Connect,
-                    reason: reason.clone(),
                 });
                 return close(unreachable(&host, port, &reason));
             }

@@ -93,20 +93,30 @@ async fn tcp_to_origin(
     origin: Option<TcpStream>,
     key: &PoolKey,
 ) -> Option<TcpStream> {
-    if let Some(tcp) = origin {
-        return Some(tcp);
+    match origin {
+        Some(tcp) => Some(tcp),
+        None => connect_origin(shared, conn, key).await.ok(),
     }
+}
+
+/// Opens TCP to the connection's origin and notes its address. A failure is the connection's
+/// upstream failure at connect; its reason comes back too (for a 502).
+pub(crate) async fn connect_origin(
+    shared: &Shared,
+    conn: &Conn,
+    key: &PoolKey,
+) -> Result<TcpStream, String> {
     match upstream::connect(&key.host, key.port, &shared.config).await {
         Ok((tcp, addr)) => {
             conn.with(|s| s.upstream = Some(addr.to_string()));
-            Some(tcp)
+            Ok(tcp)
         }
         Err(reason) => {
             conn.event(Event::UpstreamFailed {
                 stage: Stage::Connect,
-                reason,
+                reason: reason.clone(),
             });
-            None
+            Err(reason)
         }
     }
 }
