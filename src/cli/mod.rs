@@ -74,6 +74,12 @@ pub(crate) fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
     crate::duration::parse(s)
 }
 
+/// Whether to colour standard output: it is a terminal and `NO_COLOR` is not set.
+pub(crate) fn stdout_color() -> bool {
+    use std::io::IsTerminal as _;
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
 /// A tokio runtime for commands that do I/O.
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()

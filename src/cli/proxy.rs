@@ -1,7 +1,6 @@
 //! `pin-proxy proxy`: runs the intercepting proxy until Ctrl-C or SIGTERM, with a live line per
 //! connection, a JSON Lines events file, and a per-host summary at the end.
 
-use std::io::IsTerminal as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -107,7 +106,7 @@ pub(crate) fn run(args: ProxyArgs, ca_dir: &Path) -> Result<i32> {
         sinks.push(Box::new(EventsFile::create(path)?));
     }
     if !args.quiet {
-        let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let color = super::stdout_color();
         sinks.push(Box::new(LiveLines::new(std::io::stdout(), color)));
     }
     sinks.push(Box::new(SummaryPrinter::new(std::io::stdout())));

@@ -89,7 +89,7 @@ pub(crate) fn run(args: RunArgs, ca_dir: &Path) -> Result<i32> {
         jobs,
         ca_dir: ca_dir.to_path_buf(),
     };
-    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let color = super::stdout_color();
     let bar = std::io::stderr().is_terminal();
     let mut terminal = TerminalReporter::new(std::io::stdout(), std::io::stderr(), bar, color);
     let mut json = args.report_json.clone().map(JsonReporter::new);

@@ -96,7 +96,8 @@ impl<O: Write, P: Write> TerminalReporter<O, P> {
     }
 
     fn table(&mut self, summary: &RunSummary) -> std::io::Result<()> {
-        let records = self.collected.records.clone();
+        // The run is over: the records are read here for the last time.
+        let records = std::mem::take(&mut self.collected.records);
         let rows: Vec<[String; 7]> = records
             .iter()
             .map(|r| {
