@@ -121,6 +121,14 @@ impl Running {
         }
     }
 
+    /// Checks that a normal client is still served after whatever the test did, waits until
+    /// `records` records are written (the test's and that client's), then [`Running::finish`].
+    fn finish_after_a_normal_client(self, path: &str, records: usize) -> Vec<ConnectionRecord> {
+        assert_serves_a_normal_client(&self, path);
+        wait_for_records(&self.events, records, Duration::from_secs(10));
+        self.finish()
+    }
+
     /// Stops the proxy (SIGTERM, exit 0 within 15 s), checks that nothing panicked, and returns
     /// the records.
     fn finish(self) -> Vec<ConnectionRecord> {
@@ -917,9 +925,7 @@ fn client_reset_mid_handshake_before_and_after_the_certificate() {
     // still waiting for it when the reset comes.
     reset(&h, after);
 
-    assert_serves_a_normal_client(&h, "/after-resets");
-    wait_for_records(&h.events, 3, Duration::from_secs(10));
-    let records = h.finish();
+    let records = h.finish_after_a_normal_client("/after-resets", 3);
     assert_eq!(records.len(), 3);
     assert_ids_complete(&records);
     let r = record_of(&records, before_addr);
@@ -1014,9 +1020,7 @@ fn client_reset_mid_response_proceeded_and_the_origin_transfer_stops() {
 
     let outcome = next_report(&h, &mut reports, Duration::from_secs(15));
     assert!(outcome.starts_with("stopped after"), "origin: {outcome}");
-    assert_serves_a_normal_client(&h, "/after-reset");
-    wait_for_records(&h.events, 2, Duration::from_secs(10));
-    let records = h.finish();
+    let records = h.finish_after_a_normal_client("/after-reset", 2);
     let r = record_of(&records, client);
     assert_eq!(
         verdict(r),
@@ -1189,9 +1193,7 @@ fn origin_closing_mid_response() {
         next_report(&h, &mut reports, Duration::from_secs(5)),
         "closed mid-response"
     );
-    assert_serves_a_normal_client(&h, "/after-cut");
-    wait_for_records(&h.events, 2, Duration::from_secs(10));
-    let records = h.finish();
+    let records = h.finish_after_a_normal_client("/after-cut", 2);
     let r = common::only_for(&records, "closing.test");
     assert_eq!(
         verdict(r),
@@ -1235,9 +1237,7 @@ fn origin_sending_garbage_instead_of_http_gives_a_502() {
         next_report(&h, &mut reports, Duration::from_secs(5)),
         "wrote garbage"
     );
-    assert_serves_a_normal_client(&h, "/after-garbage");
-    wait_for_records(&h.events, 2, Duration::from_secs(10));
-    let records = h.finish();
+    let records = h.finish_after_a_normal_client("/after-garbage", 2);
     let r = common::only_for(&records, "garbage.test");
     assert_eq!(
         verdict(r),
@@ -1268,9 +1268,7 @@ fn origin_that_does_not_speak_tls_is_upstream_failed_before_any_certificate() {
         next_report(&h, &mut reports, Duration::from_secs(5)),
         "wrote plain text"
     );
-    assert_serves_a_normal_client(&h, "/after-plain");
-    wait_for_records(&h.events, 2, Duration::from_secs(10));
-    let records = h.finish();
+    let records = h.finish_after_a_normal_client("/after-plain", 2);
     let r = common::only_for(&records, "plain.test");
     assert_eq!(
         (r.verdict, r.stage),
@@ -2078,9 +2076,7 @@ fn bad_proxy_requests_get_a_4xx_a_close_and_one_record_each() {
         assert!(resp.starts_with(status), "{what}: answered {resp:?}");
         sent.push((what, local, reason));
     }
-    assert_serves_a_normal_client(&h, "/after-bad-requests");
-    wait_for_records(&h.events, cases.len() + 1, Duration::from_secs(10));
-    let records = h.finish();
+    let records = h.finish_after_a_normal_client("/after-bad-requests", cases.len() + 1);
     assert_eq!(records.len(), cases.len() + 1);
     for (what, local, reason) in sent {
         let r = record_of(&records, local);
@@ -2198,9 +2194,7 @@ fn garbage_tls_after_a_valid_connect_is_closed_and_undecided_before_any_certific
         }
         sent.push((what, local));
     }
-    assert_serves_a_normal_client(&h, "/after-garbage-tls");
-    wait_for_records(&h.events, cases.len() + 1, Duration::from_secs(10));
-    let records = h.finish();
+    let records = h.finish_after_a_normal_client("/after-garbage-tls", cases.len() + 1);
     for ((what, local), (_, _, _, reason)) in sent.into_iter().zip(&cases) {
         let r = record_of(&records, local);
         assert_eq!(
