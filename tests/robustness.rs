@@ -376,6 +376,17 @@ enum Misbehaviour {
 /// A TLS origin for one host, signed by the harness's origin PKI, that misbehaves. Bind the
 /// listener first (its address goes into `--map`), start the harness, then call this. Each
 /// connection reports what happened on the returned channel.
+/// A proxy that maps `host` to a new origin misbehaving `how`, and that origin's reports.
+fn with_fault_origin(host: &str, how: Misbehaviour) -> (Running, mpsc::UnboundedReceiver<String>) {
+    let (listener, addr) = fault_listener();
+    let h = Running::start(Opts {
+        args: vec!["--map".into(), format!("{host}={addr}")],
+        ..Opts::default()
+    });
+    let reports = spawn_fault_origin(&h, listener, host, how);
+    (h, reports)
+}
+
 fn spawn_fault_origin(
     h: &Harness,
     listener: std::net::TcpListener,
@@ -988,12 +999,7 @@ fn client_reset_mid_request_proceeded_with_application_data() {
 /// from the origin (the origin's writes fail well before its 256 MiB are out).
 #[test]
 fn client_reset_mid_response_proceeded_and_the_origin_transfer_stops() {
-    let (listener, addr) = fault_listener();
-    let h = Running::start(Opts {
-        args: vec!["--map".into(), format!("big.test={addr}")],
-        ..Opts::default()
-    });
-    let mut reports = spawn_fault_origin(&h, listener, "big.test", Misbehaviour::EndlessBody);
+    let (h, mut reports) = with_fault_origin("big.test", Misbehaviour::EndlessBody);
     let tcp = connect_tunnel(h.proxy_addr, "big.test:443");
     let client = tcp.local_addr().unwrap();
     let mut tls = rustls_handshake(rustls_client(&[&h.ca_pem]), "big.test", tcp);
@@ -1037,14 +1043,7 @@ fn client_reset_mid_response_proceeded_and_the_origin_transfer_stops() {
 /// connection would hand it the rest of the first body).
 #[test]
 fn an_origin_connection_cut_short_is_not_lent_to_the_next_client() {
-    let (listener, addr) = fault_listener();
-    let h = Running::start(Opts {
-        args: vec!["--map".into(), format!("keep.test={addr}")],
-        ..Opts::default()
-    });
-    let mut reports = spawn_fault_origin(
-        &h,
-        listener,
+    let (h, mut reports) = with_fault_origin(
         "keep.test",
         Misbehaviour::KeepAlive {
             idle_close: Duration::from_secs(30),
@@ -1111,14 +1110,7 @@ fn an_origin_connection_cut_short_is_not_lent_to_the_next_client() {
 /// connection: it goes over a new one.
 #[test]
 fn a_kept_connection_the_origin_closed_is_not_a_failure_for_the_next_client() {
-    let (listener, addr) = fault_listener();
-    let h = Running::start(Opts {
-        args: vec!["--map".into(), format!("keep.test={addr}")],
-        ..Opts::default()
-    });
-    let mut reports = spawn_fault_origin(
-        &h,
-        listener,
+    let (h, mut reports) = with_fault_origin(
         "keep.test",
         Misbehaviour::KeepAlive {
             idle_close: Duration::from_millis(200),
@@ -1164,13 +1156,7 @@ fn a_kept_connection_the_origin_closed_is_not_a_failure_for_the_next_client() {
 /// rather than a hang, and the proxy goes on serving.
 #[test]
 fn origin_closing_mid_response() {
-    let (listener, addr) = fault_listener();
-    let h = Running::start(Opts {
-        args: vec!["--map".into(), format!("closing.test={addr}")],
-        ..Opts::default()
-    });
-    let mut reports =
-        spawn_fault_origin(&h, listener, "closing.test", Misbehaviour::CloseMidResponse);
+    let (h, mut reports) = with_fault_origin("closing.test", Misbehaviour::CloseMidResponse);
     let out = h.curl(&[
         "--cacert",
         h.bundle.to_str().unwrap(),
@@ -1208,12 +1194,7 @@ fn origin_closing_mid_response() {
 /// and its request is listed with that 502. It still proceeded: the request was readable.
 #[test]
 fn origin_sending_garbage_instead_of_http_gives_a_502() {
-    let (listener, addr) = fault_listener();
-    let h = Running::start(Opts {
-        args: vec!["--map".into(), format!("garbage.test={addr}")],
-        ..Opts::default()
-    });
-    let mut reports = spawn_fault_origin(&h, listener, "garbage.test", Misbehaviour::Garbage);
+    let (h, mut reports) = with_fault_origin("garbage.test", Misbehaviour::Garbage);
     let out = h.curl(&[
         "--cacert",
         h.bundle.to_str().unwrap(),
@@ -1252,12 +1233,7 @@ fn origin_sending_garbage_instead_of_http_gives_a_502() {
 /// upstream_failed at handshake (rule 3), and no certificate goes out to the client.
 #[test]
 fn origin_that_does_not_speak_tls_is_upstream_failed_before_any_certificate() {
-    let (listener, addr) = fault_listener();
-    let h = Running::start(Opts {
-        args: vec!["--map".into(), format!("plain.test={addr}")],
-        ..Opts::default()
-    });
-    let mut reports = spawn_fault_origin(&h, listener, "plain.test", Misbehaviour::NotTls);
+    let (h, mut reports) = with_fault_origin("plain.test", Misbehaviour::NotTls);
     let out = h.curl(&[
         "--cacert",
         h.bundle.to_str().unwrap(),
@@ -1290,12 +1266,7 @@ fn origin_that_does_not_speak_tls_is_upstream_failed_before_any_certificate() {
 /// Returns the connection's record and what the origin saw after the client left (`closed`
 /// once the proxy closed the origin connection, or `None` if it had not within 10 s).
 fn give_up_on_a_silent_origin() -> (ConnectionRecord, Option<String>) {
-    let (listener, addr) = fault_listener();
-    let h = Running::start(Opts {
-        args: vec!["--map".into(), format!("silent.test={addr}")],
-        ..Opts::default()
-    });
-    let mut reports = spawn_fault_origin(&h, listener, "silent.test", Misbehaviour::Silent);
+    let (h, mut reports) = with_fault_origin("silent.test", Misbehaviour::Silent);
     let tcp = connect_tunnel(h.proxy_addr, "silent.test:443");
     tcp.set_nodelay(true).unwrap();
     let client = tcp.local_addr().unwrap();
@@ -1356,12 +1327,7 @@ fn a_request_left_unanswered_is_listed_with_a_null_status() {
 /// exits 0 promptly with a complete events file.
 #[test]
 fn sigterm_with_an_http2_request_waiting_on_a_silent_origin_exits() {
-    let (listener, addr) = fault_listener();
-    let h = Running::start(Opts {
-        args: vec!["--map".into(), format!("silent.test={addr}")],
-        ..Opts::default()
-    });
-    let mut reports = spawn_fault_origin(&h, listener, "silent.test", Misbehaviour::Silent);
+    let (h, mut reports) = with_fault_origin("silent.test", Misbehaviour::Silent);
     let config = with_alpn(&rustls_client(&[&h.ca_pem]), &[b"h2"]);
     let proxy = h.proxy_addr;
     let client = h.rt.spawn(async move {
