@@ -113,12 +113,18 @@ impl Pool {
 
     /// Keeps a connection for reuse: a new HTTP/2 one to share, or an HTTP/1.1 one whose
     /// exchange is over (the next taker waits until it is ready, or finds it closed).
-    pub(crate) fn put(&self, key: PoolKey, lease: Lease) {
+    pub(crate) fn put(&self, key: &PoolKey, lease: Lease) {
         if !self.enabled() || lease.sender.is_closed() {
             return;
         }
         let mut entries = crate::lock(&self.entries);
-        let list = entries.entry(key).or_default();
+        // The key is cloned only for an origin not yet in the map, not per returned connection.
+        if !entries.contains_key(key) {
+            entries.insert(key.clone(), Vec::new());
+        }
+        let Some(list) = entries.get_mut(key) else {
+            return;
+        };
         if lease.sender.is_h2()
             && list
                 .iter()
@@ -164,7 +170,8 @@ impl Pool {
 /// connections borrowed from the pool per request (opened when none is free).
 pub(crate) struct Link {
     shared: Arc<Shared>,
-    key: PoolKey,
+    /// Shared with the responses in flight, which put their connection back under it.
+    key: Arc<PoolKey>,
     server_name: String,
     /// The protocol every connection of this link speaks (the one the client was offered).
     alpn: Option<Vec<u8>>,
@@ -178,10 +185,10 @@ impl Link {
     pub(crate) fn new(shared: Arc<Shared>, key: PoolKey, lease: Lease) -> Self {
         let h2 = lease.sender.is_h2().then(|| lease.sender.clone());
         if h2.is_some() {
-            shared.pool.put(key.clone(), lease.clone());
+            shared.pool.put(&key, lease.clone());
         }
         Self {
-            key,
+            key: Arc::new(key),
             server_name: lease.server_name.clone(),
             alpn: lease.alpn.clone(),
             h2,
@@ -256,7 +263,7 @@ impl Drop for Link {
     fn drop(&mut self) {
         // An unused first connection (the client cancelled, or sent nothing) is kept for others.
         if let Some(lease) = crate::lock(&self.spare).take() {
-            self.shared.pool.put(self.key.clone(), lease);
+            self.shared.pool.put(&self.key, lease);
         }
     }
 }
@@ -264,14 +271,14 @@ impl Drop for Link {
 /// A lent HTTP/1.1 connection that goes back to the pool when its response is done.
 struct GoesBack {
     pool: Arc<Pool>,
-    key: PoolKey,
+    key: Arc<PoolKey>,
     lease: Option<Lease>,
 }
 
 impl GoesBack {
     fn now(&mut self) {
         if let Some(lease) = self.lease.take() {
-            self.pool.put(self.key.clone(), lease);
+            self.pool.put(&self.key, lease);
         }
     }
 }

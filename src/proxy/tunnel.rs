@@ -367,7 +367,8 @@ async fn intercept(
     let io = Rewind::new(first, tls);
     let service = {
         let conn = conn.clone();
-        let host = host.to_string();
+        // Shared by every request's future (a clone per request is a count, not a copy).
+        let host: Arc<str> = Arc::from(host);
         let keep_query = shared.config.keep_query;
         let shutdown = shared.shutdown.clone();
         service_fn(move |req| {

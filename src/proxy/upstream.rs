@@ -354,13 +354,8 @@ pub(crate) async fn forward<U: Upstream>(
     target: &Target<'_>,
     shutdown: watch::Receiver<bool>,
 ) -> (Response<Body>, u16) {
-    let path_and_query = req
-        .uri()
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_string();
     let client_upgrade = is_upgrade(&req).then(|| hyper::upgrade::on(&mut req));
-    let req = match prepare(req, target, &path_and_query, sender.is_h2()) {
+    let req = match prepare(req, target, sender.is_h2()) {
         Ok(req) => req,
         Err(e) => return (text_response(StatusCode::BAD_REQUEST, e), 400),
     };
@@ -399,26 +394,28 @@ fn is_upgrade<B>(req: &Request<B>) -> bool {
 
 /// Rewrites a client request for the origin connection: origin-form URI and a Host header for
 /// HTTP/1.1, absolute URI for HTTP/2; proxy-only headers removed.
-fn prepare(
-    mut req: Request<Incoming>,
+fn prepare<B>(
+    mut req: Request<B>,
     target: &Target<'_>,
-    path_and_query: &str,
     h2: bool,
-) -> std::result::Result<Request<Incoming>, String> {
+) -> std::result::Result<Request<B>, String> {
     let default_port = if target.scheme == "https" { 443 } else { 80 };
-    let authority = match req.uri().authority() {
-        Some(a) => a.as_str().to_string(),
-        None => match req
-            .headers()
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-        {
-            Some(h) => h.to_string(),
-            None if target.port == default_port => target.host.to_string(),
-            None => format!("{}:{}", target.host, target.port),
-        },
-    };
-    *req.uri_mut() = if h2 {
+    // Needed for an HTTP/2 URI, or for the Host header of an HTTP/1.1 request without one.
+    let authority =
+        (h2 || !req.headers().contains_key(header::HOST)).then(|| match req.uri().authority() {
+            Some(a) => a.as_str().to_string(),
+            None => match req
+                .headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+            {
+                Some(h) => h.to_string(),
+                None if target.port == default_port => target.host.to_string(),
+                None => format!("{}:{}", target.host, target.port),
+            },
+        });
+    *req.uri_mut() = if let (true, Some(authority)) = (h2, &authority) {
+        let path_and_query = req.uri().path_and_query().map_or("/", |p| p.as_str());
         let uri = format!("{}://{authority}{path_and_query}", target.scheme);
         uri.parse::<Uri>()
             .map_err(|e| format!("cannot forward {uri:?}: {e}"))?
@@ -444,9 +441,9 @@ fn prepare(
         ] {
             headers.remove(h);
         }
-    } else if !headers.contains_key(header::HOST) {
-        let value = HeaderValue::from_str(&authority)
-            .map_err(|_| format!("bad authority {authority:?}"))?;
+    } else if let Some(authority) = &authority {
+        let value =
+            HeaderValue::from_str(authority).map_err(|_| format!("bad authority {authority:?}"))?;
         headers.insert(header::HOST, value);
     }
     *req.version_mut() = if h2 {
@@ -470,5 +467,70 @@ async fn relay_upgrade(
     tokio::select! {
         _ = tokio::io::copy_bidirectional(&mut client, &mut origin) => {}
         _ = shutdown.wait_for(|stop| *stop) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TARGET: Target<'static> = Target {
+        scheme: "https",
+        host: "api.test",
+        port: 443,
+    };
+
+    fn request(uri: &str, headers: &[(&str, &str)]) -> Request<()> {
+        let mut b = Request::builder().uri(uri);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).unwrap()
+    }
+
+    #[test]
+    fn http1_keeps_the_host_header_and_sends_origin_form() {
+        let req = request(
+            "/a?b=c",
+            &[("host", "api.test"), ("proxy-connection", "keep-alive")],
+        );
+        let out = prepare(req, &TARGET, false).unwrap();
+        assert_eq!(out.uri().to_string(), "/a?b=c");
+        assert_eq!(out.headers()["host"], "api.test");
+        assert!(!out.headers().contains_key("proxy-connection"));
+        assert_eq!(out.version(), http::Version::HTTP_11);
+    }
+
+    #[test]
+    fn http1_without_host_gets_one_from_the_uri_or_the_target() {
+        let out = prepare(request("https://other.test:8443/x", &[]), &TARGET, false).unwrap();
+        assert_eq!(out.headers()["host"], "other.test:8443");
+        assert_eq!(out.uri().to_string(), "/x");
+        let out = prepare(request("/x", &[]), &TARGET, false).unwrap();
+        assert_eq!(out.headers()["host"], "api.test");
+        let odd_port = Target {
+            port: 8443,
+            ..TARGET
+        };
+        let out = prepare(request("/x", &[]), &odd_port, false).unwrap();
+        assert_eq!(out.headers()["host"], "api.test:8443");
+    }
+
+    #[test]
+    fn http2_gets_an_absolute_uri_and_no_connection_headers() {
+        let req = request(
+            "/x?y",
+            &[
+                ("host", "api.test:443"),
+                ("connection", "keep-alive"),
+                ("proxy-authorization", "Basic Zm9v"),
+            ],
+        );
+        let out = prepare(req, &TARGET, true).unwrap();
+        assert_eq!(out.uri().to_string(), "https://api.test:443/x?y");
+        for h in ["host", "connection", "proxy-authorization"] {
+            assert!(!out.headers().contains_key(h), "{h}");
+        }
+        assert_eq!(out.version(), http::Version::HTTP_2);
     }
 }
