@@ -80,38 +80,19 @@ pub(crate) struct ProxyArgs {
     /// Write TLS secrets to FILE (SSLKEYLOGFILE format) for Wireshark.
     #[arg(long, value_name = "FILE")]
     keylog: Option<PathBuf>,
-    /// Worker threads [default: 1 for ECDSA leaves, one per core for RSA leaves]. One is the
-    /// most efficient per connection and serves thousands of ECDSA handshakes a second; an RSA
-    /// signature per handshake saturates one thread sooner.
-    #[arg(long, value_name = "N")]
-    threads: Option<usize>,
+    /// Worker threads. One is the most efficient per connection and serves thousands of
+    /// handshakes a second; more spread heavy loads (RSA leaves, many clients) over more cores.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    threads: usize,
     /// No live line per connection (the summary is still printed).
     #[arg(long, short)]
     quiet: bool,
 }
 
-/// Worker threads when `--threads` is not given. ECDSA handshakes are cheap enough that one
-/// thread (no wake-ups across threads) does best; an RSA-2048 signature costs about 0.7 ms, so
-/// one thread tops out near 1,300 handshakes a second and RSA leaves get one thread per core.
-fn default_threads(leaf_key_type: KeyType, cores: usize) -> usize {
-    match leaf_key_type {
-        KeyType::EcdsaP256 => 1,
-        KeyType::Rsa2048 => cores.clamp(1, MAX_DEFAULT_THREADS),
-    }
-}
-
-/// The most worker threads chosen without `--threads`.
-const MAX_DEFAULT_THREADS: usize = 8;
-
 pub(crate) fn run(args: ProxyArgs, ca_dir: &Path) -> Result<i32> {
-    let threads = match args.threads {
-        Some(0) => return Err(Error::input("--threads", "must be at least 1")),
-        Some(n) => n,
-        None => default_threads(
-            args.leaf_key_type,
-            std::thread::available_parallelism().map_or(1, usize::from),
-        ),
-    };
+    if args.threads == 0 {
+        return Err(Error::input("--threads", "must be at least 1"));
+    }
     let custom = args
         .cert
         .iter()
@@ -139,7 +120,7 @@ pub(crate) fn run(args: ProxyArgs, ca_dir: &Path) -> Result<i32> {
             config.listen
         );
     }
-    super::runtime_with(threads)?.block_on(async move {
+    super::runtime_with(args.threads)?.block_on(async move {
         let (tx, rx) = mpsc::unbounded_channel();
         let proxy = Proxy::bind(config, issuer.clone(), tx).await?;
         let addr = proxy.local_addr()?;
@@ -304,18 +285,4 @@ async fn write_records(
         }
     }
     first_error.map_or(Ok(()), Err)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ecdsa_leaves_run_on_one_thread_rsa_leaves_on_every_core() {
-        assert_eq!(default_threads(KeyType::EcdsaP256, 2), 1);
-        assert_eq!(default_threads(KeyType::EcdsaP256, 64), 1);
-        assert_eq!(default_threads(KeyType::Rsa2048, 1), 1);
-        assert_eq!(default_threads(KeyType::Rsa2048, 2), 2);
-        assert_eq!(default_threads(KeyType::Rsa2048, 64), MAX_DEFAULT_THREADS);
-    }
 }
