@@ -11,7 +11,7 @@ import re
 import statistics
 import subprocess
 
-TARGETS = ["direct", "pin-proxy", "mitmproxy", "hudsucker-ref"]
+TARGETS = ["direct", "pin-proxy", "mitmproxy", "hudsucker-ref", "relay-floor"]
 CASES = {
     "newconn16": "intercept, new connection per request, 16 concurrent",
     "keepalive16": "intercept, keep-alive, 16 concurrent",
@@ -99,8 +99,8 @@ def ratio(a, b):
 
 def key_table(res, key):
     lines = [
-        "| case | metric | direct | pin-proxy | mitmproxy (RSA leaves) | hudsucker-ref | pin-proxy ÷ hudsucker-ref |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| case | metric | direct | pin-proxy | mitmproxy (RSA leaves) | hudsucker-ref | relay-floor (passthrough only) | pin-proxy ÷ hudsucker-ref |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     metrics = {
         "newconn16": [("conn/s", "rate", 0), ("CPU s / 1000 conns", "cpu_per_1000", 3),
@@ -139,7 +139,12 @@ def verdicts(res, key):
     ]
 
     def row(name, required, value, ok, digits=2, unit="×"):
-        mark = "—" if value is None else ("met" if ok(value) else "**not met**")
+        if value is None:
+            mark = "—"
+        elif ok is None:
+            mark = "reference, no target"
+        else:
+            mark = "met" if ok(value) else "**not met**"
         out.append(f"| {name} | {required} | {fmt(value, digits)}{unit if value is not None else ''} | {mark} |")
 
     pp = lambda case, field: res.metric(case, "pin-proxy", key, field)
@@ -151,6 +156,10 @@ def verdicts(res, key):
     row("passthrough keep-alive: req/s vs direct", "≥ 0.60×", ratio(pp("passthrough16", "rate"), res.metric("keepalive16", "direct", key, "rate")), lambda v: v >= 0.6)
     for case in ("newconn16", "keepalive16", "passthrough16", "newconn1", "idle"):
         row(f"peak RSS vs hudsucker-ref: {case}", "≤ 1.2×", ratio(pp(case, "hwm_kb"), hs(case, "hwm_kb")), lambda v: v <= 1.2)
+    direct = res.metric("keepalive16", "direct", key, "rate")
+    floor = res.metric("passthrough16", "relay-floor", key, "rate")
+    row("passthrough keep-alive: relay-floor req/s vs direct", "—", ratio(floor, direct), None)
+    row("passthrough keep-alive: pin-proxy req/s vs relay-floor", "—", ratio(pp("passthrough16", "rate"), floor), None)
     idle_n = pp("idle", "connections")
     row(f"{fmt(idle_n, 0)} idle TLS connections: VmRSS", "< 100 MB", pp("idle", "rss_kb"), lambda v: v < 100, 1, " MB")
     row("1 client, new conn: p50 vs hudsucker-ref", "≤ 1.0×", ratio(pp("newconn1", "p50_ms"), hs("newconn1", "p50_ms")), lambda v: v <= 1.0)

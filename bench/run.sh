@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks pin-proxy against mitmproxy 11.0.2 and a minimal hudsucker proxy (bench/src/bin/
-# hudsucker_ref.rs), with loadgen straight to the origin as the baseline. Everything runs on
+# hudsucker_ref.rs), with loadgen straight to the origin as the baseline. Passthrough also runs
+# through relay-floor (bench/src/bin/relay_floor.rs), the least a user-space relay can do, to
+# show how much of the gap to direct any relay on the machine pays. Everything runs on
 # 127.0.0.1. Each measurement starts the proxy fresh, warms up, then measures; the targets take turns
 # within a round, and the report shows the median over the rounds. Results: bench/results/latest.md
 # (and latest.jsonl, one line per measurement).
@@ -68,7 +70,7 @@ log "building pin-proxy and the bench tools"
 # Copies, so that a rebuild during the run cannot swap the binaries under it.
 WORK_BIN=$WORK/bin
 mkdir -p "$WORK_BIN"
-cp "$ROOT/target/release/pin-proxy" "$BENCH/target/release/"{loadgen,origin,hudsucker-ref} "$WORK_BIN/"
+cp "$ROOT/target/release/pin-proxy" "$BENCH/target/release/"{loadgen,origin,hudsucker-ref,relay-floor} "$WORK_BIN/"
 PIN_PROXY=$WORK_BIN/pin-proxy
 BIN=$WORK_BIN
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -152,7 +154,7 @@ for kt in $KEY_TYPES; do
   "$PIN_PROXY" --ca-dir "$WORK/pin-ca-$kt" ca init --key-type "$pkt" > /dev/null
 done
 
-# Starts TARGET (pin-proxy, mitmproxy, hudsucker-ref) fresh with key type KT, intercepting or
+# Starts TARGET (pin-proxy, mitmproxy, hudsucker-ref, relay-floor) fresh with key type KT, intercepting or
 # passing through; sets PROXY_PID, PROXY_PORT and PROXY_CA (the roots the client must trust).
 start_proxy() {
   local target=$1 kt=$2 passthrough=$3 pkt
@@ -179,6 +181,9 @@ start_proxy() {
       "$BIN/hudsucker-ref" --listen "127.0.0.1:$PROXY_PORT" --ca-out "$WORK/hudsucker-ca.pem" \
         --key-type "$kt" --upstream-ca "$ORIGIN_ROOT" "${extra[@]}" > "$WORK/hudsucker.log" 2>&1 &
       PROXY_CA=$WORK/hudsucker-ca.pem ;;
+    relay-floor) # passthrough only: it relays bytes and forges nothing
+      "$BIN/relay-floor" --listen "127.0.0.1:$PROXY_PORT" > "$WORK/relay-floor.log" 2>&1 &
+      PROXY_CA=$ORIGIN_ROOT ;;
   esac
   PROXY_PID=$!
   PIDS+=("$PROXY_PID")
@@ -255,7 +260,9 @@ START=$(date +%s)
 for round in $(seq "$ROUNDS"); do
   # Key-independent: the direct baselines and passthrough (no certificate is forged).
   for case in newconn16 keepalive16 newconn1; do measure "$case" direct - "$round"; done
-  for target in pin-proxy mitmproxy hudsucker-ref; do measure passthrough16 "$target" - "$round"; done
+  for target in pin-proxy mitmproxy hudsucker-ref relay-floor; do
+    measure passthrough16 "$target" - "$round"
+  done
   for case in newconn16 keepalive16 newconn1; do
     # mitmproxy forges RSA leaves whatever we ask, so it runs once, under "rsa".
     for kt in $KEY_TYPES; do
