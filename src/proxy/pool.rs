@@ -118,25 +118,13 @@ impl Pool {
             return;
         }
         let mut entries = crate::lock(&self.entries);
-        // The key is cloned only for an origin not yet in the map, not per returned connection.
-        if !entries.contains_key(key) {
-            entries.insert(key.clone(), Vec::new());
-        }
-        let Some(list) = entries.get_mut(key) else {
-            return;
-        };
-        if lease.sender.is_h2()
-            && list
-                .iter()
-                .any(|e| Arc::ptr_eq(&e.lease.sender, &lease.sender))
-        {
-            return;
-        }
-        if list.len() < MAX_IDLE_PER_ORIGIN {
-            list.push(Entry {
-                lease,
-                last_used: Instant::now(),
-            });
+        // One lookup per returned connection; the key is cloned only for a new origin.
+        if let Some(list) = entries.get_mut(key) {
+            keep(list, lease);
+        } else {
+            let mut list = Vec::new();
+            keep(&mut list, lease);
+            entries.insert(key.clone(), list);
         }
     }
 
@@ -163,6 +151,24 @@ impl Pool {
     /// Drops every kept connection (at shutdown).
     pub(crate) fn clear(&self) {
         crate::lock(&self.entries).clear();
+    }
+}
+
+/// Adds `lease` to an origin's list, unless it is an HTTP/2 connection already there or the
+/// list is full.
+fn keep(list: &mut Vec<Entry>, lease: Lease) {
+    if lease.sender.is_h2()
+        && list
+            .iter()
+            .any(|e| Arc::ptr_eq(&e.lease.sender, &lease.sender))
+    {
+        return;
+    }
+    if list.len() < MAX_IDLE_PER_ORIGIN {
+        list.push(Entry {
+            lease,
+            last_used: Instant::now(),
+        });
     }
 }
 
