@@ -414,9 +414,19 @@ fn origin_connections(h: &Harness) -> usize {
         .count()
 }
 
+/// A proxy serving on one thread. Origin connections are reused per serving thread, and the
+/// kernel picks the thread of each new client connection; the tests that count origin
+/// connections therefore use one.
+fn one_thread() -> Harness {
+    Harness::with(Opts {
+        args: vec!["--threads".into(), "1".into()],
+        ..Opts::default()
+    })
+}
+
 #[test]
 fn origin_connections_are_reused_across_client_connections() {
-    let h = Harness::start();
+    let h = one_thread();
     let bundle = h.bundle.to_str().unwrap().to_string();
     // A pinned client that cancels leaves its (unused) origin connection for the next one.
     let pinned = format!("sha256//{}", h.pin("current"));
@@ -455,7 +465,7 @@ fn origin_connections_are_reused_across_client_connections() {
 
 #[test]
 fn an_http2_origin_connection_is_shared_and_reuse_can_be_turned_off() {
-    let h = Harness::start();
+    let h = one_thread();
     let bundle = h.bundle.to_str().unwrap().to_string();
     for path in ["/1", "/2"] {
         let out = h.curl(&["--http2", "--cacert", &bundle, &h.url(path)]);
@@ -469,7 +479,9 @@ fn an_http2_origin_connection_is_shared_and_reuse_can_be_turned_off() {
     drop(h);
 
     let h = Harness::with(Opts {
-        args: vec!["--upstream-idle-timeout".into(), "0".into()],
+        args: ["--upstream-idle-timeout", "0", "--threads", "1"]
+            .map(String::from)
+            .to_vec(),
         ..Opts::default()
     });
     let bundle = h.bundle.to_str().unwrap().to_string();
@@ -532,7 +544,7 @@ fn keep_alive_get(tls: &mut (impl std::io::Read + std::io::Write), path: &str) -
 
 #[test]
 fn a_client_connection_that_idles_holds_no_origin_connection() {
-    let h = Harness::start();
+    let h = one_thread();
     let config = rustls_client(&[&h.ca_pem]);
     let mut first = rustls_handshake(
         config.clone(),

@@ -618,6 +618,7 @@ fn two_thousand_concurrent_connections_get_one_record_each_with_the_right_verdic
     let _load = load_lock();
     let h = Running::start(Opts {
         // The passthrough clients CONNECT to the origin by address; the intercepted ones by name.
+        // Two serving threads: the kernel spreads the connections over both listeners.
         args: args(&[
             "--passthrough",
             "127.0.0.1",
@@ -625,6 +626,8 @@ fn two_thousand_concurrent_connections_get_one_record_each_with_the_right_verdic
             "60s",
             "--connect-timeout",
             "60s",
+            "--threads",
+            "2",
         ]),
         ..Opts::default()
     });
@@ -720,6 +723,11 @@ fn two_thousand_concurrent_connections_get_one_record_each_with_the_right_verdic
         // to the origin for each passthrough tunnel (intercepted connections may share pooled
         // origin connections, and an idle one holds none).
         let fds = h.open_fds();
+        // Both serving threads took part (the main thread is `pin-proxy`, the other
+        // `pin-proxy-2`): each slept between the events of its connections many times.
+        let threads = h.serving_threads();
+        assert_eq!(threads.len(), 2, "{threads:?}");
+        assert!(threads.iter().all(|(_, s)| *s >= 100), "{threads:?}");
         release.send(true).unwrap();
         let joined = tokio::time::timeout(Duration::from_secs(60), async {
             while tasks.join_next().await.is_some() {}
@@ -1763,7 +1771,8 @@ fn open_file_descriptors_return_to_the_baseline_after_a_burst() {
 /// idle after the handshake, silent after the CONNECT, half a CONNECT head). The proxy exits
 /// 0, the events file is whole JSON Lines (every line parses, a newline at the end), the ids
 /// are 1..N with none missing, every connection the clients know was accepted has its record,
-/// and those that had reached a known state have the right verdict.
+/// and those that had reached a known state have the right verdict. Three serving threads, so
+/// that the stop reaches connections on every thread.
 #[test]
 fn sigterm_under_load_leaves_a_complete_events_file_and_exits_0() {
     const CLIENTS: usize = 200;
@@ -1777,6 +1786,8 @@ fn sigterm_under_load_leaves_a_complete_events_file_and_exits_0() {
         "120s",
         "--header-timeout",
         "120s",
+        "--threads",
+        "3",
     ]);
     a.extend(["--map".to_string(), format!("dead.test={}", closed_port())]);
     let h = Running::start(Opts {

@@ -88,17 +88,10 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
         .map_err(|e| Error::runtime(format!("cannot start the async runtime: {e}")))
 }
 
-/// A tokio runtime with `threads` workers; one means everything on the calling thread, which
-/// costs the least per connection (no wake-ups across threads).
-pub(crate) fn runtime_with(threads: usize) -> Result<tokio::runtime::Runtime> {
-    let mut builder = if threads <= 1 {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        let mut b = tokio::runtime::Builder::new_multi_thread();
-        b.worker_threads(threads);
-        b
-    };
-    builder
+/// A tokio runtime that runs everything on the calling thread: the least cost per connection
+/// (no wake-ups across threads). The proxy adds threads of its own for `--threads`.
+pub(crate) fn current_thread_runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::runtime(format!("cannot start the async runtime: {e}")))

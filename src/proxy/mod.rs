@@ -68,6 +68,11 @@ pub struct ProxyConfig {
     pub keep_query: bool,
     /// Write TLS secrets here (SSLKEYLOGFILE format).
     pub keylog: Option<PathBuf>,
+    /// Threads serving connections. Each has its own single-threaded runtime, its own listener
+    /// on the same address (`SO_REUSEPORT`: the kernel spreads new connections over them) and
+    /// its own origin pool, so a connection never wakes another thread. 1 serves everything on
+    /// the runtime that runs the proxy.
+    pub threads: usize,
 }
 
 impl Default for ProxyConfig {
@@ -89,6 +94,7 @@ impl Default for ProxyConfig {
             upstream_idle_timeout: Duration::from_secs(30),
             keep_query: false,
             keylog: None,
+            threads: 1,
         }
     }
 }
@@ -130,6 +136,25 @@ pub(crate) struct Shared {
     pub(crate) shutdown: watch::Receiver<bool>,
 }
 
+impl Shared {
+    /// The state of another serving thread: everything shared but the origin pool and the TLS
+    /// configuration cache, which each thread keeps for itself.
+    fn shard(&self) -> Shared {
+        Shared {
+            config: self.config.clone(),
+            issuer: self.issuer.clone(),
+            client_provider: self.client_provider.clone(),
+            upstream_tls: self.upstream_tls.clone(),
+            pool: Arc::new(pool::Pool::new(self.config.upstream_idle_timeout)),
+            server_configs: Mutex::default(),
+            keylog: self.keylog.clone(),
+            records: self.records.clone(),
+            live: self.live.clone(),
+            shutdown: self.shutdown.clone(),
+        }
+    }
+}
+
 /// Watches a proxy's open connections (see [`Proxy::connections`]).
 #[derive(Clone, Debug)]
 pub struct Connections(Arc<conn::Live>);
@@ -144,6 +169,8 @@ impl Connections {
 /// A bound proxy, ready to run.
 pub struct Proxy {
     listener: TcpListener,
+    /// The listeners of the other serving threads (see [`ProxyConfig::threads`]).
+    more: Vec<std::net::TcpListener>,
     shared: Arc<Shared>,
     shutdown: watch::Sender<bool>,
 }
@@ -165,13 +192,14 @@ impl Proxy {
             provider.clone(),
             keylog.clone(),
         )?);
-        let listener = TcpListener::bind(config.listen)
+        let (listener, more) = listen(config.listen, config.threads)
             .await
             .map_err(|e| Error::runtime(format!("cannot listen on {}: {e}", config.listen)))?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let pool = Arc::new(pool::Pool::new(config.upstream_idle_timeout));
         Ok(Self {
             listener,
+            more,
             shared: Arc::new(Shared {
                 pool,
                 server_configs: Mutex::default(),
@@ -205,54 +233,156 @@ impl Proxy {
     pub async fn run_until(self, stop: impl std::future::Future<Output = ()>) -> Result<()> {
         let Proxy {
             listener,
+            more,
             shared,
             shutdown,
         } = self;
-        let next_id = AtomicU64::new(1);
-        let mut tasks = JoinSet::new();
-        let sweeper = {
-            let pool = shared.pool.clone();
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(pool.sweep_every());
-                loop {
-                    tick.tick().await;
-                    pool.sweep();
-                }
-            })
-        };
-        tokio::pin!(stop);
-        loop {
-            tokio::select! {
-                () = &mut stop => break,
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, peer)) => {
-                        let _ = stream.set_nodelay(true);
-                        let id = next_id.fetch_add(1, Ordering::Relaxed);
-                        let conn = Arc::new(conn::Conn::new(
-                            id,
-                            peer,
-                            shared.records.clone(),
-                            shared.live.clone(),
-                        ));
-                        tasks.spawn(front::serve(shared.clone(), conn, stream));
-                    }
-                    Err(e) => {
-                        // Out of file descriptors and the like: say so, back off, go on.
-                        eprintln!("pin-proxy: accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                },
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+        let next_id = Arc::new(AtomicU64::new(1));
+        // The other serving threads, each on its own runtime, stop at the shutdown signal.
+        let mut threads = Vec::new();
+        for (i, std_listener) in more.into_iter().enumerate() {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| Error::runtime(format!("cannot start a serving thread: {e}")))?;
+            let shard = Arc::new(shared.shard());
+            let next_id = next_id.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("pin-proxy-{}", i + 2))
+                .spawn(move || {
+                    runtime.block_on(async move {
+                        let listener = match TcpListener::from_std(std_listener) {
+                            Ok(l) => l,
+                            Err(e) => {
+                                eprintln!("pin-proxy: a serving thread could not listen: {e}");
+                                return;
+                            }
+                        };
+                        let mut signal = shard.shutdown.clone();
+                        let stop = async move {
+                            let _ = signal.wait_for(|stop| *stop).await;
+                        };
+                        serve(listener, &shard, &next_id, stop, || {}).await;
+                    });
+                })
+                .map_err(|e| Error::runtime(format!("cannot start a serving thread: {e}")))?;
+            threads.push(thread);
+        }
+        serve(listener, &shared, &next_id, stop, || {
+            let _ = shutdown.send(true);
+        })
+        .await;
+        for thread in threads {
+            // Each has ended its connections within the same bounds as this one.
+            let joined = tokio::task::spawn_blocking(move || thread.join()).await;
+            if !matches!(joined, Ok(Ok(()))) {
+                eprintln!("pin-proxy: a serving thread failed");
             }
         }
-        drop(listener);
-        let _ = shutdown.send(true);
-        // Connections end at the signal; give them a moment, then drop what is left.
-        let _ = tokio::time::timeout(Duration::from_secs(2), shared.live.all_done()).await;
-        tasks.shutdown().await;
-        let _ = tokio::time::timeout(Duration::from_secs(2), shared.live.all_done()).await;
-        sweeper.abort();
-        shared.pool.clear();
         Ok(())
     }
+}
+
+/// Binds `threads` listeners on `addr`: one for the calling runtime, the rest (as std
+/// listeners, to move to their threads) sharing its port with `SO_REUSEPORT`.
+async fn listen(
+    addr: SocketAddr,
+    threads: usize,
+) -> std::io::Result<(TcpListener, Vec<std::net::TcpListener>)> {
+    if threads <= 1 {
+        return Ok((TcpListener::bind(addr).await?, Vec::new()));
+    }
+    listen_shared(addr, threads)
+}
+
+#[cfg(unix)]
+fn listen_shared(
+    addr: SocketAddr,
+    threads: usize,
+) -> std::io::Result<(TcpListener, Vec<std::net::TcpListener>)> {
+    let socket = |addr: SocketAddr| -> std::io::Result<TcpListener> {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.set_reuseport(true)?;
+        socket.bind(addr)?;
+        socket.listen(1024)
+    };
+    let first = socket(addr)?;
+    // Port 0 picked a port: the others take the same one.
+    let bound = first.local_addr()?;
+    let mut more = Vec::new();
+    for _ in 1..threads {
+        more.push(socket(bound)?.into_std()?);
+    }
+    Ok((first, more))
+}
+
+#[cfg(not(unix))]
+fn listen_shared(
+    _addr: SocketAddr,
+    _threads: usize,
+) -> std::io::Result<(TcpListener, Vec<std::net::TcpListener>)> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "more than one serving thread needs SO_REUSEPORT (Linux and other Unix systems)",
+    ))
+}
+
+/// One serving thread's accept loop: until `stop`, then (after `stopped`, which tells the
+/// others) it ends its connections and lets its pool go.
+async fn serve(
+    listener: TcpListener,
+    shared: &Arc<Shared>,
+    next_id: &AtomicU64,
+    stop: impl std::future::Future<Output = ()>,
+    stopped: impl FnOnce(),
+) {
+    let mut tasks = JoinSet::new();
+    let sweeper = {
+        let pool = shared.pool.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(pool.sweep_every());
+            loop {
+                tick.tick().await;
+                pool.sweep();
+            }
+        })
+    };
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    let id = next_id.fetch_add(1, Ordering::Relaxed);
+                    let conn = Arc::new(conn::Conn::new(
+                        id,
+                        peer,
+                        shared.records.clone(),
+                        shared.live.clone(),
+                    ));
+                    tasks.spawn(front::serve(shared.clone(), conn, stream));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: say so, back off, go on.
+                    eprintln!("pin-proxy: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+        }
+    }
+    drop(listener);
+    stopped();
+    // Connections end at the signal; give them a moment, then drop what is left.
+    let _ = tokio::time::timeout(Duration::from_secs(2), shared.live.all_done()).await;
+    tasks.shutdown().await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), shared.live.all_done()).await;
+    sweeper.abort();
+    shared.pool.clear();
 }

@@ -310,6 +310,33 @@ impl Harness {
             .unwrap()
             .count()
     }
+
+    /// The proxy's threads named `pin-proxy*` (the serving threads), each with how often it
+    /// went to sleep (voluntary context switches: a thread serving connections sleeps between
+    /// their events; one that serves none hardly ever wakes).
+    pub fn serving_threads(&self) -> Vec<(String, u64)> {
+        let tasks = format!("/proc/{}/task", self.proxy.id());
+        let mut threads = Vec::new();
+        for task in std::fs::read_dir(tasks).unwrap() {
+            let dir = task.unwrap().path();
+            let Ok(name) = std::fs::read_to_string(dir.join("comm")) else {
+                continue; // the thread ended meanwhile
+            };
+            let name = name.trim().to_string();
+            if !name.starts_with("pin-proxy") {
+                continue;
+            }
+            let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
+            let switches = status
+                .lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            threads.push((name, switches));
+        }
+        threads.sort();
+        threads
+    }
 }
 
 /// Waits (at most `within`) until the events file holds at least `n` complete lines, and returns
