@@ -42,7 +42,7 @@ fn end(u: &mut Unstructured) -> Result<ClientEnd> {
 }
 
 fn event(u: &mut Unstructured) -> Result<Event> {
-    Ok(match u.int_in_range(0..=16)? {
+    Ok(match u.int_in_range(0..=17)? {
         0 => Event::BadProxyRequest { reason: text(u)? },
         1 => Event::PlainRequest(request(u)?),
         2 => Event::InstallPage(request(u)?),
@@ -62,6 +62,10 @@ fn event(u: &mut Unstructured) -> Result<Event> {
         13 => Event::Request(request(u)?),
         14 => Event::ClientClosed(end(u)?),
         15 => Event::TunnelClosed,
+        16 => Event::Answered {
+            index: u.int_in_range(0..=70)?,
+            status: u.arbitrary()?,
+        },
         _ => Event::Stopped,
     })
 }

@@ -86,13 +86,21 @@ pub fn check_verdict(events: &[Event]) {
     let mut stopped = t.clone();
     stopped.on(Event::Stopped);
     assert_eq!(stopped.verdict(), v, "Stopped concludes nothing");
-    let requests: Vec<RequestRecord> = events
-        .iter()
-        .filter_map(|e| match e {
-            Event::PlainRequest(r) | Event::InstallPage(r) | Event::Request(r) => Some(r.clone()),
-            _ => None,
-        })
-        .collect();
+    // Listed in the order read; an answer sets the status of the request it names, if listed.
+    let mut requests: Vec<RequestRecord> = Vec::new();
+    for e in events {
+        match e {
+            Event::PlainRequest(r) | Event::InstallPage(r) | Event::Request(r) => {
+                requests.push(r.clone())
+            }
+            Event::Answered { index, status } => {
+                if let Some(r) = requests.get_mut(*index) {
+                    r.status = *status;
+                }
+            }
+            _ => {}
+        }
+    }
     assert_eq!(t.requests(), &requests[..]);
 
     let plain = events
