@@ -414,8 +414,8 @@ fn origin_connections(h: &Harness) -> usize {
         .count()
 }
 
-/// A proxy serving on one thread. Origin connections are reused per serving thread, and the
-/// kernel picks the thread of each new client connection; the tests that count origin
+/// A proxy serving on one thread. Origin connections are reused per serving thread, and new
+/// client connections are dealt out to the threads in turn; the tests that count origin
 /// connections therefore use one.
 fn one_thread() -> Harness {
     Harness::with(Opts {

@@ -618,7 +618,7 @@ fn two_thousand_concurrent_connections_get_one_record_each_with_the_right_verdic
     let _load = load_lock();
     let h = Running::start(Opts {
         // The passthrough clients CONNECT to the origin by address; the intercepted ones by name.
-        // Two serving threads: the kernel spreads the connections over both listeners.
+        // Two serving threads: connections are dealt out to them in turn.
         args: args(&[
             "--passthrough",
             "127.0.0.1",

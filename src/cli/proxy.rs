@@ -80,9 +80,9 @@ pub(crate) struct ProxyArgs {
     /// Write TLS secrets to FILE (SSLKEYLOGFILE format) for Wireshark.
     #[arg(long, value_name = "FILE")]
     keylog: Option<PathBuf>,
-    /// Serving threads [default: one per core, at most 8, on Linux; 1 elsewhere]. Each serves
-    /// its own connections start to end (the kernel spreads new ones over them), so more
-    /// threads use more cores at the same cost per connection.
+    /// Serving threads [default: one per core, at most 8]. New connections are dealt out to them
+    /// in turn, and each thread serves its own start to end. One thread costs the least CPU per
+    /// connection; more get more connections through a busy machine.
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
     /// No live line per connection (the summary is still printed).
@@ -211,14 +211,9 @@ fn config(args: &ProxyArgs, custom: &[CustomCert]) -> Result<ProxyConfig> {
     })
 }
 
-/// Serving threads without `--threads`: one per core (at most [`MAX_DEFAULT_THREADS`]) where the
-/// kernel spreads connections over listeners that share a port (Linux), else one.
+/// Serving threads without `--threads`: one per core, at most [`MAX_DEFAULT_THREADS`].
 fn default_threads() -> usize {
-    if cfg!(target_os = "linux") {
-        std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_DEFAULT_THREADS))
-    } else {
-        1
-    }
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_DEFAULT_THREADS))
 }
 
 /// The most serving threads started without `--threads`.

@@ -18,14 +18,13 @@ mod upstream;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rustls::crypto::CryptoProvider;
 use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, KeyLog, ServerConfig};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
@@ -68,10 +67,10 @@ pub struct ProxyConfig {
     pub keep_query: bool,
     /// Write TLS secrets here (SSLKEYLOGFILE format).
     pub keylog: Option<PathBuf>,
-    /// Threads serving connections. Each has its own single-threaded runtime, its own listener
-    /// on the same address (`SO_REUSEPORT`: the kernel spreads new connections over them) and
-    /// its own origin pool, so a connection never wakes another thread. 1 serves everything on
-    /// the runtime that runs the proxy.
+    /// Threads serving connections. The runtime that runs the proxy accepts every connection and
+    /// hands them out in turn; each other thread has its own single-threaded runtime and origin
+    /// pool and serves its connections start to end, so a connection never wakes another thread
+    /// after it is handed over. 1 serves everything on the runtime that runs the proxy.
     pub threads: usize,
 }
 
@@ -169,8 +168,6 @@ impl Connections {
 /// A bound proxy, ready to run.
 pub struct Proxy {
     listener: TcpListener,
-    /// The listeners of the other serving threads (see [`ProxyConfig::threads`]).
-    more: Vec<std::net::TcpListener>,
     shared: Arc<Shared>,
     shutdown: watch::Sender<bool>,
 }
@@ -192,14 +189,13 @@ impl Proxy {
             provider.clone(),
             keylog.clone(),
         )?);
-        let (listener, more) = listen(config.listen, config.threads)
+        let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| Error::runtime(format!("cannot listen on {}: {e}", config.listen)))?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let pool = Arc::new(pool::Pool::new(config.upstream_idle_timeout));
         Ok(Self {
             listener,
-            more,
             shared: Arc::new(Shared {
                 pool,
                 server_configs: Mutex::default(),
@@ -233,42 +229,41 @@ impl Proxy {
     pub async fn run_until(self, stop: impl std::future::Future<Output = ()>) -> Result<()> {
         let Proxy {
             listener,
-            more,
             shared,
             shutdown,
         } = self;
-        let next_id = Arc::new(AtomicU64::new(1));
-        // The other serving threads, each on its own runtime, stop at the shutdown signal.
+        // The other serving threads, each on its own runtime, take the connections handed to
+        // them and stop at the shutdown signal.
         let mut threads = Vec::new();
-        for (i, std_listener) in more.into_iter().enumerate() {
+        let mut handoffs = Vec::new();
+        for i in 1..shared.config.threads.max(1) {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .map_err(|e| Error::runtime(format!("cannot start a serving thread: {e}")))?;
             let shard = Arc::new(shared.shard());
-            let next_id = next_id.clone();
+            let (handoff, handed) = mpsc::unbounded_channel();
             let thread = std::thread::Builder::new()
-                .name(format!("pin-proxy-{}", i + 2))
+                .name(format!("pin-proxy-{}", i + 1))
                 .spawn(move || {
                     runtime.block_on(async move {
-                        let listener = match TcpListener::from_std(std_listener) {
-                            Ok(l) => l,
-                            Err(e) => {
-                                eprintln!("pin-proxy: a serving thread could not listen: {e}");
-                                return;
-                            }
-                        };
                         let mut signal = shard.shutdown.clone();
                         let stop = async move {
                             let _ = signal.wait_for(|stop| *stop).await;
                         };
-                        serve(listener, &shard, &next_id, stop, || {}).await;
+                        serve(Source::Handed(handed), &shard, stop, || {}).await;
                     });
                 })
                 .map_err(|e| Error::runtime(format!("cannot start a serving thread: {e}")))?;
             threads.push(thread);
+            handoffs.push(handoff);
         }
-        serve(listener, &shared, &next_id, stop, || {
+        let source = Source::Accepted {
+            listener,
+            next_id: 1,
+            handoffs,
+        };
+        serve(source, &shared, stop, || {
             let _ = shutdown.send(true);
         })
         .await;
@@ -283,61 +278,85 @@ impl Proxy {
     }
 }
 
-/// Binds `threads` listeners on `addr`: one for the calling runtime, the rest (as std
-/// listeners, to move to their threads) sharing its port with `SO_REUSEPORT`.
-async fn listen(
-    addr: SocketAddr,
-    threads: usize,
-) -> std::io::Result<(TcpListener, Vec<std::net::TcpListener>)> {
-    if threads <= 1 {
-        return Ok((TcpListener::bind(addr).await?, Vec::new()));
+/// An accepted client connection on its way to the thread that serves it.
+struct Handoff {
+    stream: std::net::TcpStream,
+    conn: Arc<conn::Conn>,
+}
+
+/// Where a serving thread's connections come from.
+enum Source {
+    /// The listener: connections are numbered in the order accepted and dealt out in turn, to
+    /// this thread and then to each of `handoffs`.
+    Accepted {
+        listener: TcpListener,
+        next_id: u64,
+        handoffs: Vec<mpsc::UnboundedSender<Handoff>>,
+    },
+    /// Connections the accepting thread handed over.
+    Handed(mpsc::UnboundedReceiver<Handoff>),
+}
+
+impl Source {
+    /// The next connection for this thread. Its [`conn::Conn`] exists from the accept on, so a
+    /// connection lost on the way still gets its record. Once there can be none, it stays
+    /// pending: only the stop ends a serving loop. An error is the listener's.
+    async fn next(&mut self, shared: &Shared) -> std::io::Result<(TcpStream, Arc<conn::Conn>)> {
+        loop {
+            match self {
+                Source::Accepted {
+                    listener,
+                    next_id,
+                    handoffs,
+                } => {
+                    let (stream, peer) = listener.accept().await?;
+                    let id = *next_id;
+                    *next_id += 1;
+                    let conn = Arc::new(conn::Conn::new(
+                        id,
+                        peer,
+                        shared.records.clone(),
+                        shared.live.clone(),
+                    ));
+                    let turn = usize::try_from(id % (handoffs.len() as u64 + 1)).unwrap_or(0);
+                    let Some(handoff) = turn.checked_sub(1).and_then(|t| handoffs.get(t)) else {
+                        return Ok((stream, conn));
+                    };
+                    // Out of this runtime and into the other's; should that thread be gone, the
+                    // connection is served here.
+                    let stream = match stream.into_std() {
+                        Ok(s) => s,
+                        Err(e) => {
+                            eprintln!("pin-proxy: #{id}: cannot hand the connection over: {e}");
+                            continue;
+                        }
+                    };
+                    if let Err(mpsc::error::SendError(back)) =
+                        handoff.send(Handoff { stream, conn })
+                    {
+                        match TcpStream::from_std(back.stream) {
+                            Ok(stream) => return Ok((stream, back.conn)),
+                            Err(e) => eprintln!("pin-proxy: #{id}: cannot serve it: {e}"),
+                        }
+                    }
+                }
+                Source::Handed(handed) => match handed.recv().await {
+                    Some(h) => match TcpStream::from_std(h.stream) {
+                        Ok(stream) => return Ok((stream, h.conn)),
+                        Err(e) => eprintln!("pin-proxy: #{}: cannot serve it: {e}", h.conn.id),
+                    },
+                    None => std::future::pending::<()>().await,
+                },
+            }
+        }
     }
-    listen_shared(addr, threads)
 }
 
-#[cfg(unix)]
-fn listen_shared(
-    addr: SocketAddr,
-    threads: usize,
-) -> std::io::Result<(TcpListener, Vec<std::net::TcpListener>)> {
-    let socket = |addr: SocketAddr| -> std::io::Result<TcpListener> {
-        let socket = if addr.is_ipv4() {
-            tokio::net::TcpSocket::new_v4()?
-        } else {
-            tokio::net::TcpSocket::new_v6()?
-        };
-        socket.set_reuseaddr(true)?;
-        socket.set_reuseport(true)?;
-        socket.bind(addr)?;
-        socket.listen(1024)
-    };
-    let first = socket(addr)?;
-    // Port 0 picked a port: the others take the same one.
-    let bound = first.local_addr()?;
-    let mut more = Vec::new();
-    for _ in 1..threads {
-        more.push(socket(bound)?.into_std()?);
-    }
-    Ok((first, more))
-}
-
-#[cfg(not(unix))]
-fn listen_shared(
-    _addr: SocketAddr,
-    _threads: usize,
-) -> std::io::Result<(TcpListener, Vec<std::net::TcpListener>)> {
-    Err(std::io::Error::new(
-        std::io::ErrorKind::Unsupported,
-        "more than one serving thread needs SO_REUSEPORT (Linux and other Unix systems)",
-    ))
-}
-
-/// One serving thread's accept loop: until `stop`, then (after `stopped`, which tells the
-/// others) it ends its connections and lets its pool go.
+/// One serving thread's loop: serves what `source` gives until `stop`, then (after `stopped`,
+/// which tells the other threads) ends its connections and lets its pool go.
 async fn serve(
-    listener: TcpListener,
+    mut source: Source,
     shared: &Arc<Shared>,
-    next_id: &AtomicU64,
     stop: impl std::future::Future<Output = ()>,
     stopped: impl FnOnce(),
 ) {
@@ -356,16 +375,9 @@ async fn serve(
     loop {
         tokio::select! {
             () = &mut stop => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
+            next = source.next(shared) => match next {
+                Ok((stream, conn)) => {
                     let _ = stream.set_nodelay(true);
-                    let id = next_id.fetch_add(1, Ordering::Relaxed);
-                    let conn = Arc::new(conn::Conn::new(
-                        id,
-                        peer,
-                        shared.records.clone(),
-                        shared.live.clone(),
-                    ));
                     tasks.spawn(front::serve(shared.clone(), conn, stream));
                 }
                 Err(e) => {
@@ -377,7 +389,7 @@ async fn serve(
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
         }
     }
-    drop(listener);
+    drop(source);
     stopped();
     // Connections end at the signal; give them a moment, then drop what is left.
     let _ = tokio::time::timeout(Duration::from_secs(2), shared.live.all_done()).await;
