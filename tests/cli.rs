@@ -285,34 +285,19 @@ fn a_port_in_use_is_a_runtime_error() {
         args: vec!["--threads".into(), "2".into()],
         ..Opts::default()
     });
-    let mut second = Command::new(bin())
-        .arg("--ca-dir")
-        .arg(dir.path())
-        .args(["proxy", "--threads", "2", "--listen"])
-        .arg(h.proxy_addr.to_string())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = second.try_wait().unwrap() {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = second.kill();
-            panic!("a second proxy is serving on {}", h.proxy_addr);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stderr = String::new();
-    second
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    assert_eq!(status.code(), Some(4), "{stderr}");
+    let ca_dir = dir.path().join("ca");
+    let addr = h.proxy_addr.to_string();
+    let argv = [
+        "--ca-dir",
+        ca_dir.to_str().unwrap(),
+        "proxy",
+        "--threads",
+        "2",
+        "--listen",
+        &addr,
+    ];
+    let (code, stderr) = common::run_cli(dir.path(), &argv);
+    assert_eq!(code, Some(4), "a second proxy served on {addr}: {stderr}");
     assert!(stderr.contains("cannot listen on"), "{stderr}");
 }
 

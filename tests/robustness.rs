@@ -18,15 +18,15 @@ use std::io::{Read as _, Write as _};
 use std::net::SocketAddr;
 use std::ops::{Deref, DerefMut};
 use std::path::Path;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::{
-    bin, client_hello, connect_tunnel, rustls_client, rustls_handshake, wait_for_records, Harness,
-    Opts, StderrLog, HOST,
+    bin, client_hello, connect_tunnel, run_cli, rustls_client, rustls_handshake, wait_for_records,
+    Harness, Opts, StderrLog, HOST,
 };
 use http_body_util::{BodyExt as _, Empty};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -2233,41 +2233,6 @@ fn valid_hello_then_garbage_in_the_same_write_is_decided_at_once() {
 // ---------------------------------------------------------------------------------------------
 // 6. Bad input on the command line and in files
 // ---------------------------------------------------------------------------------------------
-
-/// Runs the binary in `dir` (its CA home there too) and waits at most 5 s: bad input must end
-/// it at once, and a proxy that starts anyway is killed. Returns the exit code (`None` if it
-/// had to be killed) and stderr.
-fn run_cli(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
-    let mut child = Command::new(bin())
-        .current_dir(dir)
-        .env("PIN_PROXY_HOME", dir.join("home"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let code = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status.code();
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    (code, stderr)
-}
 
 /// Each case: exit 2, and stderr is exactly one line, `pin-proxy: error: ...` containing
 /// `needle`.

@@ -375,3 +375,38 @@ pub fn client_hello(config: Arc<rustls::ClientConfig>, host: &str) -> Vec<u8> {
     }
     out
 }
+
+/// Runs the binary in `dir` (its CA home there too) and waits at most 5 s: bad input must end
+/// it at once, and a proxy that starts anyway is killed. Returns the exit code (`None` if it
+/// had to be killed) and stderr.
+pub fn run_cli(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let mut child = Command::new(bin())
+        .current_dir(dir)
+        .env("PIN_PROXY_HOME", dir.join("home"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    (code, stderr)
+}
