@@ -4,7 +4,9 @@
 //!
 //! Built on tokio, tokio-rustls and hyper 1. It decides nothing about verdicts (that is
 //! `verdict`), owns no certificates (that is `ca`) and writes no files except the key log: each
-//! connection's [`ConnectionRecord`] goes out on a channel to whoever runs the proxy.
+//! connection's [`ConnectionRecord`] goes out on a channel to whoever runs the proxy. With
+//! [`ProxyConfig::threads`] above one, the caller's runtime accepts and deals connections out to
+//! serving threads, each with its own single-threaded runtime and origin pool.
 
 mod conn;
 mod front;
