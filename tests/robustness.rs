@@ -217,6 +217,18 @@ fn verdict(r: &ConnectionRecord) -> (VerdictKind, Stage, &str) {
     (r.verdict, r.stage, r.reason.as_str())
 }
 
+/// Asserts that the connection proceeded with one request, for `path`, answered `status`.
+fn assert_one_request(r: &ConnectionRecord, path: &str, status: Option<u16>) {
+    assert_eq!(
+        verdict(r),
+        (VerdictKind::Proceeded, Stage::Request, "1 request"),
+        "{r:#?}"
+    );
+    assert_eq!(r.requests.len(), 1, "{r:#?}");
+    assert_eq!(r.requests[0].path, path, "{r:#?}");
+    assert_eq!(r.requests[0].status, status, "{r:#?}");
+}
+
 /// A normal client (curl, trusting the proxy CA) is served through the proxy.
 fn assert_serves_a_normal_client(h: &Harness, path: &str) {
     let out = h.curl(&["--cacert", h.bundle.to_str().unwrap(), &h.url(path)]);
@@ -758,15 +770,8 @@ fn two_thousand_concurrent_connections_get_one_record_each_with_the_right_verdic
             assert_eq!(r.action, Some(ActionKind::Passthrough));
             assert!(r.requests.is_empty() && r.presented_pin.is_none(), "{r:#?}");
         } else {
-            assert_eq!(
-                verdict(r),
-                (VerdictKind::Proceeded, Stage::Request, "1 request"),
-                "{r:#?}"
-            );
+            assert_one_request(r, &path(*i, false), Some(200));
             assert_eq!(r.action, Some(ActionKind::Intercept));
-            assert_eq!(r.requests.len(), 1);
-            assert_eq!(r.requests[0].path, path(*i, false));
-            assert_eq!(r.requests[0].status, Some(200));
         }
         assert!(
             origin_paths.contains(&path(*i, passthrough)),
@@ -1036,13 +1041,7 @@ fn client_reset_mid_response_proceeded_and_the_origin_transfer_stops() {
     assert!(outcome.starts_with("stopped after"), "origin: {outcome}");
     let records = h.finish_after_a_normal_client("/after-reset", 2);
     let r = record_of(&records, client);
-    assert_eq!(
-        verdict(r),
-        (VerdictKind::Proceeded, Stage::Request, "1 request"),
-        "{r:#?}"
-    );
-    assert_eq!(r.requests[0].path, "/big");
-    assert_eq!(r.requests[0].status, Some(200));
+    assert_one_request(r, "/big", Some(200));
 }
 
 /// Origin connections are pooled and an HTTP/1.1 one is lent per request. After a client
@@ -1189,13 +1188,7 @@ fn origin_closing_mid_response() {
     );
     let records = h.finish_after_a_normal_client("/after-cut", 2);
     let r = common::only_for(&records, "closing.test");
-    assert_eq!(
-        verdict(r),
-        (VerdictKind::Proceeded, Stage::Request, "1 request"),
-        "{r:#?}"
-    );
-    assert_eq!(r.requests[0].path, "/cut");
-    assert_eq!(r.requests[0].status, Some(200));
+    assert_one_request(r, "/cut", Some(200));
 }
 
 /// An origin that answers with bytes that are not HTTP: the client gets a 502 from the proxy,
@@ -1228,13 +1221,7 @@ fn origin_sending_garbage_instead_of_http_gives_a_502() {
     );
     let records = h.finish_after_a_normal_client("/after-garbage", 2);
     let r = common::only_for(&records, "garbage.test");
-    assert_eq!(
-        verdict(r),
-        (VerdictKind::Proceeded, Stage::Request, "1 request"),
-        "{r:#?}"
-    );
-    assert_eq!(r.requests[0].path, "/junk");
-    assert_eq!(r.requests[0].status, Some(502));
+    assert_one_request(r, "/junk", Some(502));
 }
 
 /// An origin that does not speak TLS at all: the proxy cannot verify it, so the verdict is
