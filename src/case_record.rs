@@ -239,6 +239,10 @@ pub struct SuiteInfo {
     /// Every pin generated for the run, by name (`api.current`, `proxy.ca`, `proxy.forged`):
     /// lets reports name a pin, and snapshots redact it.
     pub known_pins: BTreeMap<String, String>,
+    /// The common name of every CA generated for the run, by the same names (`api.root`,
+    /// `api.intermediate`, `proxy.ca`, `proxy.untrusted-root`): each is unique to the run, so
+    /// snapshots redact it like a pin.
+    pub known_subjects: BTreeMap<String, String>,
 }
 
 /// Counts at the end of a run.

@@ -129,6 +129,12 @@ impl LeafIssuer {
         &self.ca
     }
 
+    /// The second CA, generated at start, that signs `untrusted-ca` leaves and that nobody
+    /// trusts.
+    pub fn untrusted_ca(&self) -> &CertificateAuthority {
+        &self.untrusted_ca
+    }
+
     /// The pin of the key a generated profile signs with (the same for every host), or `None`
     /// for `custom`.
     pub fn profile_pin(&self, profile: Profile) -> Option<String> {
@@ -171,7 +177,7 @@ impl LeafIssuer {
         } else {
             host
         };
-        let mut params = leaf_params(name)?;
+        let mut params = leaf_params(&[name], key)?;
         if profile == Profile::Expired {
             let now = OffsetDateTime::now_utc();
             params.not_before = now - Duration::days(60);
@@ -181,7 +187,12 @@ impl LeafIssuer {
             Error::runtime(format!("cannot issue a {profile} leaf for {host}: {e}"))
         };
         let (cert, issuer_der) = match profile {
-            Profile::SelfSigned => (params.self_signed(key).map_err(fail)?, None),
+            Profile::SelfSigned => {
+                // Self-signed and no CA: no key identifiers to link (RFC 5280 lets it omit the
+                // Authority Key Identifier), so it is refused for being self-signed only.
+                params.use_authority_key_identifier_extension = false;
+                (params.self_signed(key).map_err(fail)?, None)
+            }
             Profile::UntrustedCa => (
                 params
                     .signed_by(key, self.untrusted_ca.issuer())
@@ -201,26 +212,40 @@ impl LeafIssuer {
     }
 }
 
-/// Parameters of a server leaf for `host` (IP SAN for IP literals), valid from two days ago for
-/// a year: under the 398 days Apple accepts.
-fn leaf_params(host: &str) -> Result<CertificateParams> {
+/// Parameters of a server leaf for `hosts` (the first is the common name; IP literals get IP
+/// SANs), valid from two days ago for a year: under the 398 days Apple and the CA/Browser Forum
+/// accept. Key usage follows the key: digitalSignature, plus keyEncipherment for RSA only (RFC
+/// 8813 and the Baseline Requirements forbid it on an EC key). The Authority Key Identifier
+/// names the issuer's key; rcgen writes no Subject Key Identifier for a leaf, which the
+/// Baseline Requirements do not recommend there.
+pub(crate) fn leaf_params(hosts: &[&str], key: &KeyPair) -> Result<CertificateParams> {
     let mut params = CertificateParams::default();
-    let san = match unbracket(host).parse::<IpAddr>() {
-        Ok(ip) => SanType::IpAddress(ip),
-        Err(_) => SanType::DnsName(host.try_into().map_err(|e| {
-            Error::input(
-                "host",
-                format!("{host:?} cannot be a certificate name: {e}"),
-            )
-        })?),
-    };
-    params.subject_alt_names = vec![san];
     params.distinguished_name = rcgen::DistinguishedName::new();
-    params.distinguished_name.push(DnType::CommonName, host);
-    params.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
+    if let Some(first) = hosts.first() {
+        params.distinguished_name.push(DnType::CommonName, *first);
+    }
+    for host in hosts {
+        params
+            .subject_alt_names
+            .push(match unbracket(host).parse::<IpAddr>() {
+                Ok(ip) => SanType::IpAddress(ip),
+                Err(_) => SanType::DnsName((*host).try_into().map_err(|e| {
+                    Error::input(
+                        "host",
+                        format!("{host:?} cannot be a certificate name: {e}"),
+                    )
+                })?),
+            });
+    }
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    let rsa = [
+        &rcgen::PKCS_RSA_SHA256,
+        &rcgen::PKCS_RSA_SHA384,
+        &rcgen::PKCS_RSA_SHA512,
     ];
+    if rsa.contains(&key.algorithm()) {
+        params.key_usages.push(KeyUsagePurpose::KeyEncipherment);
+    }
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.use_authority_key_identifier_extension = true;
     let now = OffsetDateTime::now_utc();
@@ -290,6 +315,44 @@ mod tests {
         let (_, x) = x509_parser::parse_x509_certificate(&ip.certified.cert[0]).unwrap();
         let san = x.subject_alternative_name().unwrap().unwrap();
         assert!(format!("{:?}", san.value.general_names).contains("IPAddress"));
+    }
+
+    #[test]
+    fn every_profile_meets_the_server_certificate_profile_but_for_its_one_flaw() {
+        use crate::ca::profile::{assert_meets, problems, Role};
+        for key_type in [KeyType::EcdsaP256, KeyType::Rsa2048] {
+            // A CA as `ca init` writes it and `proxy` loads it, so the issuer comes from a file.
+            let dir = tempfile::tempdir().unwrap();
+            CertificateAuthority::create(dir.path(), key_type, false).unwrap();
+            let ca = CertificateAuthority::load(dir.path()).unwrap();
+            let issuer = LeafIssuer::new(Arc::new(ca), key_type, vec![]).unwrap();
+            let ca_der = issuer.ca().cert_der().clone();
+            let untrusted = issuer.untrusted_ca().cert_der().clone();
+            for profile in Profile::ALL.into_iter().filter(|p| *p != Profile::Custom) {
+                let leaf = issuer.leaf("api.test", profile).unwrap();
+                let chain = &leaf.certified.cert;
+                let what = format!("{key_type:?} {profile}");
+                match profile {
+                    Profile::SelfSigned => {
+                        assert_eq!(chain.len(), 1);
+                        assert_meets(&what, &chain[0], &chain[0], Role::Leaf);
+                    }
+                    Profile::UntrustedCa => {
+                        assert_eq!(chain[1], untrusted);
+                        assert_meets(&what, &chain[0], &untrusted, Role::Leaf);
+                    }
+                    Profile::Expired => {
+                        // Its one flaw: validity ended, and began before its CA's.
+                        let p = problems(&chain[0], &ca_der, Role::Leaf);
+                        assert_eq!(p, ["validity does not nest in the issuer's"], "{what}");
+                    }
+                    _ => {
+                        assert_eq!(chain[1], ca_der);
+                        assert_meets(&what, &chain[0], &ca_der, Role::Leaf);
+                    }
+                }
+            }
+        }
     }
 
     #[test]

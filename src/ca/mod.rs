@@ -5,6 +5,8 @@
 //! [`leaf`]. Nothing here listens or serves: the install page is the proxy's.
 
 pub mod leaf;
+#[cfg(test)]
+pub(crate) mod profile;
 
 use std::fs;
 use std::io::{self, Write as _};
@@ -48,6 +50,20 @@ impl KeyType {
         };
         key.map_err(|e| Error::runtime(format!("cannot generate a {self:?} key: {e}")))
     }
+}
+
+/// Eight hex digits of randomness, which makes a generated CA's name unique (`pin-proxy local CA
+/// 3f9c1a2b`): stacks that look an issuer up by name must never find two.
+pub(crate) fn random_id() -> String {
+    let mut id = [0u8; 4];
+    if aws_lc_rs::rand::fill(&mut id).is_err() {
+        // As for serials: the clock rather than a panic.
+        let nanos = OffsetDateTime::now_utc()
+            .unix_timestamp_nanos()
+            .to_be_bytes();
+        id.copy_from_slice(&nanos[12..]);
+    }
+    id.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A random serial number, so no two certificates of one issuer share one.
@@ -108,6 +124,7 @@ pub struct CertificateAuthority {
     cert_der: CertificateDer<'static>,
     issuer: Issuer<'static, KeyPair>,
     subject: String,
+    common_name: String,
     not_before: String,
     not_after: String,
     pin: String,
@@ -156,13 +173,10 @@ impl CertificateAuthority {
 
     fn generate(key_type: KeyType, name: &str) -> Result<(Self, String)> {
         let key = key_type.generate()?;
-        let mut id = [0u8; 4];
-        let _ = aws_lc_rs::rand::fill(&mut id);
-        let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
         let mut params = CertificateParams::default();
         params
             .distinguished_name
-            .push(DnType::CommonName, format!("{name} {id}"));
+            .push(DnType::CommonName, format!("{name} {}", random_id()));
         params.distinguished_name.push(
             DnType::OrganizationName,
             "pin-proxy (testing only; generated on this machine)",
@@ -173,8 +187,12 @@ impl CertificateAuthority {
             KeyUsagePurpose::CrlSign,
             KeyUsagePurpose::DigitalSignature,
         ];
+        // rcgen writes the Subject Key Identifier of every CA; the Authority Key Identifier of a
+        // self-signed root repeats it, as RFC 5280 and the Baseline Requirements recommend.
+        params.use_authority_key_identifier_extension = true;
         let now = OffsetDateTime::now_utc();
-        params.not_before = now - Duration::days(1);
+        // Before the two days a fresh leaf reaches back, so a leaf's validity nests in its CA's.
+        params.not_before = now - Duration::days(3);
         params.not_after = now + Duration::days(3650);
         params.serial_number = Some(random_serial());
         let cert = params
@@ -238,6 +256,13 @@ impl CertificateAuthority {
             ));
         }
         let subject = x509.subject().to_string();
+        let common_name = x509
+            .subject()
+            .iter_common_name()
+            .next()
+            .and_then(|cn| cn.as_str().ok())
+            .unwrap_or_default()
+            .to_string();
         let validity = x509.validity();
         let not_before = rfc3339(validity.not_before.to_datetime());
         let not_after = rfc3339(validity.not_after.to_datetime());
@@ -250,6 +275,7 @@ impl CertificateAuthority {
             cert_der,
             issuer,
             subject,
+            common_name,
             not_before,
             not_after,
             pin,
@@ -274,6 +300,11 @@ impl CertificateAuthority {
     /// The subject distinguished name, e.g. `CN=pin-proxy local CA 1a2b3c4d, O=...`.
     pub fn subject(&self) -> &str {
         &self.subject
+    }
+
+    /// The subject's common name, e.g. `pin-proxy local CA 1a2b3c4d` (empty if it has none).
+    pub fn common_name(&self) -> &str {
+        &self.common_name
     }
 
     /// Start of validity (RFC 3339).
@@ -375,6 +406,41 @@ mod tests {
         assert!(CertificateAuthority::create(dir.path(), KeyType::EcdsaP256, false).is_err());
         let replaced = CertificateAuthority::create(dir.path(), KeyType::Rsa2048, true).unwrap();
         assert_ne!(replaced.pin(), created.pin());
+    }
+
+    #[test]
+    fn every_ca_meets_the_root_profile_and_has_a_name_of_its_own() {
+        use profile::{assert_meets, Role};
+        let dir = tempfile::tempdir().unwrap();
+        let mut names = std::collections::HashSet::new();
+        for key_type in [KeyType::EcdsaP256, KeyType::Rsa2048] {
+            let local = CertificateAuthority::create(dir.path(), key_type, true).unwrap();
+            let scenario =
+                CertificateAuthority::ephemeral(key_type, "pin-proxy scenario CA").unwrap();
+            for ca in [local, scenario] {
+                assert_meets(ca.subject(), ca.cert_der(), ca.cert_der(), Role::Root);
+                assert!(
+                    names.insert(ca.common_name().to_string()),
+                    "{}",
+                    ca.subject()
+                );
+                assert!(ca.subject().contains(ca.common_name()));
+            }
+        }
+        let untrusted = leaf::LeafIssuer::new(
+            std::sync::Arc::new(CertificateAuthority::load(dir.path()).unwrap()),
+            KeyType::EcdsaP256,
+            Vec::new(),
+        )
+        .unwrap();
+        let untrusted = untrusted.untrusted_ca();
+        assert_meets(
+            "untrusted CA",
+            untrusted.cert_der(),
+            untrusted.cert_der(),
+            Role::Root,
+        );
+        assert!(names.insert(untrusted.common_name().to_string()));
     }
 
     #[test]

@@ -1,13 +1,20 @@
 //! A throwaway PKI for test origins: a root, an intermediate it signs, and named leaf keys
 //! (`current`, `next`, ...) whose leaves the intermediate signs. Generated in memory per run;
 //! nothing is written unless the caller writes the root out for a client to trust.
+//!
+//! The certificates follow the RFC 5280 profile that browsers and the CA/Browser Forum apply, so
+//! that no TLS stack has a reason to refuse them: each CA's subject names its origin and is
+//! unique per run (`CN=pin-proxy test root api 3f9c1a2b`), every certificate carries an
+//! Authority Key Identifier equal to its issuer's Subject Key Identifier, and every CA carries a
+//! Subject Key Identifier. Stacks that pick an issuer by name (GnuTLS, mbedTLS, wolfSSL) would
+//! otherwise take another origin's root from a shared trust bundle and fail the signature.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, PublicKeyData as _, SanType,
+    KeyUsagePurpose, PublicKeyData as _,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::sign::CertifiedKey;
@@ -25,12 +32,15 @@ pub struct OriginPki {
     intermediate: Issuer<'static, KeyPair>,
     root_pin: String,
     intermediate_pin: String,
+    root_name: String,
+    intermediate_name: String,
     keys: BTreeMap<String, KeyPair>,
 }
 
 impl std::fmt::Debug for OriginPki {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OriginPki")
+            .field("root", &self.root_name)
             .field("root_pin", &self.root_pin)
             .field("keys", &self.keys.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
@@ -41,32 +51,49 @@ fn fail(what: &str) -> impl Fn(rcgen::Error) -> Error + '_ {
     move |e| Error::runtime(format!("cannot generate the test PKI ({what}): {e}"))
 }
 
-fn ca_params(name: &str) -> CertificateParams {
+/// A CA's parameters: `CN=<name>`, the Subject Key Identifier (rcgen writes it for every CA) and
+/// an Authority Key Identifier (the root's own, as RFC 5280 recommends; the intermediate's names
+/// the root's key). `path_len` is `None` for the root, `Some(0)` for the intermediate, which
+/// signs only leaves. The intermediate also carries the serverAuth EKU, as the CA/Browser
+/// Forum requires of a TLS subordinate CA; a root carries none.
+fn ca_params(name: &str, path_len: Option<u8>) -> CertificateParams {
     let mut params = CertificateParams::default();
     params.distinguished_name.push(DnType::CommonName, name);
     params.distinguished_name.push(
         DnType::OrganizationName,
         "pin-proxy test origin (throwaway)",
     );
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.is_ca = IsCa::Ca(match path_len {
+        None => BasicConstraints::Unconstrained,
+        Some(n) => BasicConstraints::Constrained(n),
+    });
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    if path_len.is_some() {
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    }
+    params.use_authority_key_identifier_extension = true;
+    // Around the leaves' validity (two days back, a year ahead), so a leaf's nests in its CA's.
     let now = OffsetDateTime::now_utc();
-    params.not_before = now - Duration::days(1);
-    params.not_after = now + Duration::days(30);
+    params.not_before = now - Duration::days(3);
+    params.not_after = now + Duration::days(400);
     params.serial_number = Some(crate::ca::random_serial());
     params
 }
 
 impl OriginPki {
-    /// Generates a root, an intermediate and one leaf key per name.
-    pub fn generate(key_type: KeyType, key_names: &[&str]) -> Result<Self> {
+    /// Generates a root, an intermediate and one leaf key per name, for the origin called
+    /// `origin` (its name goes into the CA subjects, with an id unique to this PKI).
+    pub fn generate(key_type: KeyType, origin: &str, key_names: &[&str]) -> Result<Self> {
+        let id = crate::ca::random_id();
+        let root_name = format!("pin-proxy test root {origin} {id}");
+        let intermediate_name = format!("pin-proxy test intermediate {origin} {id}");
         let root_key = key_type.generate()?;
-        let root_params = ca_params("pin-proxy test root");
+        let root_params = ca_params(&root_name, None);
         let root = root_params.self_signed(&root_key).map_err(fail("root"))?;
         let root_issuer = Issuer::new(root_params, root_key);
 
         let int_key = key_type.generate()?;
-        let int_params = ca_params("pin-proxy test intermediate");
+        let int_params = ca_params(&intermediate_name, Some(0));
         let int_cert = int_params
             .signed_by(&int_key, &root_issuer)
             .map_err(fail("intermediate"))?;
@@ -84,8 +111,20 @@ impl OriginPki {
             intermediate: Issuer::new(int_params, int_key),
             root_pin,
             intermediate_pin,
+            root_name,
+            intermediate_name,
             keys,
         })
+    }
+
+    /// The root's common name, unique to this PKI (`pin-proxy test root api 3f9c1a2b`).
+    pub fn root_name(&self) -> &str {
+        &self.root_name
+    }
+
+    /// The intermediate's common name, unique to this PKI.
+    pub fn intermediate_name(&self) -> &str {
+        &self.intermediate_name
     }
 
     /// The root certificate, PEM (what a client trusts).
@@ -121,26 +160,8 @@ impl OriginPki {
             .keys
             .get(key_name)
             .ok_or_else(|| Error::runtime(format!("no origin key named {key_name:?}")))?;
-        let mut params = CertificateParams::default();
-        params.distinguished_name = rcgen::DistinguishedName::new();
-        if let Some(first) = hosts.first() {
-            params
-                .distinguished_name
-                .push(DnType::CommonName, first.as_str());
-        }
-        for host in hosts {
-            params.subject_alt_names.push(match host.parse() {
-                Ok(ip) => SanType::IpAddress(ip),
-                Err(_) => SanType::DnsName(host.as_str().try_into().map_err(fail("host name"))?),
-            });
-        }
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        params.use_authority_key_identifier_extension = true;
-        let now = OffsetDateTime::now_utc();
-        params.not_before = now - Duration::days(1);
-        params.not_after = now + Duration::days(30);
-        params.serial_number = Some(crate::ca::random_serial());
+        let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
+        let params = crate::ca::leaf::leaf_params(&hosts, key)?;
         let cert = params
             .signed_by(key, &self.intermediate)
             .map_err(fail("leaf"))?;
@@ -152,5 +173,46 @@ impl OriginPki {
             vec![cert.der().clone(), self.intermediate_der.clone()],
             signing,
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ca::profile::{assert_meets, Role};
+
+    #[test]
+    fn each_origin_has_its_own_names_and_every_certificate_meets_its_profile() {
+        for key_type in [KeyType::EcdsaP256, KeyType::Rsa2048] {
+            let api = OriginPki::generate(key_type, "api", &["current", "next"]).unwrap();
+            let cdn = OriginPki::generate(key_type, "cdn", &["current"]).unwrap();
+            let again = OriginPki::generate(key_type, "api", &["current"]).unwrap();
+            let names = [
+                api.root_name(),
+                api.intermediate_name(),
+                cdn.root_name(),
+                cdn.intermediate_name(),
+                again.root_name(),
+                again.intermediate_name(),
+            ];
+            let unique: std::collections::HashSet<_> = names.iter().collect();
+            assert_eq!(unique.len(), names.len(), "{names:?}");
+            assert!(api.root_name().starts_with("pin-proxy test root api "));
+            assert!(cdn
+                .intermediate_name()
+                .starts_with("pin-proxy test intermediate cdn "));
+
+            for pki in [&api, &cdn] {
+                let root = pki.root_der();
+                assert_meets(pki.root_name(), root, root, Role::Root);
+                let leaf = pki
+                    .leaf(&["api.example.test".into(), "127.0.0.1".into()], "current")
+                    .unwrap();
+                let (leaf, int) = (&leaf.cert[0], &leaf.cert[1]);
+                assert_meets(pki.intermediate_name(), int, root, Role::Intermediate);
+                assert_meets("leaf", leaf, int, Role::Leaf);
+                assert_eq!(crate::pins::cert_pin(int).unwrap(), pki.intermediate_pin());
+            }
+        }
     }
 }

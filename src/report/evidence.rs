@@ -5,25 +5,26 @@ use std::collections::HashMap;
 
 use crate::case_record::{CaseRecord, RunEvent, RunSummary, SuiteInfo};
 
-/// Names for the pins generated in a run, per suite.
+/// Names for the pins and CA names generated in a run, per suite.
 #[derive(Debug, Default, Clone)]
 pub struct PinNames {
+    /// Per suite: pin → name.
     by_suite: Vec<HashMap<String, String>>,
+    /// Per suite: generated CA common name → name, for redacting text.
+    subjects: Vec<HashMap<String, String>>,
 }
 
 impl PinNames {
     /// From the suites of a `Started` event.
     pub fn new(suites: &[SuiteInfo]) -> Self {
+        let swap = |m: &std::collections::BTreeMap<String, String>| -> HashMap<String, String> {
+            m.iter()
+                .map(|(name, text)| (text.clone(), name.clone()))
+                .collect()
+        };
         Self {
-            by_suite: suites
-                .iter()
-                .map(|s| {
-                    s.known_pins
-                        .iter()
-                        .map(|(name, pin)| (pin.clone(), name.clone()))
-                        .collect()
-                })
-                .collect(),
+            by_suite: suites.iter().map(|s| swap(&s.known_pins)).collect(),
+            subjects: suites.iter().map(|s| swap(&s.known_subjects)).collect(),
         }
     }
 
@@ -40,13 +41,16 @@ impl PinNames {
         }
     }
 
-    /// Every (pin, name) of a suite, longest pin first (for replacing in text).
+    /// Every generated text of a suite with its name, pins and CA common names alike, longest
+    /// text first (for replacing in text: `<api.root>` stands for either).
     pub fn pairs(&self, suite: usize) -> Vec<(&str, &str)> {
-        let mut pairs: Vec<(&str, &str)> = self
-            .by_suite
-            .get(suite)
-            .map(|m| m.iter().map(|(p, n)| (p.as_str(), n.as_str())).collect())
-            .unwrap_or_default();
+        let pins = self.by_suite.get(suite).into_iter().flatten();
+        let subjects = self.subjects.get(suite).into_iter().flatten();
+        let mut pairs: Vec<(&str, &str)> = pins
+            .map(|(p, n)| (p.as_str(), n.as_str()))
+            .chain(subjects.map(|(t, n)| (t.as_str(), n.as_str())))
+            .filter(|(t, _)| !t.is_empty())
+            .collect();
         pairs.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(b.1)));
         pairs
     }

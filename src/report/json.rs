@@ -32,6 +32,7 @@ struct SuiteReport<'a> {
     file: &'a str,
     notes: &'a [String],
     known_pins: &'a BTreeMap<String, String>,
+    known_subjects: &'a BTreeMap<String, String>,
     cases: Vec<&'a CaseRecord>,
 }
 
@@ -65,6 +66,7 @@ impl RunReporter for JsonReporter {
                     file: &s.file,
                     notes: &s.notes,
                     known_pins: &s.known_pins,
+                    known_subjects: &s.known_subjects,
                     cases: c.of_suite(i).collect(),
                 })
                 .collect(),

@@ -90,8 +90,8 @@ fn case_lines(r: &CaseRecord, names: &PinNames) -> Vec<String> {
     out
 }
 
-/// Replaces what varies: known pins (`(pin, name)`, longest first) by `<name>`, ports of loopback addresses by `<port>`,
-/// temporary directories by `<tmp>`.
+/// Replaces what varies: generated texts (`(text, name)`, longest first: pins and CA common
+/// names) by `<name>`, ports of loopback addresses by `<port>`, temporary directories by `<tmp>`.
 pub fn redact(line: &str, pins: &[(&str, &str)]) -> String {
     let mut text = line.to_string();
     for &(pin, name) in pins {
@@ -241,6 +241,37 @@ mod tests {
         assert_eq!(
             redact_temp(&format!("file {} here", tmp.display())),
             "file <tmp> here"
+        );
+    }
+
+    #[test]
+    fn generated_pins_and_ca_names_are_replaced_by_their_names() {
+        let suite = crate::case_record::SuiteInfo {
+            name: "s".into(),
+            file: "s.toml".into(),
+            cases: 0,
+            notes: Vec::new(),
+            known_pins: [("api.root".to_string(), "UElO".to_string())].into(),
+            known_subjects: [
+                (
+                    "api.root".to_string(),
+                    "pin-proxy test root api 3f9c1a2b".to_string(),
+                ),
+                (
+                    "proxy.ca".to_string(),
+                    "pin-proxy scenario CA 0d1e2f3a".to_string(),
+                ),
+            ]
+            .into(),
+        };
+        let names = PinNames::new(&[suite]);
+        assert_eq!(
+            redact(
+                "subject CN=pin-proxy test root api 3f9c1a2b, O=x · hash UElO · issuer \
+                 CN=pin-proxy scenario CA 0d1e2f3a",
+                &names.pairs(0)
+            ),
+            "subject CN=<api.root>, O=x · hash <api.root> · issuer CN=<proxy.ca>"
         );
     }
 

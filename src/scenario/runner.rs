@@ -81,13 +81,14 @@ pub async fn run(
     let mut envs = Vec::new();
     let mut infos = Vec::new();
     for (index, selection) in selections.into_iter().enumerate() {
-        let (env, known_pins) = prepare(index, selection.suite, options)?;
+        let (env, known) = prepare(index, selection.suite, options)?;
         infos.push(SuiteInfo {
             name: env.suite.name.clone(),
             file: env.suite.file.clone(),
             cases: selection.cases.len(),
             notes: env.suite.notes.clone(),
-            known_pins,
+            known_pins: known.pins,
+            known_subjects: known.subjects,
         });
         envs.push((Arc::new(env), selection.cases));
     }
@@ -147,12 +148,25 @@ fn emit(reporters: &mut [&mut dyn RunReporter], event: &RunEvent<'_>) -> Result<
     reporters.iter_mut().try_for_each(|r| r.event(event))
 }
 
-/// Generates the suite's CA, origin PKIs and trust bundle; returns the pins by name too.
-fn prepare(
-    index: usize,
-    suite: Suite,
-    options: &RunOptions,
-) -> Result<(SuiteEnv, BTreeMap<String, String>)> {
+/// What a suite generated, by name (`api.root`, `proxy.ca`): pins, and the CAs' common names.
+#[derive(Default)]
+struct Known {
+    pins: BTreeMap<String, String>,
+    subjects: BTreeMap<String, String>,
+}
+
+impl Known {
+    fn add(&mut self, name: String, pin: &str, subject: Option<&str>) {
+        if let Some(subject) = subject {
+            self.subjects.insert(name.clone(), subject.to_string());
+        }
+        self.pins.insert(name, pin.to_string());
+    }
+}
+
+/// Generates the suite's CA, origin PKIs and trust bundle; returns the pins and CA names by name
+/// too.
+fn prepare(index: usize, suite: Suite, options: &RunOptions) -> Result<(SuiteEnv, Known)> {
     let ca = match suite.proxy.ca {
         CaChoice::Ephemeral => {
             CertificateAuthority::ephemeral(suite.key_type, "pin-proxy scenario CA")?
@@ -160,11 +174,18 @@ fn prepare(
         CaChoice::Local => CertificateAuthority::load_or_create(&options.ca_dir, suite.key_type)?.0,
     };
     let issuer = Arc::new(LeafIssuer::new(Arc::new(ca), suite.key_type, Vec::new())?);
-    let mut known = BTreeMap::new();
-    known.insert("proxy.ca".to_string(), issuer.ca().pin().to_string());
+    let mut known = Known::default();
+    let ca = issuer.ca();
+    known.add("proxy.ca".into(), ca.pin(), Some(ca.common_name()));
+    let untrusted = issuer.untrusted_ca();
+    known.add(
+        "proxy.untrusted-root".into(),
+        untrusted.pin(),
+        Some(untrusted.common_name()),
+    );
     for profile in Profile::ALL {
         if let Some(pin) = issuer.profile_pin(profile) {
-            known.insert(format!("proxy.{}", profile.name()), pin);
+            known.add(format!("proxy.{}", profile.name()), &pin, None);
         }
     }
     let mut pkis = Vec::new();
@@ -172,17 +193,22 @@ fn prepare(
     let mut bundle = issuer.ca().cert_pem().to_string();
     for origin in &suite.origins {
         let names: Vec<&str> = origin.keys.iter().map(String::as_str).collect();
-        let pki = OriginPki::generate(suite.key_type, &names)?;
+        let pki = OriginPki::generate(suite.key_type, &origin.name, &names)?;
         for key in &origin.keys {
             if let Some(pin) = pki.key_pin(key) {
-                known.insert(format!("{}.{key}", origin.name), pin);
+                known.add(format!("{}.{key}", origin.name), &pin, None);
             }
         }
-        known.insert(
+        known.add(
             format!("{}.intermediate", origin.name),
-            pki.intermediate_pin().to_string(),
+            pki.intermediate_pin(),
+            Some(pki.intermediate_name()),
         );
-        known.insert(format!("{}.root", origin.name), pki.root_pin().to_string());
+        known.add(
+            format!("{}.root", origin.name),
+            pki.root_pin(),
+            Some(pki.root_name()),
+        );
         bundle.push_str(pki.root_pem());
         roots.push(pki.root_der().clone());
         pkis.push(pki);

@@ -62,7 +62,7 @@ impl Harness {
             .enable_all()
             .build()
             .unwrap();
-        let pki = OriginPki::generate(KeyType::EcdsaP256, &["current", "next"]).unwrap();
+        let pki = OriginPki::generate(KeyType::EcdsaP256, "api", &["current", "next"]).unwrap();
         let leaf = pki.leaf(&[HOST.to_string()], "current").unwrap();
         let origin = rt.block_on(TestOrigin::start(leaf)).unwrap();
         let dir = tempfile::tempdir().unwrap();
