@@ -92,6 +92,13 @@ fn the_curl_suite_covers_every_family_and_matches_its_snapshot() {
     );
     assert!(all.iter().all(|c| c["status"] == "passed"));
     let pins = &report["suites"][0]["known_pins"];
+    // Every generated CA has a name of its own, naming its origin.
+    let subjects = &report["suites"][0]["known_subjects"];
+    let api_root = subjects["api.root"].as_str().unwrap();
+    assert!(api_root.starts_with("pin-proxy test root api "), "{subjects}");
+    assert!(subjects["cdn.root"].as_str().unwrap().starts_with("pin-proxy test root cdn "));
+    assert_ne!(subjects["api.intermediate"], subjects["cdn.intermediate"]);
+    assert!(subjects["proxy.ca"].as_str().unwrap().starts_with("pin-proxy scenario CA "));
 
     // Intercepted and pinned: the forged leaf (its own key, not the CA's) was presented and
     // curl closed after the handshake with its pin error.
@@ -146,8 +153,10 @@ fn the_curl_suite_covers_every_family_and_matches_its_snapshot() {
 }
 
 #[test]
-fn the_python_and_node_suites_match_their_snapshots() {
-    for (client, suite) in [("python3", "python"), ("node", "node")] {
+fn the_python_node_and_wget_suites_match_their_snapshots() {
+    // wget links GnuTLS, which picks an issuer by name: its suite (two origins, both through the
+    // matrix) is the regression test for test PKIs whose CAs share a name.
+    for (client, suite) in [("python3", "python"), ("node", "node"), ("wget", "wget")] {
         let found = Command::new(client).arg("--version").output();
         assert!(
             found.is_ok_and(|o| o.status.success()),
