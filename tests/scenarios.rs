@@ -95,10 +95,19 @@ fn the_curl_suite_covers_every_family_and_matches_its_snapshot() {
     // Every generated CA has a name of its own, naming its origin.
     let subjects = &report["suites"][0]["known_subjects"];
     let api_root = subjects["api.root"].as_str().unwrap();
-    assert!(api_root.starts_with("pin-proxy test root api "), "{subjects}");
-    assert!(subjects["cdn.root"].as_str().unwrap().starts_with("pin-proxy test root cdn "));
+    assert!(
+        api_root.starts_with("pin-proxy test root api "),
+        "{subjects}"
+    );
+    assert!(subjects["cdn.root"]
+        .as_str()
+        .unwrap()
+        .starts_with("pin-proxy test root cdn "));
     assert_ne!(subjects["api.intermediate"], subjects["cdn.intermediate"]);
-    assert!(subjects["proxy.ca"].as_str().unwrap().starts_with("pin-proxy scenario CA "));
+    assert!(subjects["proxy.ca"]
+        .as_str()
+        .unwrap()
+        .starts_with("pin-proxy scenario CA "));
 
     // Intercepted and pinned: the forged leaf (its own key, not the CA's) was presented and
     // curl closed after the handshake with its pin error.

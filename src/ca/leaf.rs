@@ -213,8 +213,8 @@ impl LeafIssuer {
 }
 
 /// Parameters of a server leaf for `hosts` (the first is the common name; IP literals get IP
-/// SANs), valid from two days ago for a year: under the 398 days Apple and the CA/Browser Forum
-/// accept. Key usage follows the key: digitalSignature, plus keyEncipherment for RSA only (RFC
+/// SANs), valid from two days ago for 180 days: under the 200 days the CA/Browser Forum allows
+/// since March 2026 (and Apple's 398). Key usage follows the key: digitalSignature, plus keyEncipherment for RSA only (RFC
 /// 8813 and the Baseline Requirements forbid it on an EC key). The Authority Key Identifier
 /// names the issuer's key; rcgen writes no Subject Key Identifier for a leaf, which the
 /// Baseline Requirements do not recommend there.
@@ -250,7 +250,7 @@ pub(crate) fn leaf_params(hosts: &[&str], key: &KeyPair) -> Result<CertificatePa
     params.use_authority_key_identifier_extension = true;
     let now = OffsetDateTime::now_utc();
     params.not_before = now - Duration::days(2);
-    params.not_after = now + Duration::days(365);
+    params.not_after = now + Duration::days(180);
     params.serial_number = Some(random_serial());
     Ok(params)
 }

@@ -174,13 +174,15 @@ impl CertificateAuthority {
     fn generate(key_type: KeyType, name: &str) -> Result<(Self, String)> {
         let key = key_type.generate()?;
         let mut params = CertificateParams::default();
-        params
-            .distinguished_name
-            .push(DnType::CommonName, format!("{name} {}", random_id()));
+        // Most significant first (O, then CN), the order the Baseline Requirements ask for.
+        params.distinguished_name = rcgen::DistinguishedName::new();
         params.distinguished_name.push(
             DnType::OrganizationName,
             "pin-proxy (testing only; generated on this machine)",
         );
+        params
+            .distinguished_name
+            .push(DnType::CommonName, format!("{name} {}", random_id()));
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         params.key_usages = vec![
             KeyUsagePurpose::KeyCertSign,
@@ -297,7 +299,7 @@ impl CertificateAuthority {
         &self.cert_der
     }
 
-    /// The subject distinguished name, e.g. `CN=pin-proxy local CA 1a2b3c4d, O=...`.
+    /// The subject distinguished name, e.g. `O=pin-proxy (...), CN=pin-proxy local CA 1a2b3c4d`.
     pub fn subject(&self) -> &str {
         &self.subject
     }

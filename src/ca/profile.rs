@@ -166,8 +166,8 @@ pub(crate) fn problems(cert: &[u8], issuer: &[u8], role: Role) -> Vec<String> {
                 }
             }
         }
-        if na - nb > 398 * 86_400 {
-            fail("valid for more than 398 days".into());
+        if na - nb > 200 * 86_400 {
+            fail("valid for more than the 200 days the Baseline Requirements allow".into());
         }
     } else {
         match &bc {

@@ -56,13 +56,17 @@ fn fail(what: &str) -> impl Fn(rcgen::Error) -> Error + '_ {
 /// the root's key). `path_len` is `None` for the root, `Some(0)` for the intermediate, which
 /// signs only leaves. The intermediate also carries the serverAuth EKU, as the CA/Browser
 /// Forum requires of a TLS subordinate CA; a root carries none.
-fn ca_params(name: &str, path_len: Option<u8>) -> CertificateParams {
+/// Both CAs of a PKI take the same `now`, so the intermediate's validity nests in the root's to
+/// the second.
+fn ca_params(name: &str, path_len: Option<u8>, now: OffsetDateTime) -> CertificateParams {
     let mut params = CertificateParams::default();
-    params.distinguished_name.push(DnType::CommonName, name);
+    // Most significant first (O, then CN), the order the Baseline Requirements ask for.
+    params.distinguished_name = rcgen::DistinguishedName::new();
     params.distinguished_name.push(
         DnType::OrganizationName,
         "pin-proxy test origin (throwaway)",
     );
+    params.distinguished_name.push(DnType::CommonName, name);
     params.is_ca = IsCa::Ca(match path_len {
         None => BasicConstraints::Unconstrained,
         Some(n) => BasicConstraints::Constrained(n),
@@ -72,8 +76,7 @@ fn ca_params(name: &str, path_len: Option<u8>) -> CertificateParams {
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     }
     params.use_authority_key_identifier_extension = true;
-    // Around the leaves' validity (two days back, a year ahead), so a leaf's nests in its CA's.
-    let now = OffsetDateTime::now_utc();
+    // Around the leaves' validity (two days back, 180 days ahead), so a leaf's nests in its CA's.
     params.not_before = now - Duration::days(3);
     params.not_after = now + Duration::days(400);
     params.serial_number = Some(crate::ca::random_serial());
@@ -88,12 +91,13 @@ impl OriginPki {
         let root_name = format!("pin-proxy test root {origin} {id}");
         let intermediate_name = format!("pin-proxy test intermediate {origin} {id}");
         let root_key = key_type.generate()?;
-        let root_params = ca_params(&root_name, None);
+        let now = OffsetDateTime::now_utc();
+        let root_params = ca_params(&root_name, None, now);
         let root = root_params.self_signed(&root_key).map_err(fail("root"))?;
         let root_issuer = Issuer::new(root_params, root_key);
 
         let int_key = key_type.generate()?;
-        let int_params = ca_params(&intermediate_name, Some(0));
+        let int_params = ca_params(&intermediate_name, Some(0), now);
         let int_cert = int_params
             .signed_by(&int_key, &root_issuer)
             .map_err(fail("intermediate"))?;
