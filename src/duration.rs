@@ -25,6 +25,18 @@ pub fn parse(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// Writes a duration the way [`parse`] reads it: `500ms`, `5s`, `1.5s`.
+pub fn display(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{}s", d.as_secs_f64())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -38,5 +50,8 @@ mod tests {
         assert!(parse("5h").is_err());
         assert!(parse("fast").is_err());
         assert!(parse("-1s").is_err());
+        for d in ["500ms", "5s", "1.5s", "0ms"] {
+            assert_eq!(display(parse(d).unwrap()), d);
+        }
     }
 }

@@ -22,6 +22,16 @@ pub mod exit {
     pub const RUNTIME: i32 = 4;
     /// First code of the range reserved for the reference client's outcomes (10 and up).
     pub const REFERENCE_CLIENT_BASE: i32 = 10;
+    /// `client`: the verified path has none of the host's pins.
+    pub const PIN_MISMATCH: i32 = 10;
+    /// `client`: trust evaluation refused the chain (including a wrong host name).
+    pub const TRUST_FAILURE: i32 = 11;
+    /// `client`: pinning is configured but not for this host, and it fails closed.
+    pub const NO_PINS: i32 = 12;
+    /// `client`: the pin configuration was rejected and no usable cache was left.
+    pub const PIN_CONFIG_REJECTED: i32 = 13;
+    /// `client`: connecting, the proxy, the TLS handshake or the request failed, or it timed out.
+    pub const NETWORK: i32 = 14;
 }
 
 /// What went wrong, with enough context to act on it.

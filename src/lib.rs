@@ -15,6 +15,7 @@
 pub mod ca;
 pub mod case_record;
 pub mod cli;
+pub mod client;
 pub mod duration;
 pub mod error;
 pub mod origin;
@@ -25,6 +26,7 @@ pub mod report;
 pub mod rules;
 pub mod scenario;
 mod tls;
+pub mod trust;
 pub mod verdict;
 
 /// Locks a mutex, taking the data even if a panicking thread poisoned it: every mutex in this

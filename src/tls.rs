@@ -1,5 +1,6 @@
-//! TLS and HTTP serving helpers shared by the proxy's client side and the test origins: a rustls
-//! server configuration for one certificate, and serving HTTP/1.1 or HTTP/2 on a stream.
+//! TLS and HTTP serving helpers shared by the proxy's client side, the test origins and the
+//! reference client: a rustls server configuration for one certificate, serving HTTP/1.1 or
+//! HTTP/2 on a stream, how a peer ended a stream, and TLS version names.
 
 use std::sync::Arc;
 
@@ -20,6 +21,15 @@ struct OneCert(Arc<CertifiedKey>);
 impl ResolvesServerCert for OneCert {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         Some(self.0.clone())
+    }
+}
+
+/// A TLS version as records and reports write it: `TLSv1.3`, `TLSv1.2`.
+pub(crate) fn version_name(version: rustls::ProtocolVersion) -> String {
+    match version {
+        rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".to_string(),
+        rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".to_string(),
+        other => format!("{other:?}"),
     }
 }
 

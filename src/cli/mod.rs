@@ -2,6 +2,7 @@
 //! error to one line on stderr and the exit code from the shared table (`error::exit`).
 
 mod ca;
+mod client;
 mod proxy;
 mod run;
 
@@ -33,6 +34,8 @@ enum Command {
     /// Create, show or export the local CA.
     #[command(subcommand)]
     Ca(ca::CaCommand),
+    /// The reference pinning client: fetch one https:// URL under a known pinning policy.
+    Client(Box<client::ClientArgs>),
 }
 
 /// Runs the CLI with the process arguments; returns the exit code.
@@ -58,14 +61,16 @@ pub fn main() -> i32 {
 }
 
 fn run(cli: Cli) -> Result<i32> {
-    let ca_dir = match cli.ca_dir {
-        Some(dir) => dir,
-        None => crate::ca::default_dir()?,
+    // Only the commands that use the CA directory need one (and HOME to find it).
+    let ca_dir = || match &cli.ca_dir {
+        Some(dir) => Ok(dir.clone()),
+        None => crate::ca::default_dir(),
     };
     match cli.command {
-        Command::Proxy(args) => proxy::run(*args, &ca_dir),
-        Command::Run(args) => run::run(*args, &ca_dir),
-        Command::Ca(cmd) => ca::run(cmd, &ca_dir),
+        Command::Proxy(args) => proxy::run(*args, &ca_dir()?),
+        Command::Run(args) => run::run(*args, &ca_dir()?),
+        Command::Ca(cmd) => ca::run(cmd, &ca_dir()?),
+        Command::Client(args) => client::run(*args),
     }
 }
 

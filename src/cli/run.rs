@@ -88,6 +88,9 @@ pub(crate) fn run(args: RunArgs, ca_dir: &Path) -> Result<i32> {
     let options = RunOptions {
         jobs,
         ca_dir: ca_dir.to_path_buf(),
+        // `{bin}`: this binary, so a suite can drive `pin-proxy client` wherever it is.
+        bin: std::env::current_exe()
+            .map_err(|e| Error::runtime(format!("cannot tell where pin-proxy runs from: {e}")))?,
     };
     let color = super::stdout_color();
     let bar = std::io::stderr().is_terminal();

@@ -32,6 +32,20 @@ pub fn is_pin(s: &str) -> bool {
         .is_ok_and(|b| b.len() == 32)
 }
 
+/// The base64 pin in `s`, written bare, as curl does (`sha256//<b64>`) or as OkHttp does
+/// (`sha256/<b64>`, whose base64 may itself start with `/`); `None` when it is not a pin.
+pub fn parse_pin(s: &str) -> Option<&str> {
+    let s = s.trim();
+    [
+        s.strip_prefix("sha256//"),
+        s.strip_prefix("sha256/"),
+        Some(s),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|b| is_pin(b))
+}
+
 /// Every certificate in a PEM text, in order. Errors on malformed PEM or when there is none.
 pub fn pem_certs(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
     let certs = CertificateDer::pem_slice_iter(pem)
@@ -57,6 +71,23 @@ mod tests {
         assert!(is_pin("47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="));
         assert!(!is_pin("47DEQpj8HBSa"));
         assert!(!is_pin("not base64!"));
+    }
+
+    #[test]
+    fn pins_in_every_spelling() {
+        let pin = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";
+        for s in [
+            pin.to_string(),
+            format!("sha256/{pin}"),
+            format!("sha256//{pin}"),
+        ] {
+            assert_eq!(parse_pin(&s), Some(pin), "{s}");
+        }
+        // OkHttp's prefix before a pin whose base64 starts with a slash.
+        let slash = "/7DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";
+        assert_eq!(parse_pin(&format!("sha256/{slash}")), Some(slash));
+        assert_eq!(parse_pin("sha1/AAAA"), None);
+        assert_eq!(parse_pin(""), None);
     }
 
     #[test]

@@ -332,11 +332,7 @@ async fn intercept(
         Err(_) => return conn.event(Event::HandshakeFailed(ClientEnd::TimedOut)),
     };
     let (_, session) = tls.get_ref();
-    let version = session.protocol_version().map(|v| match v {
-        rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".to_string(),
-        rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".to_string(),
-        other => format!("{other:?}"),
-    });
+    let version = session.protocol_version().map(crate::tls::version_name);
     let alpn = session
         .alpn_protocol()
         .map(|p| String::from_utf8_lossy(p).into_owned());

@@ -631,17 +631,7 @@ impl Parser<'_> {
                 };
             }
         }
-        // curl's `sha256//` or OkHttp's `sha256/` (whose base64 may itself start with `/`).
-        let candidates = [
-            s.strip_prefix("sha256//"),
-            s.strip_prefix("sha256/"),
-            Some(s),
-        ];
-        if let Some(b64) = candidates
-            .into_iter()
-            .flatten()
-            .find(|b| crate::pins::is_pin(b))
-        {
+        if let Some(b64) = crate::pins::parse_pin(s) {
             return Ok(PinRef::Literal(b64.to_string()));
         }
         let examples: Vec<String> = origins

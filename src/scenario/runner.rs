@@ -43,6 +43,8 @@ pub struct RunOptions {
     pub jobs: usize,
     /// The local CA's directory, for suites with `[proxy] ca = "local"`.
     pub ca_dir: PathBuf,
+    /// The pin-proxy binary, the `{bin}` placeholder.
+    pub bin: PathBuf,
 }
 
 /// A suite and the indices of its cases to run.
@@ -64,6 +66,7 @@ struct SuiteEnv {
     issuer: Arc<LeafIssuer>,
     pkis: Vec<OriginPki>,
     roots: Vec<CertificateDer<'static>>,
+    bin: String,
 }
 
 enum Progress {
@@ -231,6 +234,7 @@ fn prepare(index: usize, suite: Suite, options: &RunOptions) -> Result<(SuiteEnv
             issuer,
             pkis,
             roots,
+            bin: options.bin.display().to_string(),
         },
         known,
     ))
@@ -441,5 +445,6 @@ fn values(
     v.insert(Placeholder::Suite, env.suite.name.clone());
     v.insert(Placeholder::SuiteDir, env.suite.dir.display().to_string());
     v.insert(Placeholder::WorkDir, work_dir.display().to_string());
+    v.insert(Placeholder::Bin, env.bin.clone());
     v
 }

@@ -46,11 +46,14 @@ pub enum Placeholder {
     SuiteDir,
     /// A scratch directory for this case, removed after the run.
     WorkDir,
+    /// The path of the running pin-proxy binary (to drive `pin-proxy client` where it is not on
+    /// PATH).
+    Bin,
 }
 
 impl Placeholder {
     /// Every placeholder, in the order the README's table lists them.
-    pub const ALL: [Placeholder; 18] = [
+    pub const ALL: [Placeholder; 19] = [
         Placeholder::Proxy,
         Placeholder::ProxyUrl,
         Placeholder::ProxyHost,
@@ -69,6 +72,7 @@ impl Placeholder {
         Placeholder::Suite,
         Placeholder::SuiteDir,
         Placeholder::WorkDir,
+        Placeholder::Bin,
     ];
 
     /// The name written between braces.
@@ -92,6 +96,7 @@ impl Placeholder {
             Placeholder::Suite => "suite",
             Placeholder::SuiteDir => "suite_dir",
             Placeholder::WorkDir => "work_dir",
+            Placeholder::Bin => "bin",
         }
     }
 
