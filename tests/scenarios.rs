@@ -162,15 +162,27 @@ fn the_curl_suite_covers_every_family_and_matches_its_snapshot() {
 }
 
 #[test]
-fn the_python_node_and_wget_suites_match_their_snapshots() {
+fn the_other_shipped_suites_match_their_snapshots() {
     // wget links GnuTLS, which picks an issuer by name: its suite (two origins, both through the
-    // matrix) is the regression test for test PKIs whose CAs share a name.
-    for (client, suite) in [("python3", "python"), ("node", "node"), ("wget", "wget")] {
-        let found = Command::new(client).arg("--version").output();
-        assert!(
-            found.is_ok_and(|o| o.status.success()),
-            "{client} is needed for the {suite} suite (.ci/run installs it)"
-        );
+    // matrix) is the regression test for test PKIs whose CAs share a name. The reference suites
+    // drive `pin-proxy client` through `{bin}`, in each of its four policies.
+    let suites = [
+        (Some("python3"), "python"),
+        (Some("node"), "node"),
+        (Some("wget"), "wget"),
+        (None, "reference-chain-fail-closed"),
+        (None, "reference-chain-fail-open"),
+        (None, "reference-leaf-fail-closed"),
+        (None, "reference-leaf-fail-open"),
+    ];
+    for (client, suite) in suites {
+        if let Some(client) = client {
+            let found = Command::new(client).arg("--version").output();
+            assert!(
+                found.is_ok_and(|o| o.status.success()),
+                "{client} is needed for the {suite} suite (.ci/run installs it)"
+            );
+        }
         let toml = format!("scenarios/{suite}.toml");
         let snap = format!("scenarios/{suite}.snap");
         let out = run_in(&repo(), &["run", &toml, "--snapshot", &snap]);

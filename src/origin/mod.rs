@@ -2,7 +2,8 @@
 //! keys) and a small HTTP/1.1 + HTTP/2 server on loopback that records every request it gets.
 //!
 //! Scenario suites and the project's own tests use these so that every key and pin in a case is
-//! known. The origin answers every request with 200 and a short text naming the host and path.
+//! known. The origin answers every request with 200 and a short text naming the host and path
+//! (and echoing the request's `x-...` headers); `/status/NNN` answers with status NNN.
 
 pub mod pki;
 
@@ -192,11 +193,27 @@ where
             method: req.method().to_string(),
             path: path.clone(),
         };
-        let body = format!(
+        let mut body = format!(
             "pin-proxy test origin {}: {} {path}\n",
             sni.as_deref().unwrap_or("-"),
             req.method()
         );
+        // Request headers named x-..., echoed so a test can see what a client sent.
+        for (name, value) in req.headers() {
+            if name.as_str().starts_with("x-") {
+                body.push_str(&format!(
+                    "{name}: {}\n",
+                    String::from_utf8_lossy(value.as_bytes())
+                ));
+            }
+        }
+        // `/status/NNN` answers with that status (for clients' handling of errors).
+        let status = path
+            .strip_prefix("/status/")
+            .and_then(|s| s.parse::<u16>().ok())
+            .and_then(|s| http::StatusCode::from_u16(s).ok())
+            .filter(|s| !s.is_informational())
+            .unwrap_or(http::StatusCode::OK);
         crate::lock(&log.requests).push(entry);
         // An `Upgrade` request gets a 101 and an echo of whatever follows (a WebSocket stand-in).
         let upgrade = req
@@ -206,9 +223,9 @@ where
             .map(|proto| (proto, hyper::upgrade::on(&mut req)));
         async move {
             let Some((proto, on_upgrade)) = upgrade else {
-                return Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(
-                    body,
-                ))));
+                let mut resp = Response::new(Full::new(Bytes::from(body)));
+                *resp.status_mut() = status;
+                return Ok::<_, std::convert::Infallible>(resp);
             };
             tokio::spawn(async move {
                 if let Ok(upgraded) = on_upgrade.await {
