@@ -614,31 +614,25 @@ fn network_failures_timeouts_and_bad_input_have_their_codes() {
     // A proxy that accepts and never answers: the connect timeout, then the whole-run timeout.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let silent_addr = silent.local_addr().unwrap().to_string();
-    let slow = client(&[
-        "https://a.test/",
-        "--proxy",
-        &silent_addr,
-        "--ca",
-        ca,
-        "--connect-timeout",
-        "300ms",
-        "--json",
-    ]);
+    let silent_run = |flag: &str, limit: &str| {
+        client(&[
+            "https://a.test/",
+            "--proxy",
+            &silent_addr,
+            "--ca",
+            ca,
+            flag,
+            limit,
+            "--json",
+        ])
+    };
+    let slow = silent_run("--connect-timeout", "300ms");
     assert_eq!(slow.code, 14);
     assert!(slow.json["error"]
         .as_str()
         .unwrap()
         .contains("took longer than 300ms (--connect-timeout)"));
-    let slow = client(&[
-        "https://a.test/",
-        "--proxy",
-        &silent_addr,
-        "--ca",
-        ca,
-        "--timeout",
-        "200ms",
-        "--json",
-    ]);
+    let slow = silent_run("--timeout", "200ms");
     assert_eq!(slow.code, 14);
     assert!(slow.json["error"]
         .as_str()

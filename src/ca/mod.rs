@@ -52,30 +52,31 @@ impl KeyType {
     }
 }
 
-/// Eight hex digits of randomness, which makes a generated CA's name unique (`pin-proxy local CA
-/// 3f9c1a2b`): stacks that look an issuer up by name must never find two.
-pub(crate) fn random_id() -> String {
-    let mut id = [0u8; 4];
-    if aws_lc_rs::rand::fill(&mut id).is_err() {
-        // As for serials: the clock rather than a panic.
-        let nanos = OffsetDateTime::now_utc()
-            .unix_timestamp_nanos()
-            .to_be_bytes();
-        id.copy_from_slice(&nanos[12..]);
-    }
-    id.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A random serial number, so no two certificates of one issuer share one.
-pub(crate) fn random_serial() -> SerialNumber {
-    let mut bytes = [0u8; 16];
-    // aws-lc's RNG does not fail in practice; fall back to the clock rather than panic.
+/// `N` (at most 16) random bytes. aws-lc's RNG does not fail in practice; should it, the clock's
+/// low bytes serve rather than a panic.
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
     if aws_lc_rs::rand::fill(&mut bytes).is_err() {
         let nanos = OffsetDateTime::now_utc()
             .unix_timestamp_nanos()
             .to_be_bytes();
-        bytes.copy_from_slice(&nanos);
+        bytes.copy_from_slice(&nanos[16 - N.min(16)..]);
     }
+    bytes
+}
+
+/// Eight hex digits of randomness, which makes a generated CA's name unique (`pin-proxy local CA
+/// 3f9c1a2b`): stacks that look an issuer up by name must never find two.
+pub(crate) fn random_id() -> String {
+    random_bytes::<4>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A random serial number, so no two certificates of one issuer share one.
+pub(crate) fn random_serial() -> SerialNumber {
+    let mut bytes = random_bytes::<16>();
     bytes[0] &= 0x7f; // positive
     bytes[0] |= 0x01; // and not starting with a zero byte
     SerialNumber::from_slice(&bytes)
