@@ -223,6 +223,68 @@ pub struct CaseRecord {
     pub evidence: Evidence,
     /// How long the case took, in milliseconds.
     pub duration_ms: u64,
+    /// A stepped case's steps, in order (absent for a one-step case). The case's own setup,
+    /// expectation, observation, status and evidence are those of the step that decided it:
+    /// the first that did not pass, else the last; its `detail` names that step.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<StepRecord>,
+}
+
+impl CaseRecord {
+    /// Step `step` seen as a case of its own, for reporters that render cases (its `name` is
+    /// the step's).
+    pub fn step_view(&self, step: &StepRecord) -> CaseRecord {
+        CaseRecord {
+            name: step.name.clone(),
+            proxy: step.proxy.clone(),
+            origin_key: step.origin_key.clone(),
+            pins: step.pins.clone(),
+            pinned_host: step.pinned_host.clone(),
+            expected: step.expected,
+            reason: step.reason.clone(),
+            observed: step.observed,
+            status: step.status,
+            detail: step.detail.clone(),
+            disagreements: step.disagreements.clone(),
+            evidence: step.evidence.clone(),
+            duration_ms: step.duration_ms,
+            steps: Vec::new(),
+            ..self.clone()
+        }
+    }
+}
+
+/// One step of a stepped case: its setup, what it expected, what was seen.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepRecord {
+    /// Step name, unique in its case.
+    pub name: String,
+    /// What the proxy did for the host in this step.
+    pub proxy: String,
+    /// The key the origin presented.
+    pub origin_key: String,
+    /// The pins the client was given.
+    pub pins: Vec<CasePin>,
+    /// The host the pins belong to, if any.
+    pub pinned_host: Option<String>,
+    /// What was expected.
+    pub expected: Expected,
+    /// The client exit code the step expected, if it checks one.
+    pub expected_exit: Option<i32>,
+    /// Why (from the scenario).
+    pub reason: String,
+    /// What the evidence says.
+    pub observed: Observed,
+    /// The step's result.
+    pub status: Status,
+    /// One line on how `observed` was reached.
+    pub detail: String,
+    /// Signals that disagree with the decision.
+    pub disagreements: Vec<String>,
+    /// What was seen.
+    pub evidence: Evidence,
+    /// How long the step took, in milliseconds.
+    pub duration_ms: u64,
 }
 
 /// A suite as the run announces it.

@@ -195,6 +195,130 @@ fn the_other_shipped_suites_match_their_snapshots() {
     }
 }
 
+/// The reference client through a static-pin rotation, one step at a time.
+const STEPPED: &str = r#"[suite]
+name = "stepped"
+
+[client]
+command = ["{bin}", "client", "{url}", "--proxy", "{proxy}", "--ca", "{trust_bundle}",
+           "--no-system-roots", ["--pin", "{pins}"]]
+
+[[origin]]
+name = "api"
+host = "api.example.test"
+
+[[case]]
+name = "rotation"
+proxy = "passthrough"
+pins = ["api.current"]
+reason = "a static pin goes dark at the rotation; a backup pin saves it"
+
+[[case.step]]
+name = "before"
+expect = "proceeded"
+exit = 0
+
+[[case.step]]
+name = "rotated"
+origin_key = "next"
+expect = "cancelled"
+exit = 10
+
+[[case.step]]
+name = "with-backup"
+pins = ["api.current", "api.next"]
+expect = "proceeded"
+"#;
+
+#[test]
+fn a_stepped_case_carries_its_setup_from_step_to_step_and_reports_every_step() {
+    let dir = suite_dir(STEPPED);
+    let snap = dir.path().join("stepped.snap");
+    let json = dir.path().join("report.json");
+    let out = run_in(
+        dir.path(),
+        &[
+            "run",
+            "suite.toml",
+            "--report-json",
+            json.to_str().unwrap(),
+            "--snapshot",
+            snap.to_str().unwrap(),
+            "--update-snapshot",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let report = read_json(&json);
+    let case = &cases(&report)[0];
+    let steps = case["steps"].as_array().unwrap();
+    let seen: Vec<(&str, &str, &str, &str)> = steps
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap(),
+                s["origin_key"].as_str().unwrap(),
+                s["observed"].as_str().unwrap(),
+                s["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("before", "current", "proceeded", "passed"),
+            // The rotation carries over into the next step.
+            ("rotated", "next", "cancelled", "passed"),
+            ("with-backup", "next", "proceeded", "passed"),
+        ]
+    );
+    assert_eq!(steps[1]["expected_exit"], 10);
+    assert_eq!(steps[1]["evidence"]["client"]["exit"]["code"], 10);
+    assert_eq!(steps[2]["pins"].as_array().unwrap().len(), 2);
+    // Each step's request names it at the origin.
+    assert_eq!(
+        steps[2]["evidence"]["origin_requests"][0]["path"],
+        "/pin-proxy/rotation/with-backup"
+    );
+    let snapshot = std::fs::read_to_string(&snap).unwrap();
+    for line in [
+        "  step 1 before · expects exit 0",
+        "  step 2 rotated · expects exit 10",
+        "    setup:    api.example.test · proxy passthrough · origin key next · pins api.current",
+        "  step 3 with-backup",
+    ] {
+        assert!(
+            snapshot.contains(&format!("{line}\n")),
+            "{line}\n{snapshot}"
+        );
+    }
+
+    // A step whose exit code differs fails the case, and JUnit names the step.
+    let wrong = STEPPED.replace("exit = 10", "exit = 11");
+    let dir = suite_dir(&wrong);
+    let out = run_in(dir.path(), &["run", "suite.toml", "--junit", "junit.xml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("step 2 rotated: expected cancelled, observed cancelled (failed)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("step 1 before: expected proceeded, observed proceeded (passed)"));
+    let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+    assert!(
+        junit.contains(
+            "message=\"expected cancelled, observed cancelled: step 2 (rotated): the client \
+             completed the handshake with the origin and closed without a request; but the \
+             client exited with code 10, not the 11 expected\""
+        ),
+        "{junit}"
+    );
+}
+
 #[test]
 fn a_wrong_expectation_fails_the_run_and_the_junit_file_carries_the_evidence() {
     let dir = suite_dir(&format!(

@@ -13,7 +13,7 @@ use crate::report::junit::JunitReporter;
 use crate::report::snapshot::{self, SnapshotReporter};
 use crate::report::terminal::TerminalReporter;
 use crate::report::RunReporter;
-use crate::scenario::model::Suite;
+use crate::scenario::model::{action_label, PinRef, Suite};
 use crate::scenario::runner::{self, RunOptions, Selection};
 
 #[derive(Debug, Args)]
@@ -212,23 +212,37 @@ fn print_list(selections: &[Selection]) {
         for note in &suite.notes {
             println!("  note: {note}");
         }
+        let pins = |pins: &[PinRef]| {
+            if pins.is_empty() {
+                return "none".to_string();
+            }
+            pins.iter()
+                .map(|p| p.label(&suite.origins))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         for &i in &s.cases {
             let c = &suite.cases[i];
-            let pins = if c.pins.is_empty() {
-                "none".to_string()
-            } else {
-                c.pins
-                    .iter()
-                    .map(|p| p.label(&suite.origins))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
+            if c.is_stepped() {
+                println!("  {:<40} {} step(s): {}", c.name, c.steps.len(), c.reason);
+                for step in &c.steps {
+                    println!(
+                        "    {:<38} {:<12} key {:<8} pins {:<28} expect {}",
+                        step.name,
+                        action_label(step.action),
+                        step.origin_key,
+                        pins(&step.pins),
+                        step.expect
+                    );
+                }
+                continue;
+            }
             println!(
                 "  {:<40} {:<12} key {:<8} pins {:<28} expect {:<9} {}",
                 c.name,
                 c.proxy_label(),
                 c.origin_key,
-                pins,
+                pins(&c.pins),
                 c.expect,
                 c.reason
             );

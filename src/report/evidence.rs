@@ -95,11 +95,47 @@ pub fn other_hosts_line(record: &CaseRecord) -> Option<String> {
 
 /// The lines that explain a case's result to a person: setup, expectation, decision, each
 /// connection the proxy saw, the origin's view, the client's exit and stderr, disagreements.
+/// A stepped case lists every step's result, and explains in full each step that did not pass.
 pub fn lines(record: &CaseRecord, names: &PinNames) -> Vec<String> {
+    if record.steps.is_empty() {
+        return one_step_lines(record, names);
+    }
+    let mut out = Vec::new();
+    for (i, step) in record.steps.iter().enumerate() {
+        out.push(step_heading(i, step));
+        if step.status != crate::case_record::Status::Passed {
+            let view = record.step_view(step);
+            out.extend(
+                one_step_lines(&view, names)
+                    .into_iter()
+                    .map(|l| format!("  {l}")),
+            );
+        }
+    }
+    out
+}
+
+/// `step 2 after-rotation: expected proceeded, observed cancelled (failed)`.
+pub fn step_heading(index: usize, step: &crate::case_record::StepRecord) -> String {
+    format!(
+        "step {} {}: expected {}, observed {} ({})",
+        index + 1,
+        step.name,
+        step.expected,
+        step.observed,
+        step.status
+    )
+}
+
+fn one_step_lines(record: &CaseRecord, names: &PinNames) -> Vec<String> {
     let s = record.suite_index;
     let mut out = vec![
         setup_line(record),
-        format!("expected: {} — {}", record.expected, record.reason),
+        if record.reason.is_empty() {
+            format!("expected: {}", record.expected)
+        } else {
+            format!("expected: {} — {}", record.expected, record.reason)
+        },
         observed_line(record),
     ];
     for c in &record.evidence.connections {

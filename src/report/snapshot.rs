@@ -62,6 +62,27 @@ impl SnapshotReporter {
 }
 
 fn case_lines(r: &CaseRecord, names: &PinNames) -> Vec<String> {
+    if r.steps.is_empty() {
+        return step_lines(r, names);
+    }
+    let mut out = Vec::new();
+    for (i, step) in r.steps.iter().enumerate() {
+        let exit = step
+            .expected_exit
+            .map_or_else(String::new, |code| format!(" · expects exit {code}"));
+        out.push(format!("step {} {}{exit}", i + 1, step.name));
+        out.extend(
+            step_lines(&r.step_view(step), names)
+                .into_iter()
+                .map(|l| format!("  {l}")),
+        );
+    }
+    out.push(format!("status:   {}", r.status));
+    out
+}
+
+/// The lines of one case, or of one step seen as a case.
+fn step_lines(r: &CaseRecord, names: &PinNames) -> Vec<String> {
     let mut out = vec![
         evidence::setup_line(r),
         format!("expected: {}", r.expected),

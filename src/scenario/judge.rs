@@ -25,8 +25,16 @@ pub struct Judgement {
     pub disagreements: Vec<String>,
 }
 
-/// Judges a case for `host`, whose proxy passed the host through when `passthrough`.
-pub fn judge(host: &str, passthrough: bool, expected: Expected, ev: &Evidence) -> Judgement {
+/// Judges a case (or a step) for `host`, whose proxy passed the host through when
+/// `passthrough`. When `expected_exit` is given, a client that exits otherwise fails the case
+/// even if the observation matches (a step that checks the reference client's exit code).
+pub fn judge(
+    host: &str,
+    passthrough: bool,
+    expected: Expected,
+    expected_exit: Option<i32>,
+    ev: &Evidence,
+) -> Judgement {
     let (observed, detail) = observe(host, passthrough, ev);
     let mut disagreements = Vec::new();
     let exit = &ev.client.exit;
@@ -63,7 +71,23 @@ pub fn judge(host: &str, passthrough: bool, expected: Expected, ev: &Evidence) -
             ),
         ),
         (_, Observed::NoConnection | Observed::UpstreamFailed) => (Status::Error, detail),
-        (_, o) if o.matches(expected) => (Status::Passed, detail),
+        (ClientExit::Exited { code }, o) if o.matches(expected) => match expected_exit {
+            Some(want) if want != *code => (
+                Status::Failed,
+                format!(
+                    "{detail}; but the client exited with code {code}, not the {want} expected"
+                ),
+            ),
+            _ => (Status::Passed, detail),
+        },
+        (_, o) if o.matches(expected) && expected_exit.is_none() => (Status::Passed, detail),
+        (ClientExit::Signalled { signal }, o) if o.matches(expected) => (
+            Status::Failed,
+            format!(
+                "{detail}; but the client was killed by signal {signal}, not exit {}",
+                expected_exit.unwrap_or(0)
+            ),
+        ),
         _ => (Status::Failed, detail),
     };
     Judgement {
@@ -241,15 +265,44 @@ mod tests {
             )],
             90,
         );
-        let j = judge("api.test", false, Expected::Cancelled, &ev);
+        let j = judge("api.test", false, Expected::Cancelled, None, &ev);
         assert_eq!(
             (j.observed, j.status),
             (Observed::Cancelled, Status::Passed)
         );
         assert_eq!(j.detail, "cancelled at after_handshake (eof)");
         assert!(j.disagreements.is_empty());
-        let j = judge("api.test", false, Expected::Proceeded, &ev);
+        let j = judge("api.test", false, Expected::Proceeded, None, &ev);
         assert_eq!(j.status, Status::Failed);
+    }
+
+    #[test]
+    fn an_expected_exit_code_is_checked_beside_the_observation() {
+        let ev = evidence(
+            vec![conn(
+                VerdictKind::Cancelled,
+                Stage::AfterHandshake,
+                "close_notify",
+                0,
+            )],
+            12,
+        );
+        let j = judge("api.test", false, Expected::Cancelled, Some(12), &ev);
+        assert_eq!(j.status, Status::Passed);
+        let j = judge("api.test", false, Expected::Cancelled, Some(10), &ev);
+        assert_eq!(j.status, Status::Failed);
+        assert!(
+            j.detail
+                .ends_with("but the client exited with code 12, not the 10 expected"),
+            "{}",
+            j.detail
+        );
+        // The observation still decides first: a wrong observation fails whatever the code.
+        let j = judge("api.test", false, Expected::Proceeded, Some(12), &ev);
+        assert_eq!(
+            (j.observed, j.status),
+            (Observed::Cancelled, Status::Failed)
+        );
     }
 
     #[test]
@@ -262,7 +315,7 @@ mod tests {
             0,
         );
         ev.origin_requests.push(request());
-        let j = judge("api.test", false, Expected::Cancelled, &ev);
+        let j = judge("api.test", false, Expected::Cancelled, None, &ev);
         assert_eq!(
             (j.observed, j.status),
             (Observed::Proceeded, Status::Failed)
@@ -274,7 +327,7 @@ mod tests {
     fn no_connection_is_an_error_never_a_cancel() {
         let mut ev = evidence(vec![], 6);
         ev.other_hosts.push("example.com".into());
-        let j = judge("api.test", false, Expected::Cancelled, &ev);
+        let j = judge("api.test", false, Expected::Cancelled, None, &ev);
         assert_eq!(
             (j.observed, j.status),
             (Observed::NoConnection, Status::Error)
@@ -287,7 +340,7 @@ mod tests {
         let tunnel = || conn(VerdictKind::Passthrough, Stage::Tunnel, "relayed", 0);
         let mut ev = evidence(vec![tunnel()], 0);
         ev.origin_requests.push(request());
-        let j = judge("api.test", true, Expected::Proceeded, &ev);
+        let j = judge("api.test", true, Expected::Proceeded, None, &ev);
         assert_eq!(
             (j.observed, j.status),
             (Observed::Proceeded, Status::Passed)
@@ -298,7 +351,7 @@ mod tests {
             sni: None,
             failure: Some("alert:bad_certificate".into()),
         });
-        let j = judge("api.test", true, Expected::Cancelled, &ev);
+        let j = judge("api.test", true, Expected::Cancelled, None, &ev);
         assert_eq!(
             (j.observed, j.status),
             (Observed::Cancelled, Status::Passed)
@@ -310,13 +363,13 @@ mod tests {
             sni: None,
             failure: None,
         });
-        let j = judge("api.test", true, Expected::Cancelled, &ev);
+        let j = judge("api.test", true, Expected::Cancelled, None, &ev);
         assert_eq!(j.observed, Observed::Cancelled);
         assert_eq!(j.disagreements.len(), 1, "exit 0 without a request");
 
         let ev = evidence(vec![tunnel()], 0);
         assert_eq!(
-            judge("api.test", true, Expected::Cancelled, &ev).observed,
+            judge("api.test", true, Expected::Cancelled, None, &ev).observed,
             Observed::Undecided
         );
     }
@@ -333,7 +386,7 @@ mod tests {
             0,
         );
         ev.client.exit = ClientExit::TimedOut { after_ms: 2000 };
-        let j = judge("api.test", false, Expected::Cancelled, &ev);
+        let j = judge("api.test", false, Expected::Cancelled, None, &ev);
         assert_eq!(j.status, Status::Error);
         assert!(
             j.detail.starts_with("the client did not finish within 2 s"),
@@ -349,7 +402,7 @@ mod tests {
             )],
             1,
         );
-        let j = judge("api.test", false, Expected::Cancelled, &ev);
+        let j = judge("api.test", false, Expected::Cancelled, None, &ev);
         assert_eq!(
             (j.observed, j.status),
             (Observed::UpstreamFailed, Status::Error)

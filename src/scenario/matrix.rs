@@ -114,6 +114,7 @@ fn family_cases(
                 reason,
                 timeout: None,
                 env: Vec::new(),
+                steps: Vec::new(),
             });
         };
     let n = &origin.name;

@@ -197,12 +197,63 @@ pub struct Case {
     pub timeout: Option<Duration>,
     /// Environment variables for this case only, over the client's.
     pub env: Vec<(String, Template)>,
+    /// The steps of a case written with `[[case.step]]`, in order; empty for a one-step case,
+    /// whose own fields above are its one step. In a stepped case those fields are the first
+    /// step's setup.
+    pub steps: Vec<Step>,
+}
+
+/// One step of a stepped case: its whole setup (a step starts from the previous step's and
+/// changes what it names), the client run, and what that run must show.
+#[derive(Clone, Debug)]
+pub struct Step {
+    /// Name, unique in the case (`[A-Za-z0-9._-]`); `step-N` when the file gives none.
+    pub name: String,
+    /// What the proxy does for the case's host.
+    pub action: Action,
+    /// The key the origin presents.
+    pub origin_key: String,
+    /// Pins handed to the client.
+    pub pins: Vec<PinRef>,
+    /// The host the pins belong to; `None` means the case's own host.
+    pub pinned_host: Option<String>,
+    /// What the client should do.
+    pub expect: Expected,
+    /// The client's exit code, when the step checks it.
+    pub exit: Option<i32>,
+    /// Why.
+    pub reason: String,
+    /// Environment variables for this step, over the case's.
+    pub env: Vec<(String, Template)>,
 }
 
 impl Case {
     /// How the proxy action reads in reports: `intercept`, `passthrough`, or a profile name.
     pub fn proxy_label(&self) -> String {
         action_label(self.action)
+    }
+
+    /// Whether the case was written with steps (reports then list them).
+    pub fn is_stepped(&self) -> bool {
+        !self.steps.is_empty()
+    }
+
+    /// The steps to run: the written ones, or the case itself as its one step.
+    pub fn run_steps(&self) -> Vec<Step> {
+        if self.is_stepped() {
+            return self.steps.clone();
+        }
+        vec![Step {
+            name: String::new(),
+            action: self.action,
+            origin_key: self.origin_key.clone(),
+            pins: self.pins.clone(),
+            pinned_host: self.pinned_host.clone(),
+            expect: self.expect,
+            exit: None,
+            reason: self.reason.clone(),
+            env: Vec::new(),
+        }]
     }
 }
 

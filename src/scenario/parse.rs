@@ -19,7 +19,7 @@ use crate::rules::file::{line_of, one_line};
 use crate::rules::{Action, HostGlob, Profile};
 
 use super::matrix::{self, MatrixSpec};
-use super::model::{CaChoice, Case, Client, Family, Origin, PinRef, ProxySettings, Suite};
+use super::model::{CaChoice, Case, Client, Family, Origin, PinRef, ProxySettings, Step, Suite};
 use super::template::{Arg, Command, Template};
 
 /// Default client timeout.
@@ -89,15 +89,34 @@ struct RawMatrix {
 struct RawCase {
     name: Spanned<String>,
     origin: Option<Spanned<String>>,
-    proxy: Spanned<String>,
+    proxy: Option<Spanned<String>>,
     origin_key: Option<Spanned<String>>,
     #[serde(default)]
     pins: Vec<Spanned<String>>,
     pinned_host: Option<Spanned<String>>,
-    expect: Spanned<String>,
+    expect: Option<Spanned<String>>,
     #[serde(default)]
     reason: String,
     timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    env: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    step: Vec<Spanned<RawStep>>,
+}
+
+/// A `[[case.step]]`: each field changes the previous step's setup; `expect` is its own.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStep {
+    name: Option<Spanned<String>>,
+    proxy: Option<Spanned<String>>,
+    origin_key: Option<Spanned<String>>,
+    pins: Option<Vec<Spanned<String>>>,
+    pinned_host: Option<Spanned<String>>,
+    expect: Spanned<String>,
+    exit: Option<Spanned<i64>>,
+    #[serde(default)]
+    reason: String,
     #[serde(default)]
     env: BTreeMap<String, Spanned<String>>,
 }
@@ -543,45 +562,26 @@ impl Parser<'_> {
                 ))
             }
         };
-        let action = match raw.proxy.get_ref().as_str() {
-            "intercept" => Action::Intercept(Profile::Forged),
-            "passthrough" => Action::Passthrough,
-            other => match other.parse::<Profile>() {
-                Ok(Profile::Custom) => return Err(self.err(
-                    raw.proxy.span(),
-                    "case.proxy",
-                    "the custom profile needs a certificate file; it is not available in scenarios",
-                )),
-                Ok(p) => Action::Intercept(p),
-                Err(e) => {
-                    return Err(self.err(
-                        raw.proxy.span(),
-                        "case.proxy",
-                        format!("expected \"intercept\", \"passthrough\" or a profile: {e}"),
-                    ))
-                }
-            },
-        };
-        let origin_key = match &raw.origin_key {
-            Some(k) if origins[origin].keys.contains(k.get_ref()) => k.get_ref().clone(),
-            Some(k) => {
+        let case_span = raw.name.span();
+        let action = match (&raw.proxy, raw.step.first()) {
+            (Some(p), _) => Some(self.action(p, "case.proxy")?),
+            (None, Some(_)) => None,
+            (None, None) => {
                 return Err(self.err(
-                    k.span(),
-                    "case.origin_key",
-                    format!(
-                        "origin {:?} has no key {:?} (keys: {})",
-                        origins[origin].name,
-                        k.get_ref(),
-                        origins[origin].keys.join(", ")
-                    ),
+                    case_span,
+                    "case.proxy",
+                    "missing: say what the proxy does (intercept, passthrough or a profile)",
                 ))
             }
+        };
+        let origin_key = match &raw.origin_key {
+            Some(k) => self.origin_key(k, &origins[origin], "case.origin_key")?,
             None => origins[origin].keys[0].clone(),
         };
         let pins = raw
             .pins
             .iter()
-            .map(|p| self.pin(p, origins))
+            .map(|p| self.pin(p, origins, "case.pins"))
             .collect::<Result<Vec<_>>>()?;
         let pinned_host = match raw.pinned_host {
             Some(h) if pins.is_empty() => {
@@ -594,22 +594,206 @@ impl Parser<'_> {
             Some(t) => Some(self.duration(t, "case.timeout")?),
             None => None,
         };
-        Ok(Case {
+        let expect = match (&raw.expect, raw.step.is_empty()) {
+            (Some(e), true) => self.expected(e, "case.expect")?,
+            (None, true) => {
+                return Err(self.err(
+                    case_span,
+                    "case.expect",
+                    "missing: \"cancelled\" or \"proceeded\"",
+                ))
+            }
+            (Some(e), false) => {
+                return Err(self.err(
+                    e.span(),
+                    "case.expect",
+                    "a case with steps expects per step: give each [[case.step]] its expect",
+                ))
+            }
+            // Replaced by the first step's below.
+            (None, false) => Expected::Proceeded,
+        };
+        let mut case = Case {
             name,
             family: None,
             origin,
+            // Replaced by the first step's below when the case gives none.
+            action: action.unwrap_or(Action::Passthrough),
+            origin_key,
+            pins,
+            pinned_host,
+            expect,
+            reason: raw.reason,
+            timeout,
+            env: self.env(raw.env, "case.env")?,
+            steps: Vec::new(),
+        };
+        let mut step_names = BTreeSet::new();
+        for (i, raw_step) in raw.step.into_iter().enumerate() {
+            let previous = case.steps.last().map_or_else(
+                || {
+                    (
+                        action,
+                        case.origin_key.clone(),
+                        case.pins.clone(),
+                        case.pinned_host.clone(),
+                    )
+                },
+                |s| {
+                    (
+                        Some(s.action),
+                        s.origin_key.clone(),
+                        s.pins.clone(),
+                        s.pinned_host.clone(),
+                    )
+                },
+            );
+            let step = self.step(
+                raw_step,
+                i,
+                previous,
+                &origins[origin],
+                origins,
+                &mut step_names,
+            )?;
+            case.steps.push(step);
+        }
+        if let Some(first) = case.steps.first() {
+            case.action = first.action;
+            case.origin_key = first.origin_key.clone();
+            case.pins = first.pins.clone();
+            case.pinned_host = first.pinned_host.clone();
+            case.expect = first.expect;
+        }
+        Ok(case)
+    }
+
+    fn action(&self, p: &Spanned<String>, field: &str) -> Result<Action> {
+        Ok(match p.get_ref().as_str() {
+            "intercept" => Action::Intercept(Profile::Forged),
+            "passthrough" => Action::Passthrough,
+            other => match other.parse::<Profile>() {
+                Ok(Profile::Custom) => return Err(self.err(
+                    p.span(),
+                    field,
+                    "the custom profile needs a certificate file; it is not available in scenarios",
+                )),
+                Ok(profile) => Action::Intercept(profile),
+                Err(e) => {
+                    return Err(self.err(
+                        p.span(),
+                        field,
+                        format!("expected \"intercept\", \"passthrough\" or a profile: {e}"),
+                    ))
+                }
+            },
+        })
+    }
+
+    fn origin_key(&self, k: &Spanned<String>, origin: &Origin, field: &str) -> Result<String> {
+        if origin.keys.contains(k.get_ref()) {
+            return Ok(k.get_ref().clone());
+        }
+        Err(self.err(
+            k.span(),
+            field,
+            format!(
+                "origin {:?} has no key {:?} (keys: {})",
+                origin.name,
+                k.get_ref(),
+                origin.keys.join(", ")
+            ),
+        ))
+    }
+
+    /// One `[[case.step]]`, starting from `previous` (the previous step's, or the case's, setup).
+    #[allow(clippy::too_many_arguments)]
+    fn step(
+        &self,
+        raw: Spanned<RawStep>,
+        index: usize,
+        previous: (Option<Action>, String, Vec<PinRef>, Option<String>),
+        origin: &Origin,
+        origins: &[Origin],
+        names: &mut BTreeSet<String>,
+    ) -> Result<Step> {
+        let span = raw.span();
+        let raw = raw.into_inner();
+        let (action, mut origin_key, mut pins, mut pinned_host) = previous;
+        let name = match &raw.name {
+            Some(n) => {
+                let name = n.get_ref().clone();
+                if name.is_empty()
+                    || !name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+                {
+                    return Err(self.err(
+                        n.span(),
+                        "case.step.name",
+                        format!("{name:?}: use letters, digits, '.', '_' and '-'"),
+                    ));
+                }
+                name
+            }
+            None => format!("step-{}", index + 1),
+        };
+        if !names.insert(name.clone()) {
+            let at = raw.name.as_ref().map_or(span.clone(), Spanned::span);
+            return Err(self.err(at, "case.step.name", format!("{name:?} is used twice")));
+        }
+        let action = match (&raw.proxy, action) {
+            (Some(p), _) => self.action(p, "case.step.proxy")?,
+            (None, Some(a)) => a,
+            (None, None) => {
+                return Err(self.err(
+                    span,
+                    "case.step.proxy",
+                    "missing: the case gives no proxy, so its first step must",
+                ))
+            }
+        };
+        if let Some(k) = &raw.origin_key {
+            origin_key = self.origin_key(k, origin, "case.step.origin_key")?;
+        }
+        if let Some(list) = &raw.pins {
+            pins = list
+                .iter()
+                .map(|p| self.pin(p, origins, "case.step.pins"))
+                .collect::<Result<Vec<_>>>()?;
+            pinned_host = None;
+        }
+        if let Some(h) = raw.pinned_host {
+            if pins.is_empty() {
+                return Err(self.err(h.span(), "case.step.pinned_host", "the step has no pins"));
+            }
+            pinned_host = Some(h.into_inner().trim().to_ascii_lowercase());
+        }
+        let exit = match raw.exit {
+            Some(e) => Some(
+                i32::try_from(*e.get_ref())
+                    .ok()
+                    .filter(|c| (0..=255).contains(c))
+                    .ok_or_else(|| {
+                        self.err(e.span(), "case.step.exit", "an exit code is 0 to 255")
+                    })?,
+            ),
+            None => None,
+        };
+        Ok(Step {
+            name,
             action,
             origin_key,
             pins,
             pinned_host,
-            expect: self.expected(&raw.expect, "case.expect")?,
+            expect: self.expected(&raw.expect, "case.step.expect")?,
+            exit,
             reason: raw.reason,
-            timeout,
-            env: self.env(raw.env, "case.env")?,
+            env: self.env(raw.env, "case.step.env")?,
         })
     }
 
-    fn pin(&self, p: &Spanned<String>, origins: &[Origin]) -> Result<PinRef> {
+    fn pin(&self, p: &Spanned<String>, origins: &[Origin], field: &str) -> Result<PinRef> {
         let s = p.get_ref().trim();
         if let Some((origin, what)) = s.split_once('.') {
             if let Some(o) = origins.iter().position(|x| x.name == origin) {
@@ -622,7 +806,7 @@ impl Parser<'_> {
                     }),
                     key => Err(self.err(
                         p.span(),
-                        "case.pins",
+                        field,
                         format!(
                             "origin {origin:?} has no key {key:?} (use {origin}.{}, {origin}.intermediate or {origin}.root)",
                             origins[o].keys.join(&format!(", {origin}."))
@@ -641,7 +825,7 @@ impl Parser<'_> {
             .collect();
         Err(self.err(
             p.span(),
-            "case.pins",
+            field,
             format!(
                 "{s:?} is neither a reference ({}, ORIGIN.intermediate, ORIGIN.root) nor a base64 SHA-256 pin",
                 examples.first().map_or("ORIGIN.KEY", String::as_str)
@@ -697,6 +881,98 @@ host = "api.example.test"
         assert_eq!(case.pins.len(), 2);
         assert!(matches!(&case.pins[1], PinRef::Literal(p) if p.starts_with("AAAA")));
         assert_eq!(case.expect, Expected::Cancelled);
+    }
+
+    #[test]
+    fn steps_start_from_the_previous_step() {
+        let suite = parse_ok(
+            "\n[[case]]\nname = \"r\"\nproxy = \"passthrough\"\npins = [\"api.current\"]\n\
+             [[case.step]]\nexpect = \"proceeded\"\n\
+             [[case.step]]\nname = \"rotated\"\norigin_key = \"next\"\nexpect = \"cancelled\"\nexit = 10\n\
+             [[case.step]]\nproxy = \"intercept\"\npins = []\nexpect = \"proceeded\"\nenv = { X = \"{case}\" }\n",
+        );
+        let case = &suite.cases[0];
+        assert!(case.is_stepped());
+        let steps: Vec<(&str, Action, &str, usize, Option<i32>)> = case
+            .steps
+            .iter()
+            .map(|s| {
+                (
+                    s.name.as_str(),
+                    s.action,
+                    s.origin_key.as_str(),
+                    s.pins.len(),
+                    s.exit,
+                )
+            })
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                ("step-1", Action::Passthrough, "current", 1, None),
+                ("rotated", Action::Passthrough, "next", 1, Some(10)),
+                (
+                    "step-3",
+                    Action::Intercept(Profile::Forged),
+                    "next",
+                    0,
+                    None
+                ),
+            ]
+        );
+        assert_eq!(case.steps[2].env[0].0, "X");
+        // The case's own fields are its first step's.
+        assert_eq!(
+            (case.expect, case.origin_key.as_str()),
+            (Expected::Proceeded, "current")
+        );
+        // A one-step case runs as itself.
+        let plain =
+            parse_ok("\n[[case]]\nname = \"p\"\nproxy = \"intercept\"\nexpect = \"cancelled\"\n");
+        let run = plain.cases[0].run_steps();
+        assert_eq!((run.len(), run[0].expect), (1, Expected::Cancelled));
+        assert!(!plain.cases[0].is_stepped());
+    }
+
+    #[test]
+    fn step_errors_name_the_step_field() {
+        let case = "\n[[case]]\nname = \"r\"\n";
+        for (extra, want) in [
+            (
+                "proxy = \"passthrough\"\nexpect = \"proceeded\"\n[[case.step]]\nexpect = \"proceeded\"\n",
+                "s.toml:15: case.expect: a case with steps expects per step",
+            ),
+            (
+                "[[case.step]]\nexpect = \"proceeded\"\n",
+                "case.step.proxy: missing: the case gives no proxy, so its first step must",
+            ),
+            (
+                "proxy = \"intercept\"\n[[case.step]]\nname = \"a\"\nexpect = \"proceeded\"\n[[case.step]]\nname = \"a\"\nexpect = \"proceeded\"\n",
+                "case.step.name: \"a\" is used twice",
+            ),
+            (
+                "proxy = \"intercept\"\n[[case.step]]\nexpect = \"proceeded\"\nexit = 300\n",
+                "s.toml:17: case.step.exit: an exit code is 0 to 255",
+            ),
+            (
+                "proxy = \"intercept\"\n[[case.step]]\norigin_key = \"later\"\nexpect = \"proceeded\"\n",
+                "case.step.origin_key: origin \"api\" has no key \"later\"",
+            ),
+            (
+                "proxy = \"intercept\"\n[[case.step]]\npins = [\"api.nope\"]\nexpect = \"proceeded\"\n",
+                "case.step.pins: origin \"api\" has no key \"nope\"",
+            ),
+            (
+                "proxy = \"intercept\"\n[[case.step]]\nexpect = \"proceeded\"\nfoo = 1\n",
+                "unknown field `foo`",
+            ),
+            ("", "case.proxy: missing"),
+            ("proxy = \"intercept\"\n", "case.expect: missing"),
+        ] {
+            let e = parse_err(&format!("{case}{extra}"));
+            assert!(e.contains(want), "{extra:?}: {e}");
+            assert!(!e.contains('\n'), "{e}");
+        }
     }
 
     #[test]

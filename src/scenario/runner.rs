@@ -17,7 +17,9 @@ use tokio::task::JoinSet;
 
 use crate::ca::leaf::LeafIssuer;
 use crate::ca::CertificateAuthority;
-use crate::case_record::{CasePin, CaseRecord, Evidence, RunEvent, RunSummary, SuiteInfo};
+use crate::case_record::{
+    CasePin, CaseRecord, Evidence, RunEvent, RunSummary, Status, StepRecord, SuiteInfo,
+};
 use crate::error::{Error, Result};
 use crate::origin::pki::OriginPki;
 use crate::origin::TestOrigin;
@@ -28,7 +30,7 @@ use crate::rules::{Action, HostGlob, HostMap, Profile, Rule, Rules};
 
 use super::client::{self, ClientSpec};
 use super::judge::judge;
-use super::model::{CaChoice, PinRef, Suite};
+use super::model::{action_label, CaChoice, Case, PinRef, Step, Suite};
 use super::template::{Placeholder, Values};
 
 /// The port test URLs use; the proxy maps `host:443` to the case's origin.
@@ -259,20 +261,80 @@ async fn run_case(env: &SuiteEnv, index: usize) -> Result<CaseRecord> {
     let started = Instant::now();
     let suite = &env.suite;
     let case = &suite.cases[index];
-    let origin_def = &suite.origins[case.origin];
-    let host = origin_def.host.clone();
+    let host = suite.origins[case.origin].host.clone();
+    // One scratch directory for the whole case: what a client keeps (a pin cache) lives
+    // across its steps.
+    let work_dir = env.dir.path().join(format!("case-{index}"));
+    std::fs::create_dir_all(&work_dir)
+        .map_err(|e| Error::file(&work_dir, "create the case directory", e))?;
+    let mut steps = Vec::new();
+    for step in case.run_steps() {
+        steps.push(run_step(env, case, &step, &host, &work_dir).await?);
+    }
+    // The first step that did not pass decides; else the last.
+    let deciding = steps
+        .iter()
+        .position(|s| s.status != Status::Passed)
+        .unwrap_or(steps.len().saturating_sub(1));
+    let decided = steps
+        .get(deciding)
+        .cloned()
+        .ok_or_else(|| Error::runtime(format!("case {} has no step", case.name)))?;
+    let detail = if case.is_stepped() {
+        format!(
+            "step {} ({}): {}",
+            deciding + 1,
+            decided.name,
+            decided.detail
+        )
+    } else {
+        decided.detail.clone()
+    };
+    Ok(CaseRecord {
+        suite_index: env.index,
+        case_index: index,
+        suite: suite.name.clone(),
+        name: case.name.clone(),
+        family: case.family.map(|f| f.name().to_string()),
+        host,
+        proxy: decided.proxy.clone(),
+        origin_key: decided.origin_key.clone(),
+        pins: decided.pins.clone(),
+        pinned_host: decided.pinned_host.clone(),
+        expected: decided.expected,
+        reason: decided.reason.clone(),
+        observed: decided.observed,
+        status: decided.status,
+        detail,
+        disagreements: decided.disagreements.clone(),
+        evidence: decided.evidence.clone(),
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        steps: if case.is_stepped() { steps } else { Vec::new() },
+    })
+}
 
-    let cert = env.pkis[case.origin].leaf(std::slice::from_ref(&host), &case.origin_key)?;
+/// One step: an origin presenting the step's key, a proxy with the step's rule, the client, and
+/// the judgement of what they saw.
+async fn run_step(
+    env: &SuiteEnv,
+    case: &Case,
+    step: &Step,
+    host: &str,
+    work_dir: &Path,
+) -> Result<StepRecord> {
+    let started = Instant::now();
+    let suite = &env.suite;
+    let cert = env.pkis[case.origin].leaf(&[host.to_string()], &step.origin_key)?;
     let origin = TestOrigin::start(cert).await?;
-    let hosts = HostGlob::parse(&host).map_err(Error::runtime)?;
+    let hosts = HostGlob::parse(host).map_err(Error::runtime)?;
     let config = ProxyConfig {
         listen: SocketAddr::new(suite.proxy.listen, 0),
         rules: Rules::new(vec![Rule {
             hosts,
-            action: case.action,
+            action: step.action,
         }]),
         maps: vec![HostMap {
-            host: host.clone(),
+            host: host.to_string(),
             port: Some(ORIGIN_PORT),
             to: origin.addr(),
         }],
@@ -294,7 +356,7 @@ async fn run_case(env: &SuiteEnv, index: usize) -> Result<CaseRecord> {
         let _ = stopped.await;
     }));
 
-    let pins: Vec<CasePin> = case
+    let pins: Vec<CasePin> = step
         .pins
         .iter()
         .map(|p| CasePin {
@@ -305,24 +367,28 @@ async fn run_case(env: &SuiteEnv, index: usize) -> Result<CaseRecord> {
     let pinned_host = if pins.is_empty() {
         None
     } else {
-        Some(case.pinned_host.clone().unwrap_or_else(|| {
-            case.pins
+        Some(step.pinned_host.clone().unwrap_or_else(|| {
+            step.pins
                 .iter()
                 .find_map(PinRef::origin)
-                .map_or_else(|| host.clone(), |o| suite.origins[o].host.clone())
+                .map_or_else(|| host.to_string(), |o| suite.origins[o].host.clone())
         }))
     };
-    let work_dir = env.dir.path().join(format!("case-{index}"));
-    std::fs::create_dir_all(&work_dir)
-        .map_err(|e| Error::file(&work_dir, "create the case directory", e))?;
+    // A stepped case's requests name the step: the origin's log tells the steps apart.
+    let path = if case.is_stepped() {
+        format!("/pin-proxy/{}/{}", case.name, step.name)
+    } else {
+        format!("/pin-proxy/{}", case.name)
+    };
     let values = values(
         env,
         &case.name,
-        &host,
+        host,
+        &path,
         proxy_addr,
         &pins,
         pinned_host.as_deref(),
-        &work_dir,
+        work_dir,
     );
     let mut child_env: Vec<(String, String)> =
         values.iter().map(|(p, v)| (p.env(), v.clone())).collect();
@@ -332,6 +398,7 @@ async fn run_case(env: &SuiteEnv, index: usize) -> Result<CaseRecord> {
             .env
             .iter()
             .chain(&case.env)
+            .chain(&step.env)
             .map(|(k, t)| (k.clone(), t.render(&values))),
     );
     let spec = ClientSpec {
@@ -359,7 +426,7 @@ async fn run_case(env: &SuiteEnv, index: usize) -> Result<CaseRecord> {
     records.sort_by_key(|r| r.id);
     let (connections, others): (Vec<_>, Vec<_>) = records
         .into_iter()
-        .partition(|r| r.host.as_deref() == Some(host.as_str()));
+        .partition(|r| r.host.as_deref() == Some(host));
     // Each host once, in the order first asked for (`dedup` alone keeps a, b, a).
     let mut other_hosts: Vec<String> = Vec::new();
     for r in &others {
@@ -376,24 +443,21 @@ async fn run_case(env: &SuiteEnv, index: usize) -> Result<CaseRecord> {
         client: client_run,
     };
     let verdict = judge(
-        &host,
-        case.action == Action::Passthrough,
-        case.expect,
+        host,
+        step.action == Action::Passthrough,
+        step.expect,
+        step.exit,
         &evidence,
     );
-    Ok(CaseRecord {
-        suite_index: env.index,
-        case_index: index,
-        suite: suite.name.clone(),
-        name: case.name.clone(),
-        family: case.family.map(|f| f.name().to_string()),
-        host,
-        proxy: case.proxy_label(),
-        origin_key: case.origin_key.clone(),
+    Ok(StepRecord {
+        name: step.name.clone(),
+        proxy: action_label(step.action),
+        origin_key: step.origin_key.clone(),
         pins,
         pinned_host,
-        expected: case.expect,
-        reason: case.reason.clone(),
+        expected: step.expect,
+        expected_exit: step.exit,
+        reason: step.reason.clone(),
         observed: verdict.observed,
         status: verdict.status,
         detail: verdict.detail,
@@ -403,16 +467,17 @@ async fn run_case(env: &SuiteEnv, index: usize) -> Result<CaseRecord> {
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn values(
     env: &SuiteEnv,
     case: &str,
     host: &str,
+    path: &str,
     proxy: SocketAddr,
     pins: &[CasePin],
     pinned_host: Option<&str>,
     work_dir: &Path,
 ) -> Values {
-    let path = format!("/pin-proxy/{case}");
     let b64: Vec<&str> = pins.iter().map(|p| p.pin.as_str()).collect();
     let join = |prefix: &str, sep: &str| {
         b64.iter()
@@ -428,7 +493,7 @@ fn values(
     v.insert(Placeholder::Url, format!("https://{host}{path}"));
     v.insert(Placeholder::Host, host.to_string());
     v.insert(Placeholder::Port, ORIGIN_PORT.to_string());
-    v.insert(Placeholder::Path, path);
+    v.insert(Placeholder::Path, path.to_string());
     v.insert(
         Placeholder::TrustBundle,
         env.trust_bundle.display().to_string(),
