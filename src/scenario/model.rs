@@ -145,6 +145,9 @@ pub enum PinRef {
     Intermediate(usize),
     /// An origin's root CA (`api.root`).
     Root(usize),
+    /// The case proxy's CA (`proxy.ca`), or the key a forged profile signs with
+    /// (`proxy.forged`, `proxy.expired`, ...): what a forging proxy would publish as its pins.
+    Proxy(Option<Profile>),
     /// A literal base64 pin.
     Literal(String),
 }
@@ -157,6 +160,8 @@ impl PinRef {
             PinRef::Key { origin, key } => format!("{}.{key}", name(*origin)),
             PinRef::Intermediate(o) => format!("{}.intermediate", name(*o)),
             PinRef::Root(o) => format!("{}.root", name(*o)),
+            PinRef::Proxy(None) => "proxy.ca".to_string(),
+            PinRef::Proxy(Some(p)) => format!("proxy.{}", p.name()),
             PinRef::Literal(_) => "literal".to_string(),
         }
     }
@@ -167,7 +172,7 @@ impl PinRef {
             PinRef::Key { origin, .. } | PinRef::Intermediate(origin) | PinRef::Root(origin) => {
                 Some(*origin)
             }
-            PinRef::Literal(_) => None,
+            PinRef::Proxy(_) | PinRef::Literal(_) => None,
         }
     }
 }

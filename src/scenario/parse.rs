@@ -379,6 +379,13 @@ impl Parser<'_> {
         for o in raw {
             let o = o.into_inner();
             let name = o.name.get_ref().clone();
+            if name == "proxy" {
+                return Err(self.err(
+                    o.name.span(),
+                    "origin.name",
+                    "\"proxy\" is reserved: proxy.ca and proxy.forged name the case proxy's keys",
+                ));
+            }
             if !is_name(&name) {
                 return Err(self.err(
                     o.name.span(),
@@ -795,6 +802,21 @@ impl Parser<'_> {
 
     fn pin(&self, p: &Spanned<String>, origins: &[Origin], field: &str) -> Result<PinRef> {
         let s = p.get_ref().trim();
+        if let Some(what) = s.strip_prefix("proxy.") {
+            if what == "ca" {
+                return Ok(PinRef::Proxy(None));
+            }
+            return match what.parse::<Profile>() {
+                Ok(Profile::Custom) | Err(_) => Err(self.err(
+                    p.span(),
+                    field,
+                    format!(
+                        "{s:?}: the proxy's pins are proxy.ca and proxy.PROFILE (forged, self-signed, wrong-host, expired, untrusted-ca)"
+                    ),
+                )),
+                Ok(profile) => Ok(PinRef::Proxy(Some(profile))),
+            };
+        }
         if let Some((origin, what)) = s.split_once('.') {
             if let Some(o) = origins.iter().position(|x| x.name == origin) {
                 return match what {
@@ -932,6 +954,36 @@ host = "api.example.test"
         let run = plain.cases[0].run_steps();
         assert_eq!((run.len(), run[0].expect), (1, Expected::Cancelled));
         assert!(!plain.cases[0].is_stepped());
+    }
+
+    #[test]
+    fn the_proxys_keys_can_be_pinned_by_name() {
+        let suite = parse_ok(
+            "\n[[case]]\nname = \"canary\"\nproxy = \"intercept\"\npins = [\"proxy.ca\", \"proxy.forged\"]\nexpect = \"proceeded\"\n",
+        );
+        assert_eq!(
+            suite.cases[0].pins,
+            [PinRef::Proxy(None), PinRef::Proxy(Some(Profile::Forged))]
+        );
+        assert_eq!(suite.cases[0].pins[1].label(&suite.origins), "proxy.forged");
+        let e = parse_err("\n[[case]]\nname = \"c\"\nproxy = \"intercept\"\npins = [\"proxy.custom\"]\nexpect = \"proceeded\"\n");
+        assert!(
+            e.contains(
+                "case.pins: \"proxy.custom\": the proxy's pins are proxy.ca and proxy.PROFILE"
+            ),
+            "{e}"
+        );
+        let e = parse(
+            "s.toml",
+            "s",
+            "[client]\ncommand = \"x\"\n[[origin]]\nname = \"proxy\"\nhost = \"p.test\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("s.toml:4: origin.name: \"proxy\" is reserved"),
+            "{e}"
+        );
     }
 
     #[test]

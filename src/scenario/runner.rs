@@ -252,6 +252,8 @@ impl SuiteEnv {
             PinRef::Key { origin, key } => self.pkis[*origin].key_pin(key).unwrap_or_default(),
             PinRef::Intermediate(o) => self.pkis[*o].intermediate_pin().to_string(),
             PinRef::Root(o) => self.pkis[*o].root_pin().to_string(),
+            PinRef::Proxy(None) => self.issuer.ca().pin().to_string(),
+            PinRef::Proxy(Some(profile)) => self.issuer.profile_pin(*profile).unwrap_or_default(),
             PinRef::Literal(p) => p.clone(),
         }
     }
