@@ -4,13 +4,17 @@
 //! This module owns the model and the pure rules: the [`Payload`] (what a signed config says),
 //! [`Refusal`] (every reason a client turns one down), the rollback rule [`accept`] and the host
 //! lookup [`Payload::pins_for`]. Beside them:
-//! - [`source`]: the TOML file an operator writes (`pins.toml`), parsed into a [`Source`].
+//! - [`source`]: the TOML file an operator writes (`pins.toml`), parsed into a [`Source`];
+//! - [`jws`]: the payload as a compact JWS (RFC 7515), EdDSA or ES256, signed and verified;
+//! - [`keys`]: signing and verifying keys, their files and their key id (the SPKI pin).
 //!
 //! Nothing here reads a clock or a socket: every check takes `now` (Unix seconds) from the
-//! caller. Only [`source::read`] touches files. Serving a
+//! caller. Only [`source::read`], [`keys`]' `load` and `write_keypair` touch files. Serving a
 //! config, fetching and caching it belong to the commands built on this (`pin-config serve`, the
 //! reference client's `--pins-url`).
 
+pub mod jws;
+pub mod keys;
 pub mod source;
 
 use std::collections::BTreeMap;
@@ -18,6 +22,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use keys::{KeyType, SigningKey, VerifyingKey};
 pub use source::Source;
 
 /// How far in the future a config's `issued_at` may be before it is refused as
@@ -141,7 +146,7 @@ impl Payload {
 /// - an older version: [`Refusal::Replay`] (a served old config, perhaps with a key since
 ///   rotated away, must not roll the client back).
 ///
-/// Signatures and times are checked before this; this only compares.
+/// Signatures and times are checked before this ([`jws::verify`]); this only compares.
 pub fn accept(candidate: &Payload, cached: Option<&Payload>) -> Result<(), Refusal> {
     let Some(cached) = cached else {
         return Ok(());
