@@ -7,7 +7,7 @@
 //! every signed config names: the key's SPKI pin (base64 SHA-256 of its SubjectPublicKeyInfo
 //! DER, as [`crate::pins::spki_pin`] computes it), so `kid` is the same string a pin list would
 //! hold for that key. Encrypted private keys are not read. The signatures themselves are made in
-//! [`super::jws`].
+//! [`super::jws`] and [`super::wultra`].
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -220,6 +220,17 @@ impl VerifyingKey {
     pub fn public_key_pem(&self) -> String {
         pem("PUBLIC KEY", &self.spki_der)
     }
+
+    /// Whether `signature` (ASN.1 DER for P-256, 64 bytes for Ed25519) signs `message`.
+    pub(crate) fn verify_asn1(&self, message: &[u8], signature: &[u8]) -> bool {
+        let alg: &'static dyn sig::VerificationAlgorithm = match self.key_type {
+            KeyType::Ed25519 => &sig::ED25519,
+            KeyType::EcdsaP256 => &sig::ECDSA_P256_SHA256_ASN1,
+        };
+        sig::UnparsedPublicKey::new(alg, &self.raw)
+            .verify(message, signature)
+            .is_ok()
+    }
 }
 
 /// A private key that signs pin configs.
@@ -227,6 +238,8 @@ pub struct SigningKey {
     key_type: KeyType,
     /// PKCS#8 v1 DER, what jsonwebtoken and OpenSSL read.
     pkcs8: Vec<u8>,
+    /// For ECDSA signatures in ASN.1 DER (Wultra); `None` for Ed25519.
+    ecdsa: Option<EcdsaKeyPair>,
     public: VerifyingKey,
 }
 
@@ -319,6 +332,7 @@ impl SigningKey {
             return Ok(Self {
                 key_type: KeyType::Ed25519,
                 pkcs8,
+                ecdsa: None,
                 public: VerifyingKey::from_spki_der(spki.as_ref(), source)?,
             });
         }
@@ -329,6 +343,7 @@ impl SigningKey {
                 Ok(Self {
                     key_type: KeyType::EcdsaP256,
                     pkcs8: der.to_vec(),
+                    ecdsa: Some(ec),
                     public,
                 })
             }
@@ -362,6 +377,17 @@ impl SigningKey {
     /// PKCS#8 DER, for jsonwebtoken's `EncodingKey`.
     pub(crate) fn pkcs8_der(&self) -> &[u8] {
         &self.pkcs8
+    }
+
+    /// An ECDSA P-256/SHA-256 signature of `message` in ASN.1 DER; `None` for an Ed25519 key.
+    pub(crate) fn sign_ecdsa_asn1(&self, message: &[u8]) -> Option<Result<Vec<u8>>> {
+        let ec = self.ecdsa.as_ref()?;
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        Some(
+            ec.sign(&rng, message)
+                .map(|s| s.as_ref().to_vec())
+                .map_err(|_| Error::runtime("cannot sign with the ECDSA key")),
+        )
     }
 }
 

@@ -6,7 +6,8 @@
 //! lookup [`Payload::pins_for`]. Beside them:
 //! - [`source`]: the TOML file an operator writes (`pins.toml`), parsed into a [`Source`];
 //! - [`jws`]: the payload as a compact JWS (RFC 7515), EdDSA or ES256, signed and verified;
-//! - [`keys`]: signing and verifying keys, their files and their key id (the SPKI pin).
+//! - [`keys`]: signing and verifying keys, their files and their key id (the SPKI pin);
+//! - [`wultra`]: the Wultra SSL pinning format (per-entry ECDSA signatures, challenge mode).
 //!
 //! Nothing here reads a clock or a socket: every check takes `now` (Unix seconds) from the
 //! caller. Only [`source::read`], [`keys`]' `load` and `write_keypair` touch files. Serving a
@@ -16,6 +17,7 @@
 pub mod jws;
 pub mod keys;
 pub mod source;
+pub mod wultra;
 
 use std::collections::BTreeMap;
 use std::fmt;
