@@ -5,6 +5,7 @@
 //! - [`record`]: the connection record and verdict vocabulary every layer shares;
 //! - [`verdict`]: sans-IO classification of what happened on a connection;
 //! - [`rules`]: host patterns to actions; [`pins`]: SPKI pins;
+//! - [`pin_config`]: signed pin configs (JWS and Wultra), their keys and the rollback rule;
 //! - [`ca`]: the local CA and the leaves it signs (files, no sockets);
 //! - [`proxy`]: the tokio/rustls/hyper shell that accepts connections and feeds the core;
 //! - [`cli`]: argument parsing and dispatch, above everything.
@@ -19,6 +20,7 @@ pub mod client;
 pub mod duration;
 pub mod error;
 pub mod origin;
+pub mod pin_config;
 pub mod pins;
 pub mod proxy;
 pub mod record;

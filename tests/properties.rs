@@ -1,5 +1,6 @@
 //! Property tests for the pure core: the verdict tracker and the certificate-flight scanner,
-//! host rules and the rules file, the scenario parser and its templates, pins and durations.
+//! host rules and the rules file, the scenario parser and its templates, pins and durations,
+//! signed pin configs (the source parser, JWS and Wultra verification).
 //!
 //! Every property runs on generated input (proptest) through the public API only. Failures are
 //! not persisted to files (`failure_persistence: None`): a failing case is printed shrunk, and
@@ -23,7 +24,7 @@ use pin_proxy::scenario::parse as scenario;
 use pin_proxy::scenario::template::{Arg, Command, Placeholder, Template, Values};
 use pin_proxy::verdict::flight::ServerFlight;
 use pin_proxy::verdict::{ClientEnd, Event, Tracker};
-use pin_proxy::{duration, pins};
+use pin_proxy::{duration, pin_config, pins};
 
 /// A config with `cases` cases and no failure files written next to the sources.
 fn cfg(cases: u32) -> ProptestConfig {
@@ -1808,6 +1809,151 @@ proptest! {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 7. Signed pin configs
+// ---------------------------------------------------------------------------------------------
+
+const PIN_SOURCE: &str = "pins.toml";
+const PIN_SOURCE_TEXT: &str = "version = 3\nvalid_for = \"7d\"\n\n[hosts.\"api.example.test\"]\npins = [\"47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\", \"sha256//7DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\"]\ninclude_subdomains = false\n\n[hosts.\"cdn.example.test\"]\npins = [\"sha256/47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\"]\ninclude_subdomains = true\n";
+const PIN_NOW: u64 = 1_800_000_000;
+
+fn check_pin_source(text: &str) -> Result<(), TestCaseError> {
+    match pin_config::source::parse(std::path::Path::new(PIN_SOURCE), text) {
+        Ok(source) => {
+            prop_assert!(source.version > 0);
+            prop_assert_eq!(source.payload(PIN_NOW).check(), Ok(()));
+        }
+        Err(e) => {
+            prop_assert_eq!(e.exit_code(), pin_proxy::error::exit::INVALID_INPUT);
+            check_file_error(PIN_SOURCE, text, &e.to_string())?;
+        }
+    }
+    Ok(())
+}
+
+/// One Ed25519 and one P-256 key, a JWS of the source's payload by each, and a Wultra file by
+/// the P-256 key; made once.
+struct Signed {
+    keys: Vec<pin_config::SigningKey>,
+    payload: pin_config::Payload,
+    jws: Vec<String>,
+    wultra: String,
+    wultra_entries: Vec<pin_config::wultra::Entry>,
+}
+
+fn signed() -> &'static Signed {
+    static SIGNED: std::sync::OnceLock<Signed> = std::sync::OnceLock::new();
+    SIGNED.get_or_init(|| {
+        use pin_config::source::{Certificate, HostPins};
+        let source =
+            pin_config::source::parse(std::path::Path::new(PIN_SOURCE), PIN_SOURCE_TEXT).unwrap();
+        let payload = source.payload(PIN_NOW);
+        let keys: Vec<_> = [pin_config::KeyType::Ed25519, pin_config::KeyType::EcdsaP256]
+            .into_iter()
+            .map(|t| pin_config::SigningKey::generate(t).unwrap())
+            .collect();
+        let jws = keys
+            .iter()
+            .map(|k| pin_config::jws::sign(&payload, k).unwrap())
+            .collect();
+        // A Wultra source needs certificates; these are made up (only their hashes matter).
+        let cert = |name: &str, byte: u8| Certificate {
+            file: name.into(),
+            line: 1,
+            position: 0,
+            common_name: Some(name.to_string()),
+            not_after: PIN_NOW + 86_400,
+            spki_pin: base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                [byte; 32],
+            ),
+            cert_hash: base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                [byte ^ 0xff; 32],
+            ),
+        };
+        let mut wultra_source = source.clone();
+        wultra_source.hosts = ["a.test", "b.test", "c.test"]
+            .iter()
+            .zip(1u8..)
+            .map(|(host, byte)| {
+                let c = cert(host, byte);
+                let pins = HostPins {
+                    pins: vec![c.spki_pin.clone()],
+                    cert_hashes: vec![c.cert_hash.clone()],
+                    include_subdomains: false,
+                    certificates: vec![c],
+                    line: 1,
+                };
+                (host.to_string(), pins)
+            })
+            .collect();
+        let wultra =
+            pin_config::wultra::sign_fingerprints(&wultra_source, &keys[1], PIN_NOW).unwrap();
+        let wultra_entries = pin_config::wultra::entries(&wultra_source, PIN_NOW).unwrap();
+        Signed {
+            keys,
+            payload,
+            jws,
+            wultra,
+            wultra_entries,
+        }
+    })
+}
+
+proptest! {
+    #![proptest_config(cfg(300))]
+
+    #[test]
+    fn any_text_is_a_pin_config_source_or_a_one_line_error(text in messy_string()) {
+        check_pin_source(&text)?;
+    }
+
+    #[test]
+    fn a_mutated_pin_config_source_never_panics(
+        mutations in proptest::collection::vec(mutation(), 1..5),
+    ) {
+        check_pin_source(&mutate(PIN_SOURCE_TEXT, &mutations))?;
+    }
+
+    /// A changed JWS is refused, or (whitespace around it) says exactly what was signed.
+    #[test]
+    fn a_mutated_jws_is_refused_or_says_what_was_signed(
+        which in 0usize..2,
+        mutations in proptest::collection::vec(mutation(), 1..4),
+        now in prop_oneof![Just(PIN_NOW), any::<u64>()],
+    ) {
+        let s = signed();
+        let text = mutate(&s.jws[which], &mutations);
+        for key in &s.keys {
+            match pin_config::jws::verify(&text, key.verifying_key(), now) {
+                Ok(payload) => {
+                    prop_assert_eq!(&payload, &s.payload);
+                    prop_assert_eq!(key.kid(), s.keys[which].kid());
+                }
+                Err(refusal) => prop_assert!(!refusal.to_string().contains(['\n', '\r'])),
+            }
+        }
+    }
+
+    /// Whatever is changed in a Wultra file, only entries that were signed are accepted.
+    #[test]
+    fn a_mutated_wultra_file_accepts_only_signed_entries(
+        mutations in proptest::collection::vec(mutation(), 1..4),
+    ) {
+        let s = signed();
+        let text = mutate(&s.wultra, &mutations);
+        match pin_config::wultra::verify_fingerprints(text.as_bytes(), s.keys[1].verifying_key(), PIN_NOW) {
+            Ok(got) => {
+                for entry in &got.entries {
+                    prop_assert!(s.wultra_entries.contains(entry), "{:?}", entry);
+                }
+            }
+            Err(refusal) => prop_assert!(!refusal.to_string().contains(['\n', '\r'])),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Regressions: inputs found by these properties or by the fuzz targets in fuzz/
 // ---------------------------------------------------------------------------------------------
 
@@ -1828,6 +1974,13 @@ fn deeply_nested_toml_is_a_one_line_error() {
     }
     let e = rules::file::parse(RULES_FILE, &format!("a = {}", "[".repeat(100_000))).unwrap_err();
     assert!(e.starts_with("rules.toml:1: ") && !e.contains('\n'), "{e}");
+    let e = pin_config::source::parse(
+        std::path::Path::new(PIN_SOURCE),
+        &format!("version = {}", "[".repeat(100_000)),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.starts_with("pins.toml:1: ") && !e.contains('\n'), "{e}");
 }
 
 /// Bug: an unknown placeholder's name is written raw into the error, so a name with a line

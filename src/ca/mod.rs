@@ -356,7 +356,7 @@ fn create_private_dir(dir: &Path) -> Result<()> {
 }
 
 /// Writes a file with `mode` from its creation on (no window where a key is world-readable).
-fn write_file(path: &Path, bytes: &[u8], mode: u32, action: &'static str) -> Result<()> {
+pub(crate) fn write_file(path: &Path, bytes: &[u8], mode: u32, action: &'static str) -> Result<()> {
     #[cfg(not(unix))]
     let _ = mode;
     let mut opts = fs::OpenOptions::new();

@@ -3,6 +3,7 @@
 
 mod ca;
 mod client;
+mod pin_config;
 mod proxy;
 mod run;
 
@@ -36,6 +37,10 @@ enum Command {
     Ca(ca::CaCommand),
     /// The reference pinning client: fetch one https:// URL under a known pinning policy.
     Client(Box<client::ClientArgs>),
+    /// Signed pin configs: make a signing key, sign a pins file (JWS or Wultra), verify a signed
+    /// config as a client would.
+    #[command(subcommand)]
+    PinConfig(pin_config::PinConfigCommand),
 }
 
 /// Runs the CLI with the process arguments; returns the exit code.
@@ -71,6 +76,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Run(args) => run::run(*args, &ca_dir()?),
         Command::Ca(cmd) => ca::run(cmd, &ca_dir()?),
         Command::Client(args) => client::run(*args),
+        Command::PinConfig(cmd) => pin_config::run(cmd),
     }
 }
 
