@@ -159,12 +159,7 @@ fn options(args: &ClientArgs) -> Result<Options> {
     } else {
         "flags"
     };
-    let policy = Policy {
-        pins: pins_given,
-        pinned_hosts,
-        missing_pin: args.missing_pin,
-        match_mode: args.match_mode,
-    };
+    let policy = Policy::from_flags(pins_given, pinned_hosts, args.missing_pin, args.match_mode);
 
     let body = match args.data.as_deref() {
         None => Bytes::new(),

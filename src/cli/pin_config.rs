@@ -9,7 +9,7 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use clap::{Subcommand, ValueEnum};
+use clap::Subcommand;
 
 use crate::error::{exit, Error, Result};
 use crate::pin_config::{self, jws, keys, source, wultra, KeyType, Refusal};
@@ -59,17 +59,31 @@ pub(crate) enum PinConfigCommand {
         #[arg(long, value_name = "CACHED.jws")]
         cache: Option<PathBuf>,
     },
+    /// Serve the signed config at /pins, signing it again when the source file changes (a
+    /// changed file whose version was not raised is refused, and the old config stays served).
+    Serve {
+        /// The source file (pins.toml).
+        source: PathBuf,
+        /// The private key.
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// Address to listen on (loopback only).
+        #[arg(long, default_value = "127.0.0.1:9443", value_name = "ADDR")]
+        listen: std::net::SocketAddr,
+        /// The signed format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+        /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+        #[arg(long, value_name = "FILE", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The private key of --tls-cert (PEM).
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+    },
 }
 
-/// The signed formats.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
-pub(crate) enum Format {
-    /// A compact JWS (EdDSA or ES256) over the JSON payload.
-    #[default]
-    Jws,
-    /// Wultra SSL pinning fingerprints (ECDSA P-256 keys only).
-    Wultra,
-}
+/// The signed formats (`jws`, or `wultra` for ECDSA P-256 keys).
+pub(crate) use crate::pin_config::serve::Format;
 
 pub(crate) fn run(cmd: PinConfigCommand) -> Result<i32> {
     match cmd {
@@ -90,7 +104,154 @@ pub(crate) fn run(cmd: PinConfigCommand) -> Result<i32> {
             format,
             cache,
         } => verify(&file, &key, format, cache.as_deref()),
+        PinConfigCommand::Serve {
+            source,
+            key,
+            listen,
+            format,
+            tls_cert,
+            tls_key,
+        } => serve(&source, &key, listen, format, tls_cert.zip(tls_key)),
     }
+}
+
+/// How often `serve` looks at the source file.
+const POLL: std::time::Duration = std::time::Duration::from_millis(500);
+
+fn serve(
+    source_path: &Path,
+    key_path: &Path,
+    listen: std::net::SocketAddr,
+    format: Format,
+    tls: Option<(PathBuf, PathBuf)>,
+) -> Result<i32> {
+    use crate::pin_config::serve::{self as served, ConfigServer, Update};
+    if !listen.ip().is_loopback() {
+        return Err(Error::input(
+            "--listen",
+            format!(
+                "{listen}: pin-config serve listens on loopback only (127.0.0.1 or ::1); a \
+                 device reaches it through the proxy"
+            ),
+        ));
+    }
+    let key = std::sync::Arc::new(SigningKey::load(key_path)?);
+    if format == Format::Wultra && key.key_type() != KeyType::EcdsaP256 {
+        return Err(Error::input(
+            key_path.display().to_string(),
+            "the Wultra format signs with ECDSA P-256: make a key with `pin-config keygen --key-type ecdsa-p256`",
+        ));
+    }
+    let tls_config = tls
+        .map(|(cert, key)| tls_server_config(&cert, &key))
+        .transpose()?;
+    let scheme = if tls_config.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let mut source = source::read(source_path)?;
+    let signed = served::sign(&source, &key, format, now_unix())?;
+    let kid = key.kid().to_string();
+    let rt = super::runtime()?;
+    rt.block_on(async move {
+        let (log_tx, mut log_rx) = tokio::sync::mpsc::unbounded_channel();
+        let server = ConfigServer::start(listen, tls_config, key.clone(), Some(log_tx)).await?;
+        let version = signed.version;
+        server.publish(Some(signed));
+        eprintln!(
+            "pin-config serve: version {version} of {} at {scheme}://{}{} ({}, kid {kid})",
+            source_path.display(),
+            server.addr(),
+            served::PATH,
+            format.name()
+        );
+        eprintln!("pin-config serve: stop with Ctrl-C");
+        let mut seen = file_stamp(source_path);
+        let stop = super::stop_signal();
+        tokio::pin!(stop);
+        let mut tick = tokio::time::interval(POLL);
+        loop {
+            tokio::select! {
+                () = &mut stop => break,
+                Some(fetch) = log_rx.recv() => eprintln!("pin-config serve: {fetch}"),
+                _ = tick.tick() => {
+                    let stamp = file_stamp(source_path);
+                    if stamp == seen {
+                        continue;
+                    }
+                    seen = stamp;
+                    let served_version = server.version().unwrap_or(source.version);
+                    let new = match source::read(source_path) {
+                        Ok(new) => new,
+                        Err(e) => {
+                            eprintln!("pin-config serve: {e}; still serving version {served_version}");
+                            continue;
+                        }
+                    };
+                    match served::update(Some(&source), &new) {
+                        Update::Unchanged => {}
+                        Update::Refused(why) => {
+                            eprintln!("pin-config serve: refused: {why}; still serving version {served_version}");
+                        }
+                        Update::Publish => match served::sign(&new, &key, format, now_unix()) {
+                            Ok(signed) => {
+                                server.publish(Some(signed));
+                                eprintln!("pin-config serve: now serving version {} (was {served_version})", new.version);
+                                source = new;
+                            }
+                            Err(e) => eprintln!("pin-config serve: cannot sign version {}: {e}; still serving version {served_version}", new.version),
+                        },
+                    }
+                }
+            }
+        }
+        Ok::<_, Error>(())
+    })?;
+    Ok(exit::OK)
+}
+
+/// What tells that a file changed: its length, modification time and content hash.
+fn file_stamp(path: &Path) -> Option<(u64, Option<std::time::SystemTime>, String)> {
+    let meta = std::fs::metadata(path).ok()?;
+    let bytes = std::fs::read(path).ok()?;
+    Some((
+        meta.len(),
+        meta.modified().ok(),
+        crate::pins::spki_pin(&bytes),
+    ))
+}
+
+/// A TLS server configuration from a PEM chain and key.
+fn tls_server_config(cert: &Path, key: &Path) -> Result<std::sync::Arc<rustls::ServerConfig>> {
+    use rustls::pki_types::pem::PemObject as _;
+    let chain_pem = std::fs::read(cert).map_err(|e| Error::file(cert, "read --tls-cert", e))?;
+    let key_pem = std::fs::read(key).map_err(|e| Error::file(key, "read --tls-key", e))?;
+    let chain = crate::pins::pem_certs(&chain_pem)
+        .map_err(|e| Error::input(cert.display().to_string(), e))?;
+    let key_der = rustls::pki_types::PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
+        Error::input(
+            key.display().to_string(),
+            format!("no usable private key: {e}"),
+        )
+    })?;
+    let signing = rustls::crypto::aws_lc_rs::sign::any_supported_type(&key_der)
+        .map_err(|e| Error::input(key.display().to_string(), format!("unsupported key: {e}")))?;
+    let certified = rustls::sign::CertifiedKey::new(chain, signing);
+    certified.keys_match().map_err(|e| {
+        Error::input(
+            "--tls-key",
+            format!("the key does not belong to {} ({e})", cert.display()),
+        )
+    })?;
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = crate::tls::server_config(
+        provider,
+        std::sync::Arc::new(certified),
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+    )
+    .map_err(Error::runtime)?;
+    Ok(std::sync::Arc::new(config))
 }
 
 /// The clock, in Unix seconds (0 if it is before 1970).

@@ -135,7 +135,7 @@ pub(crate) fn run(args: ProxyArgs, ca_dir: &Path) -> Result<i32> {
             threads,
         );
         let writer = tokio::spawn(write_records(rx, sinks));
-        proxy.run_until(stop_signal()).await?;
+        proxy.run_until(super::stop_signal()).await?;
         writer
             .await
             .map_err(|e| Error::runtime(format!("the events writer failed: {e}")))??;
@@ -247,29 +247,6 @@ fn print_banner(
     }
     eprintln!("  threads:      {threads} (--threads)");
     eprintln!("  stop with Ctrl-C for a per-host summary");
-}
-
-/// Completes on Ctrl-C or SIGTERM.
-async fn stop_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 async fn write_records(

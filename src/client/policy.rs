@@ -34,13 +34,22 @@ pub enum MissingPin {
     FailOpen,
 }
 
+/// Pins for the hosts a pattern matches, or for every host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PinEntry {
+    /// The hosts; `None` is every host (pins given without `--pinned-host`).
+    pub hosts: Option<HostGlob>,
+    /// Pins (base64 SPKI SHA-256), in the order given.
+    pub pins: Vec<String>,
+}
+
 /// The pins and the rules that apply them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Policy {
-    /// Pins (base64 SPKI SHA-256), in the order given.
-    pub pins: Vec<String>,
-    /// The hosts the pins are for; empty means every host.
-    pub pinned_hosts: Vec<HostGlob>,
+    /// The pins by host. For a host, the most specific matching pattern's entry applies (an
+    /// exact host before `*.parent`, a nearer parent before a farther one), else an entry for
+    /// every host.
+    pub entries: Vec<PinEntry>,
     /// What a host without pins gets.
     pub missing_pin: MissingPin,
     /// Which certificates a pin may match.
@@ -80,18 +89,64 @@ impl Decision {
 }
 
 impl Policy {
-    /// Whether any pin is configured.
-    pub fn is_pinning(&self) -> bool {
-        !self.pins.is_empty()
+    /// The policy of `--pin` and `--pinned-host`: the pins for each pattern, or for every host
+    /// when no pattern is given.
+    pub fn from_flags(
+        pins: Vec<String>,
+        pinned_hosts: Vec<HostGlob>,
+        missing_pin: MissingPin,
+        match_mode: MatchMode,
+    ) -> Self {
+        let entries = if pins.is_empty() {
+            Vec::new()
+        } else if pinned_hosts.is_empty() {
+            vec![PinEntry { hosts: None, pins }]
+        } else {
+            pinned_hosts
+                .into_iter()
+                .map(|g| PinEntry {
+                    hosts: Some(g),
+                    pins: pins.clone(),
+                })
+                .collect()
+        };
+        Self {
+            entries,
+            missing_pin,
+            match_mode,
+        }
     }
 
-    /// The pins for `host`: all of them when no `--pinned-host` scopes them, or when one matches.
+    /// Whether any pin is configured.
+    pub fn is_pinning(&self) -> bool {
+        self.entries.iter().any(|e| !e.pins.is_empty())
+    }
+
+    /// The pins for `host`.
     pub fn pins_for(&self, host: &str) -> &[String] {
-        if self.pinned_hosts.is_empty() || self.pinned_hosts.iter().any(|g| g.matches(host)) {
-            &self.pins
-        } else {
-            &[]
+        let scoped: Vec<(&HostGlob, &PinEntry)> = self
+            .entries
+            .iter()
+            .filter_map(|e| e.hosts.as_ref().map(|g| (g, e)))
+            .collect();
+        if let Some((_, entry)) = crate::rules::most_specific(&scoped, |(g, _)| g, host) {
+            return &entry.pins;
         }
+        self.entries
+            .iter()
+            .find(|e| e.hosts.is_none())
+            .map_or(&[], |e| e.pins.as_slice())
+    }
+
+    /// The host patterns the pins are scoped to (empty when they are for every host).
+    pub fn scope(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for g in self.entries.iter().filter_map(|e| e.hosts.as_ref()) {
+            if !out.iter().any(|o| o == g.as_str()) {
+                out.push(g.as_str().to_string());
+            }
+        }
+        out
     }
 
     /// Decides for `host` whose verified path has these pins (leaf first, anchor last).
@@ -131,12 +186,12 @@ mod tests {
     const PATH: [&str; 3] = [LEAF, INT, ROOT];
 
     fn policy(pins: &[&str], hosts: &[&str], missing: MissingPin, mode: MatchMode) -> Policy {
-        Policy {
-            pins: pins.iter().map(|p| p.to_string()).collect(),
-            pinned_hosts: hosts.iter().map(|h| HostGlob::parse(h).unwrap()).collect(),
-            missing_pin: missing,
-            match_mode: mode,
-        }
+        Policy::from_flags(
+            pins.iter().map(|p| p.to_string()).collect(),
+            hosts.iter().map(|h| HostGlob::parse(h).unwrap()).collect(),
+            missing,
+            mode,
+        )
     }
 
     #[test]
@@ -215,6 +270,34 @@ mod tests {
         assert_eq!(
             p.decide("api.test", &PATH),
             Decision::Mismatch { checked: 1 }
+        );
+    }
+
+    #[test]
+    fn per_host_entries_take_the_most_specific_pattern() {
+        let entry = |h: &str, pins: &[&str]| PinEntry {
+            hosts: Some(HostGlob::parse(h).unwrap()),
+            pins: pins.iter().map(|p| p.to_string()).collect(),
+        };
+        let p = Policy {
+            entries: vec![
+                entry("*.example.test", &["wide"]),
+                entry("api.example.test", &[LEAF]),
+                entry("*.eu.example.test", &[INT]),
+            ],
+            ..Policy::default()
+        };
+        assert_eq!(p.pins_for("api.example.test"), [LEAF.to_string()]);
+        assert_eq!(p.pins_for("a.eu.example.test"), [INT.to_string()]);
+        assert_eq!(p.pins_for("cdn.example.test"), ["wide".to_string()]);
+        assert!(p.pins_for("other.test").is_empty());
+        assert_eq!(
+            p.decide("other.test", &PATH),
+            Decision::NoPinsForHost(MissingPin::FailClosed)
+        );
+        assert_eq!(
+            p.scope(),
+            ["*.example.test", "api.example.test", "*.eu.example.test"]
         );
     }
 }

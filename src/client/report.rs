@@ -79,9 +79,16 @@ pub struct PolicyInfo {
     pub match_mode: MatchMode,
     /// `fail-closed` or `fail-open`.
     pub missing_pin: MissingPin,
-    /// The `--pinned-host` patterns; empty: the pins apply to every host.
-    pub pinned_hosts: Vec<String>,
-    /// Every configured pin.
+    /// The pins by host pattern (`hosts` null: for every host).
+    pub pins: Vec<PinEntryInfo>,
+}
+
+/// One entry of the policy's pins.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PinEntryInfo {
+    /// The host pattern, or null for every host.
+    pub hosts: Option<String>,
+    /// Its pins.
     pub pins: Vec<String>,
 }
 
@@ -91,12 +98,14 @@ impl PolicyInfo {
         Self {
             match_mode: policy.match_mode,
             missing_pin: policy.missing_pin,
-            pinned_hosts: policy
-                .pinned_hosts
+            pins: policy
+                .entries
                 .iter()
-                .map(ToString::to_string)
+                .map(|e| PinEntryInfo {
+                    hosts: e.hosts.as_ref().map(ToString::to_string),
+                    pins: e.pins.clone(),
+                })
                 .collect(),
-            pins: policy.pins.clone(),
         }
     }
 }
@@ -211,11 +220,7 @@ pub fn decision_lines(
             out
         }
         Decision::NoPinsForHost(missing) => {
-            let scope: Vec<String> = policy
-                .pinned_hosts
-                .iter()
-                .map(ToString::to_string)
-                .collect();
+            let scope = policy.scope();
             let what = match missing {
                 MissingPin::FailClosed => "cancelled (fail-closed)",
                 MissingPin::FailOpen => "allowed on trust alone (fail-open)",
@@ -308,11 +313,12 @@ mod tests {
                 "pin-proxy client: host api.test sent certificate 2 public key hash SMUGGLED= subject CN=real int",
             ]
         );
-        let policy = Policy {
-            pins: vec!["A=".into(), "B=".into()],
-            pinned_hosts: vec![HostGlob::parse("api.test").unwrap()],
-            ..Policy::default()
-        };
+        let policy = Policy::from_flags(
+            vec!["A=".into(), "B=".into()],
+            vec![HostGlob::parse("api.test").unwrap()],
+            MissingPin::FailClosed,
+            MatchMode::Chain,
+        );
         assert_eq!(
             decision_lines("api.test", &policy, &Decision::Mismatch { checked: 2 }, &path),
             [

@@ -7,15 +7,18 @@
 //! - [`source`]: the TOML file an operator writes (`pins.toml`), parsed into a [`Source`];
 //! - [`jws`]: the payload as a compact JWS (RFC 7515), EdDSA or ES256, signed and verified;
 //! - [`keys`]: signing and verifying keys, their files and their key id (the SPKI pin);
-//! - [`wultra`]: the Wultra SSL pinning format (per-entry ECDSA signatures, challenge mode).
+//! - [`wultra`]: the Wultra SSL pinning format (per-entry ECDSA signatures, challenge mode);
+//! - [`serve`]: the config served at `/pins`, and the rule for replacing it;
+//! - [`cache`]: the client's last good config, written atomically.
 //!
-//! Nothing here reads a clock or a socket: every check takes `now` (Unix seconds) from the
-//! caller. Only [`source::read`], [`keys`]' `load` and `write_keypair` touch files. Serving a
-//! config, fetching and caching it belong to the commands built on this (`pin-config serve`, the
-//! reference client's `--pins-url`).
+//! Nothing here reads a clock: every check takes `now` (Unix seconds) from the caller. Only
+//! [`source::read`], [`keys`]' `load` and `write_keypair` and [`cache`] touch files, and only
+//! [`serve`] sockets. Fetching a config belongs to the reference client (`--pins-url`).
 
+pub mod cache;
 pub mod jws;
 pub mod keys;
+pub mod serve;
 pub mod source;
 pub mod wultra;
 
