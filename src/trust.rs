@@ -86,10 +86,15 @@ pub struct CertInfo {
     pub position: usize,
     /// Subject distinguished name, e.g. `CN=api.example.test`.
     pub subject: String,
+    /// The subject's common name, if it has one.
+    pub common_name: Option<String>,
     /// Issuer distinguished name.
     pub issuer: String,
     /// SPKI SHA-256 pin, base64.
     pub pin: String,
+    /// SHA-256 of the whole certificate (DER), base64: what Wultra, urllib3 and some Flutter
+    /// plugins pin.
+    pub sha256: String,
     /// End of validity (RFC 3339), when the certificate could be parsed.
     pub not_after: Option<String>,
     /// Where it came from.
@@ -104,16 +109,25 @@ impl CertInfo {
             Ok((_, x)) => Self {
                 position,
                 subject: x.subject().to_string(),
+                common_name: x
+                    .subject()
+                    .iter_common_name()
+                    .next()
+                    .and_then(|c| c.as_str().ok())
+                    .map(str::to_string),
                 issuer: x.issuer().to_string(),
                 pin: crate::pins::spki_pin(x.tbs_certificate.subject_pki.raw),
+                sha256: crate::pins::sha256_base64(der),
                 not_after: Some(crate::ca::rfc3339(x.validity().not_after.to_datetime())),
                 source,
             },
             Err(e) => Self {
                 position,
                 subject: format!("(unreadable certificate: {e})"),
+                common_name: None,
                 issuer: String::new(),
                 pin: crate::pins::spki_pin(der),
+                sha256: crate::pins::sha256_base64(der),
                 not_after: None,
                 source,
             },
@@ -252,8 +266,10 @@ impl PathVerifier {
             None => CertInfo {
                 position: out.len(),
                 subject: "(trust anchor)".into(),
+                common_name: None,
                 issuer: String::new(),
                 pin: crate::pins::spki_pin(&webpki::spki_for_anchor(anchor)),
+                sha256: String::new(),
                 not_after: None,
                 source: CertSource::TrustStore,
             },

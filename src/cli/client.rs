@@ -45,6 +45,20 @@ pub(crate) struct ClientArgs {
     /// Which certificates of the verified path a pin may match.
     #[arg(long = "match", value_enum, default_value_t)]
     match_mode: MatchMode,
+    /// Fetch the pins from this signed pin config (http:// or https://, through --proxy)
+    /// instead of --pin; needs --pins-key.
+    #[arg(long, value_name = "URL", requires = "pins_key", conflicts_with_all = ["pin", "pinned_host"])]
+    pins_url: Option<String>,
+    /// The public key the pin config must be signed with (PEM, or a Wultra raw key).
+    #[arg(long, value_name = "FILE", requires = "pins_url")]
+    pins_key: Option<PathBuf>,
+    /// Keep the last good pin config here (written atomically, 0600), and use it when the
+    /// fetch fails or is refused.
+    #[arg(long, value_name = "FILE", requires = "pins_url")]
+    pins_cache: Option<PathBuf>,
+    /// The pin config's format.
+    #[arg(long, value_enum, default_value_t, requires = "pins_url")]
+    pins_format: crate::pin_config::serve::Format,
     /// Print one JSON result object on stdout instead of the response body.
     #[arg(long)]
     json: bool,
@@ -195,8 +209,27 @@ fn options(args: &ClientArgs) -> Result<Options> {
             return Err(Error::input(flag, "must be more than zero"));
         }
     }
+    let pin_config = match (&args.pins_url, &args.pins_key) {
+        (Some(url), Some(key)) => {
+            let (url, https) = Target::parse_any(url).map_err(|e| Error::input("--pins-url", e))?;
+            Some(client::ConfigOptions {
+                url,
+                https,
+                key: crate::pin_config::VerifyingKey::load(key)?,
+                cache: args.pins_cache.clone(),
+                format: args.pins_format,
+            })
+        }
+        _ => None,
+    };
+    let pins_source = if pin_config.is_some() {
+        "config"
+    } else {
+        pins_source
+    };
     Ok(Options {
         target,
+        pin_config,
         proxy,
         maps,
         roots: Arc::new(roots),

@@ -9,9 +9,11 @@
 //! close_notify and closes), then one HTTP/1.1 or HTTP/2 request. It reads no files and prints
 //! nothing itself: the CLI hands it roots, pins and a log sink.
 
+pub mod config;
 pub mod policy;
 pub mod report;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,8 +26,12 @@ use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
+use self::config::{CacheState, ConfigPins, ConfigSource};
 use self::policy::{Decision, Policy};
-use self::report::{MatchedPin, Outcome, PolicyInfo, Report};
+use self::report::{ConfigInfo, MatchedPin, Outcome, PolicyInfo, Report};
+use crate::pin_config::cache::{self, Cached};
+use crate::pin_config::serve::Format;
+use crate::pin_config::VerifyingKey;
 use crate::rules::{mapped_addr, HostMap};
 use crate::trust::{PathVerifier, Roots};
 
@@ -50,14 +56,25 @@ pub struct Target {
 impl Target {
     /// Parses an `https://` URL.
     pub fn parse(url: &str) -> Result<Self, String> {
+        match Self::parse_any(url)? {
+            (target, true) => Ok(target),
+            (_, false) => Err(format!(
+                "{url:?}: only https:// URLs can be pinned (the client makes TLS connections)"
+            )),
+        }
+    }
+
+    /// Parses an `https://` or `http://` URL; says whether it is https.
+    pub fn parse_any(url: &str) -> Result<(Self, bool), String> {
         let uri: Uri = url
             .parse()
             .map_err(|e| format!("{url:?} is not a URL: {e}"))?;
-        if uri.scheme_str() != Some("https") {
-            return Err(format!(
-                "{url:?}: only https:// URLs can be pinned (the client makes TLS connections)"
-            ));
-        }
+        let https = match uri.scheme_str() {
+            Some("https") => true,
+            Some("http") => false,
+            _ => return Err(format!("{url:?}: expected an https:// (or http://) URL")),
+        };
+        let default_port = if https { 443 } else { 80 };
         let authority = uri
             .authority()
             .ok_or_else(|| format!("{url:?} has no host"))?;
@@ -72,25 +89,28 @@ impl Target {
         if host.is_empty() {
             return Err(format!("{url:?} has no host"));
         }
-        let port = authority.port_u16().unwrap_or(443);
+        let port = authority.port_u16().unwrap_or(default_port);
         let host_part = if host.contains(':') {
             format!("[{host}]")
         } else {
             host.clone()
         };
-        Ok(Self {
-            url: url.to_string(),
-            authority: if port == 443 {
-                host_part
-            } else {
-                format!("{host_part}:{port}")
+        Ok((
+            Self {
+                url: url.to_string(),
+                authority: if port == default_port {
+                    host_part
+                } else {
+                    format!("{host_part}:{port}")
+                },
+                host,
+                port,
+                path_and_query: uri
+                    .path_and_query()
+                    .map_or_else(|| "/".to_string(), |p| p.as_str().to_string()),
             },
-            host,
-            port,
-            path_and_query: uri
-                .path_and_query()
-                .map_or_else(|| "/".to_string(), |p| p.as_str().to_string()),
-        })
+            https,
+        ))
     }
 
     /// `host:port` for CONNECT (IPv6 in brackets), always with the port.
@@ -122,6 +142,14 @@ impl std::fmt::Debug for ProxySpec {
 }
 
 impl ProxySpec {
+    /// The `Proxy-Authorization` value for the credentials, if any.
+    fn authorization(&self) -> Option<String> {
+        self.auth.as_ref().map(|(user, pass)| {
+            let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+            format!("Basic {token}")
+        })
+    }
+
     /// Parses `host:port`, `http://host:port` or `http://user:password@host:port`.
     pub fn parse(spec: &str) -> Result<Self, String> {
         let rest = match spec.split_once("://") {
@@ -185,8 +213,10 @@ pub struct Options {
     pub roots: Arc<Roots>,
     /// The pinning policy.
     pub policy: Policy,
-    /// Where the pins came from, for the report (`flags`, `none`).
+    /// Where the pins came from, for the report (`flags`, `none`, `config`).
     pub pins_source: &'static str,
+    /// A signed pin config to fetch instead of fixed pins.
+    pub pin_config: Option<ConfigOptions>,
     /// The request method.
     pub method: Method,
     /// Extra request headers.
@@ -199,6 +229,25 @@ pub struct Options {
     pub timeout: Duration,
 }
 
+/// Where the signed pin config comes from (`--pins-url`, `--pins-key`, `--pins-cache`,
+/// `--pins-format`).
+#[derive(Debug)]
+pub struct ConfigOptions {
+    /// The config's URL (http or https), fetched through the same proxy.
+    pub url: Target,
+    /// Whether it is https.
+    pub https: bool,
+    /// The public key it must be signed with.
+    pub key: VerifyingKey,
+    /// The cache file of the last good config.
+    pub cache: Option<PathBuf>,
+    /// Its format.
+    pub format: Format,
+}
+
+/// The most of a pin config the client reads.
+const MAX_CONFIG: usize = 1024 * 1024;
+
 /// A run's report and, when the request was made, the response body.
 #[derive(Debug)]
 pub struct Fetched {
@@ -206,6 +255,13 @@ pub struct Fetched {
     pub report: Report,
     /// The response body (empty unless the request was made).
     pub body: Bytes,
+}
+
+/// The clock, in Unix seconds (0 if it is before 1970).
+pub(crate) fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -230,6 +286,7 @@ pub async fn fetch(opts: &Options, log: &mut (dyn FnMut(&str) + Send)) -> Fetche
             verified_path: Vec::new(),
             presented: Vec::new(),
             matched_pin: None,
+            pin_config: None,
             trust_failure: None,
             tls_version: None,
             alpn: None,
@@ -286,8 +343,15 @@ impl Run<'_> {
     ) -> Result<Outcome, String> {
         let opts = self.opts;
         let target = &opts.target;
+        let mut config_pins = None;
+        if let Some(cfg) = &opts.pin_config {
+            match self.load_config(cfg).await {
+                Some(pins) => config_pins = Some(pins),
+                None => return Ok(Outcome::ConfigRejected),
+            }
+        }
         let connect = async {
-            let tcp = self.open().await?;
+            let tcp = self.open(target).await?;
             let config = rustls::ClientConfig::builder_with_provider(provider)
                 .with_protocol_versions(rustls::ALL_VERSIONS)
                 .map_err(|e| format!("cannot set up TLS: {e}"))?
@@ -344,8 +408,24 @@ impl Run<'_> {
             .map(|p| String::from_utf8_lossy(p).into_owned());
 
         let pins: Vec<&str> = path.iter().map(|c| c.pin.as_str()).collect();
-        let decision = opts.policy.decide(&target.host, &pins);
-        for line in report::decision_lines(&target.host, &opts.policy, &decision, &path) {
+        let (missing, mode) = (opts.policy.missing_pin, opts.policy.match_mode);
+        let config_policy = config_pins.as_ref().and_then(|c| c.policy(missing, mode));
+        let policy = config_policy.as_ref().unwrap_or(&opts.policy);
+        if config_policy.is_some() {
+            self.report.policy = PolicyInfo::of(policy);
+        }
+        let leaf = path.first();
+        let decision = match (&config_pins, leaf) {
+            (Some(pins), Some(leaf)) => pins.decide_leaf(
+                leaf.common_name.as_deref().unwrap_or_default(),
+                &leaf.sha256,
+                now_unix(),
+                missing,
+            ),
+            _ => None,
+        }
+        .unwrap_or_else(|| policy.decide(&target.host, &pins));
+        for line in report::decision_lines(&target.host, policy, &decision, &path) {
             self.line(&line);
         }
         self.report.verified_path = path;
@@ -366,9 +446,17 @@ impl Run<'_> {
         self.request(tls).await
     }
 
-    /// TCP to the origin, or to the proxy and through its CONNECT.
-    async fn open(&self) -> Result<Box<dyn Io>, String> {
-        let target = &self.opts.target;
+    /// TCP to the proxy.
+    async fn proxy_tcp(&self, proxy: &ProxySpec) -> Result<TcpStream, String> {
+        let stream = TcpStream::connect(proxy.addr.as_str())
+            .await
+            .map_err(|e| format!("cannot connect to the proxy {}: {e}", proxy.addr))?;
+        let _ = stream.set_nodelay(true);
+        Ok(stream)
+    }
+
+    /// TCP to `target`, or to the proxy and through its CONNECT.
+    async fn open(&self, target: &Target) -> Result<Box<dyn Io>, String> {
         let Some(proxy) = &self.opts.proxy else {
             let stream = match mapped_addr(&self.opts.maps, &target.host, target.port) {
                 Some(addr) => TcpStream::connect(addr).await,
@@ -378,10 +466,7 @@ impl Run<'_> {
             let _ = stream.set_nodelay(true);
             return Ok(Box::new(stream));
         };
-        let stream = TcpStream::connect(proxy.addr.as_str())
-            .await
-            .map_err(|e| format!("cannot connect to the proxy {}: {e}", proxy.addr))?;
-        let _ = stream.set_nodelay(true);
+        let stream = self.proxy_tcp(proxy).await?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| format!("the proxy {}: {e}", proxy.addr))?;
@@ -391,9 +476,8 @@ impl Run<'_> {
             .method(Method::CONNECT)
             .uri(authority.as_str())
             .header(header::HOST, authority.as_str());
-        if let Some((user, pass)) = &proxy.auth {
-            let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
-            req = req.header(header::PROXY_AUTHORIZATION, format!("Basic {token}"));
+        if let Some(auth) = proxy.authorization() {
+            req = req.header(header::PROXY_AUTHORIZATION, auth);
         }
         let req = req
             .body(http_body_util::Empty::<Bytes>::new())
@@ -414,6 +498,184 @@ impl Run<'_> {
             .await
             .map_err(|e| format!("the proxy {} tunnel: {e}", proxy.addr))?;
         Ok(Box::new(TokioIo::new(upgraded)))
+    }
+
+    /// Fetches the pin config, reads the cache, chooses, says so, and keeps the cache current.
+    /// `None`: no usable config (fail closed).
+    async fn load_config(&mut self, cfg: &ConfigOptions) -> Option<ConfigPins> {
+        let now = now_unix();
+        let url = cfg.url.url.clone();
+        let cache_state = match &cfg.cache {
+            None => CacheState::None,
+            Some(path) => match cache::load(path) {
+                Ok(None) => CacheState::None,
+                Ok(Some(c)) if c.format != cfg.format => CacheState::Unusable(format!(
+                    "the pin cache {} holds a {} config, not {}",
+                    path.display(),
+                    c.format.name(),
+                    cfg.format.name()
+                )),
+                Ok(Some(c)) => CacheState::Document(c.document.into_bytes()),
+                Err(why) => CacheState::Unusable(why),
+            },
+        };
+        let fetched =
+            match tokio::time::timeout(self.opts.connect_timeout, self.fetch_document(cfg)).await {
+                Ok(Ok(doc)) => config::Fetched::Document(doc),
+                Ok(Err(why)) => config::Fetched::Failed(why),
+                Err(_) => config::Fetched::Failed(format!(
+                    "no answer within {} (--connect-timeout)",
+                    crate::duration::display(self.opts.connect_timeout)
+                )),
+            };
+        let choice = config::choose(cfg.format, &fetched, &cache_state, &cfg.key, now);
+        if let Some(why) = &choice.fetch_error {
+            self.line(&format!(
+                "{} pin config fetch from {url} failed: {why}",
+                report::PREFIX
+            ));
+        }
+        if let Some(refusal) = &choice.refused {
+            self.line(&format!(
+                "{} pin config from {url} refused: {refusal}",
+                report::PREFIX
+            ));
+        }
+        if let Some(why) = &choice.cache_error {
+            self.line(&format!("{} pin cache: {why}", report::PREFIX));
+        }
+        let mut info = ConfigInfo {
+            url: url.clone(),
+            format: cfg.format.name(),
+            version: None,
+            source: None,
+            expires_at: None,
+            fetched_version: choice.fetched_version,
+            refused: choice.refused.as_ref().map(ToString::to_string),
+            fetch_error: choice.fetch_error.clone(),
+            cache_error: choice.cache_error.clone(),
+        };
+        let using = match choice.using {
+            None => {
+                self.line(&format!(
+                    "{} no usable pin config (no good fetch, no good cache): fail closed",
+                    report::PREFIX
+                ));
+                None
+            }
+            Some((pins, source)) => {
+                let version = pins
+                    .version()
+                    .map_or_else(|| "(no version)".to_string(), |v| format!("version {v}"));
+                let expires = pins.expires_at().map_or_else(String::new, |e| {
+                    format!(", expires {}", crate::pin_config::rfc3339(e))
+                });
+                self.line(&match source {
+                    ConfigSource::Fetched => {
+                        format!(
+                            "{} pin config {version} fetched from {url}{expires}",
+                            report::PREFIX
+                        )
+                    }
+                    ConfigSource::Cache => {
+                        format!(
+                            "{} using the cached pin config {version}{expires}",
+                            report::PREFIX
+                        )
+                    }
+                });
+                info.version = pins.version();
+                info.source = Some(source);
+                info.expires_at = pins.expires_at();
+                if choice.store {
+                    if let (Some(path), config::Fetched::Document(doc)) = (&cfg.cache, &fetched) {
+                        let cached = Cached {
+                            schema: cache::SCHEMA,
+                            format: cfg.format,
+                            document: String::from_utf8_lossy(doc).into_owned(),
+                            url: url.clone(),
+                            fetched_at: now,
+                            version: pins.version(),
+                        };
+                        if let Err(e) = cache::store(path, &cached) {
+                            self.line(&format!("{} pin cache not written: {e}", report::PREFIX));
+                        }
+                    }
+                }
+                Some(pins)
+            }
+        };
+        self.report.pins_source = "config";
+        self.report.pin_config = Some(info);
+        using
+    }
+
+    /// GETs the signed config: over TLS through CONNECT for https, else as a plain-HTTP proxy
+    /// request (or directly).
+    async fn fetch_document(&self, cfg: &ConfigOptions) -> Result<Vec<u8>, String> {
+        let t = &cfg.url;
+        let via_proxy = if cfg.https {
+            None
+        } else {
+            self.opts.proxy.as_ref()
+        };
+        let io: Box<dyn Io> = match via_proxy {
+            Some(proxy) => Box::new(self.proxy_tcp(proxy).await?),
+            None => self.open(t).await?,
+        };
+        let io: Box<dyn Io> = if cfg.https {
+            let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+            let verifier = Arc::new(PathVerifier::new(self.opts.roots.clone(), provider.clone()));
+            let mut config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_protocol_versions(rustls::ALL_VERSIONS)
+                .map_err(|e| format!("cannot set up TLS: {e}"))?
+                .dangerous()
+                .with_custom_certificate_verifier(verifier)
+                .with_no_client_auth();
+            config.alpn_protocols = vec![b"http/1.1".to_vec()];
+            let name = ServerName::try_from(t.host.clone())
+                .map_err(|e| format!("{:?} cannot be a TLS server name: {e}", t.host))?;
+            let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+                .connect(name, io)
+                .await
+                .map_err(|e| format!("TLS with {}: {e}", t.authority))?;
+            Box::new(tls)
+        } else {
+            io
+        };
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+            .await
+            .map_err(|e| format!("HTTP with {}: {e}", t.authority))?;
+        let conn = tokio::spawn(conn);
+        let uri = if via_proxy.is_some() {
+            t.url.clone()
+        } else {
+            t.path_and_query.clone()
+        };
+        let mut req = Request::builder()
+            .uri(uri)
+            .header(header::HOST, t.authority.as_str());
+        if let Some(auth) = via_proxy.and_then(ProxySpec::authorization) {
+            req = req.header(header::PROXY_AUTHORIZATION, auth);
+        }
+        let req = req
+            .body(http_body_util::Empty::<Bytes>::new())
+            .map_err(|e| format!("cannot build the config request: {e}"))?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| format!("the request failed: {e}"))?;
+        let status = resp.status();
+        let body = Limited::new(resp.into_body(), MAX_CONFIG)
+            .collect()
+            .await
+            .map_err(|e| format!("reading the config: {e}"))?
+            .to_bytes();
+        conn.abort();
+        if status != http::StatusCode::OK {
+            return Err(format!("the config service answered {status}"));
+        }
+        Ok(body.to_vec())
     }
 
     /// The one request over the verified connection.

@@ -119,6 +119,29 @@ pub struct MatchedPin {
     pub pin: String,
 }
 
+/// The signed pin config a run used (`--pins-url`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ConfigInfo {
+    /// Its URL.
+    pub url: String,
+    /// `jws` or `wultra`.
+    pub format: &'static str,
+    /// The version in use (null: none usable, or a Wultra file).
+    pub version: Option<u64>,
+    /// Where the config in use came from: `fetched` or `cache`; null when none was usable.
+    pub source: Option<super::config::ConfigSource>,
+    /// When the config in use expires, Unix seconds.
+    pub expires_at: Option<u64>,
+    /// The version fetched in this run, when it verified (even if refused as a replay).
+    pub fetched_version: Option<u64>,
+    /// Why the fetched config was refused.
+    pub refused: Option<String>,
+    /// Why the fetch failed.
+    pub fetch_error: Option<String>,
+    /// Why the cache could not be used.
+    pub cache_error: Option<String>,
+}
+
 /// The `--json` result: one object per run.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
@@ -136,8 +159,10 @@ pub struct Report {
     pub proxy: Option<String>,
     /// The pinning policy.
     pub policy: PolicyInfo,
-    /// Where the pins came from: `flags`, or `none` without pins.
+    /// Where the pins came from: `flags`, `config` (`--pins-url`), or `none` without pins.
     pub pins_source: &'static str,
+    /// The signed pin config, with `--pins-url`.
+    pub pin_config: Option<ConfigInfo>,
     /// The path trust evaluation built: leaf first, trust anchor last. Empty when there is none.
     pub verified_path: Vec<CertInfo>,
     /// The certificates the server sent, in its order.
@@ -271,8 +296,10 @@ mod tests {
         CertInfo {
             position,
             subject: subject.into(),
+            common_name: None,
             issuer: String::new(),
             pin: pin.into(),
+            sha256: String::new(),
             not_after: None,
             source: CertSource::Sent,
         }

@@ -75,7 +75,17 @@ impl Fingerprints {
     /// Validates a server's leaf certificate as the clients do: entries still valid at `now`
     /// whose name equals `common_name`, compared by fingerprint.
     pub fn validate(&self, common_name: &str, leaf_der: &[u8], now: u64) -> CertValidation {
-        let fingerprint = b64(&sha256(leaf_der));
+        self.validate_fingerprint(common_name, &b64(&sha256(leaf_der)), now)
+    }
+
+    /// [`Fingerprints::validate`] for a leaf whose fingerprint (base64 SHA-256 of its DER) is
+    /// already known.
+    pub fn validate_fingerprint(
+        &self,
+        common_name: &str,
+        fingerprint: &str,
+        now: u64,
+    ) -> CertValidation {
         let mut attempts = 0;
         for entry in self.entries.iter().filter(|e| e.expires >= now) {
             if entry.name == common_name {

@@ -9,7 +9,12 @@ use rustls::pki_types::CertificateDer;
 
 /// The pin of a DER SubjectPublicKeyInfo: base64(SHA-256(spki)).
 pub fn spki_pin(spki_der: &[u8]) -> String {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, spki_der);
+    sha256_base64(spki_der)
+}
+
+/// base64(SHA-256(bytes)): of a whole certificate, what Wultra and urllib3 pin.
+pub fn sha256_base64(bytes: &[u8]) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
     base64::engine::general_purpose::STANDARD.encode(digest.as_ref())
 }
 
