@@ -648,3 +648,49 @@ fn the_banner_lists_the_entries_and_warns_about_passed_through_hosts() {
     assert!(warning.contains("https://cdn.example.test/x"), "{warning}");
     assert!(!text.contains("warning: --map-local https://cfg"), "{text}");
 }
+
+#[test]
+fn a_mapped_request_with_a_body_keeps_its_connection() {
+    let files = tempfile::tempdir().unwrap();
+    let json = file(&files, "a.json", br#"{"a":1}"#);
+    let upload = file(&files, "upload.bin", &vec![7u8; 200_000]);
+    let origin = CountingListener::start();
+    let h = Harness::with(Opts {
+        args: map_local(format!("https://{HOST}/a={}", json.display())),
+        map_to: Some(origin.addr),
+        ..Opts::default()
+    });
+    let bundle = h.bundle.to_str().unwrap().to_string();
+    let proxy = format!("http://{}", h.proxy_addr);
+    let data = format!("@{}", upload.display());
+    let out = h.curl(&[
+        "--cacert",
+        &bundle,
+        "--data-binary",
+        &data,
+        "-w",
+        " %{http_code}\n",
+        &h.url("/a"),
+        "--next",
+        "--proxy",
+        &proxy,
+        "--cacert",
+        &bundle,
+        "-w",
+        " %{http_code}\n",
+        &h.url("/a"),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "{\"a\":1} 200\n{\"a\":1} 200\n");
+    assert_eq!(origin.accepted(), 0);
+    let (records, _) = h.stop();
+    // One connection: the upload was read and dropped, not left to close the connection.
+    let r = only_for(&records, HOST);
+    let methods: Vec<(&str, bool)> = r
+        .requests
+        .iter()
+        .map(|q| (q.method.as_str(), q.mapped_local))
+        .collect();
+    assert_eq!(methods, [("POST", true), ("GET", true)]);
+    assert!(r.bytes_up > 200_000, "{}", r.bytes_up);
+}

@@ -254,6 +254,7 @@ async fn plain_http(shared: &Arc<Shared>, conn: &Conn, req: Request<Incoming>) -
                 .map_local
                 .find(false, crate::rules::unbracket(&host), port, &path);
         if let Some(entry) = mapped {
+            super::map_local::drain(req.into_body()).await;
             let resp = entry.response();
             record.status = Some(resp.status().as_u16());
             record.mapped_local = true;

@@ -18,6 +18,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode, Uri};
+use http_body_util::BodyExt as _;
+use hyper::body::Incoming;
 
 use super::upstream::{full, Body};
 use crate::error::{Error, Result};
@@ -316,6 +318,22 @@ impl MapLocal {
             headers.insert(header::CONTENT_LENGTH, HeaderValue::from(self.body.len()));
         }
         resp
+    }
+}
+
+/// Most bytes of a request body read (and dropped) before a mapped answer; past it, the client's
+/// connection is closed after the answer instead of being kept for its next request.
+const MAX_DRAINED: usize = 1024 * 1024;
+
+/// Reads and drops a mapped request's body, so that its connection can carry the next request
+/// (hyper closes one whose request body was left unread).
+pub(crate) async fn drain(mut body: Incoming) {
+    let mut read = 0;
+    while read <= MAX_DRAINED {
+        match body.frame().await {
+            Some(Ok(frame)) => read += frame.data_ref().map_or(0, Bytes::len),
+            Some(Err(_)) | None => return,
+        }
     }
 }
 

@@ -17,6 +17,7 @@ use tokio::sync::OnceCell;
 
 use super::conn::Conn;
 use super::io::{Counted, Rewind};
+use super::map_local;
 use super::pool::{Link, PoolKey};
 use super::upstream::{self, text_response, Target, Upstream as _};
 use super::Shared;
@@ -388,6 +389,7 @@ async fn intercept(
                 record.mapped_local = local.is_some();
                 let index = conn.request_read(record);
                 let (resp, status) = if let Some(entry) = local {
+                    map_local::drain(req.into_body()).await;
                     let resp = entry.response();
                     let status = resp.status().as_u16();
                     (resp, status)
