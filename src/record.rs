@@ -96,7 +96,7 @@ pub enum ActionKind {
     Http,
 }
 
-/// One request the proxy read from the client and forwarded.
+/// One request the proxy read from the client and forwarded (or answered itself).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestRecord {
     /// HTTP method.
@@ -105,6 +105,10 @@ pub struct RequestRecord {
     pub path: String,
     /// Status the client got; `None` if the exchange broke before a response.
     pub status: Option<u16>,
+    /// The proxy answered it from a `--map-local` entry; the origin was never asked. Always
+    /// written; lines written before the field existed read as `false`.
+    #[serde(default)]
+    pub mapped_local: bool,
 }
 
 impl RequestRecord {
@@ -119,6 +123,7 @@ impl RequestRecord {
                 redact_query(path_and_query)
             },
             status: None,
+            mapped_local: false,
         }
     }
 }
@@ -213,5 +218,24 @@ mod tests {
             RequestRecord::new("GET", "/a?x=1", false).path,
             "/a?x=<redacted>"
         );
+    }
+
+    #[test]
+    fn a_line_written_before_mapped_local_still_parses() {
+        // An events line as the proxy wrote it before `mapped_local` existed (schema 1).
+        let old = r#"{"schema":1,"id":1,"client":"127.0.0.1:48206","host":"api.test","port":443,"sni":"api.test","action":"intercept","profile":"forged","presented_pin":"DdjR1LG6kWkA6kFS/sxFdDWlnmWwrWnygor+ZhrtHqE=","verdict":"proceeded","stage":"request","reason":"1 request","requests":[{"method":"GET","path":"/v1/me?token=<redacted>","status":200}],"request_count":1,"tls_version":"TLSv1.3","alpn":"http/1.1","started":"2026-11-28T04:08:57.904Z","duration_ms":9,"bytes_up":822,"bytes_down":5780,"upstream":"127.0.0.1:18443"}"#;
+        let record: ConnectionRecord = serde_json::from_str(old).unwrap();
+        assert_eq!(record.schema, SCHEMA);
+        assert_eq!(record.requests.len(), 1);
+        assert!(!record.requests[0].mapped_local);
+        // New lines always carry the field, false or true, and read back the same.
+        let mut mapped = record.clone();
+        mapped.requests[0].mapped_local = true;
+        let line = serde_json::to_string(&mapped).unwrap();
+        assert!(line.contains(r#""mapped_local":true"#), "{line}");
+        let back: ConnectionRecord = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, mapped);
+        let plain = serde_json::to_string(&record).unwrap();
+        assert!(plain.contains(r#""mapped_local":false"#), "{plain}");
     }
 }

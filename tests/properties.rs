@@ -253,11 +253,13 @@ fn request() -> impl Strategy<Value = RequestRecord> {
         prop_oneof![Just("GET".to_string()), "[A-Z]{0,7}"],
         text_payload(),
         any::<Option<u16>>(),
+        any::<bool>(),
     )
-        .prop_map(|(method, path, status)| RequestRecord {
+        .prop_map(|(method, path, status, mapped_local)| RequestRecord {
             method,
             path,
             status,
+            mapped_local,
         })
 }
 

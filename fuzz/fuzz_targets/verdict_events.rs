@@ -17,6 +17,7 @@ fn request(u: &mut Unstructured) -> Result<RequestRecord> {
         method: text(u)?,
         path: text(u)?,
         status: u.arbitrary()?,
+        mapped_local: u.arbitrary()?,
     })
 }
 

@@ -13,7 +13,9 @@ use crate::ca::leaf::{CustomCert, LeafIssuer};
 use crate::ca::{CertificateAuthority, KeyType};
 use crate::error::{exit, Error, Result};
 use crate::pins;
-use crate::proxy::{Proxy, ProxyConfig, UpstreamTrust, MAGIC_HOST};
+use crate::proxy::{
+    MapLocal, MapLocalSpec, MapLocals, Proxy, ProxyConfig, UpstreamTrust, MAGIC_HOST,
+};
 use crate::record::ConnectionRecord;
 use crate::report::live::{EventsFile, LiveLines, SummaryPrinter};
 use crate::report::RecordSink;
@@ -43,6 +45,11 @@ pub(crate) struct ProxyArgs {
     /// Connect to ADDR:PORT for HOST instead of resolving it (test origins). Repeatable.
     #[arg(long, value_name = "HOST[:PORT]=ADDR:PORT")]
     map: Vec<String>,
+    /// Answer requests for exactly URL (http:// or https://) with FILE's bytes, or with a bare
+    /// status (URL=status:503), without asking the origin; `;content-type=TYPE` at the end sets
+    /// the type. Repeatable.
+    #[arg(long, value_name = "URL=FILE")]
+    map_local: Vec<String>,
     /// Also trust this CA (PEM) when verifying origins. Repeatable.
     #[arg(long, value_name = "FILE")]
     upstream_ca: Vec<PathBuf>,
@@ -116,6 +123,17 @@ pub(crate) fn run(args: ProxyArgs, ca_dir: &Path) -> Result<i32> {
     if config.upstream.insecure {
         eprintln!("pin-proxy: warning: --upstream-insecure: origins are not verified");
     }
+    for entry in config.map_local.entries() {
+        let url = entry.url();
+        if url.https && config.rules.action_for(&url.host) == Action::Passthrough {
+            eprintln!(
+                "pin-proxy: warning: --map-local {url}: {} is passed through (a passthrough \
+                 rule covers it), so this entry never applies",
+                url.host
+            );
+        }
+    }
+    let map_local: Vec<String> = config.map_local.entries().map(MapLocal::describe).collect();
     if !config.listen.ip().is_loopback() {
         eprintln!(
             "pin-proxy: warning: listening on {}: anyone who reaches it can use this proxy",
@@ -133,6 +151,7 @@ pub(crate) fn run(args: ProxyArgs, ca_dir: &Path) -> Result<i32> {
             &issuer,
             args.events.as_deref(),
             threads,
+            &map_local,
         );
         let writer = tokio::spawn(write_records(rx, sinks));
         proxy.run_until(super::stop_signal()).await?;
@@ -179,6 +198,16 @@ fn config(args: &ProxyArgs, custom: &[CustomCert]) -> Result<ProxyConfig> {
         .iter()
         .map(|m| HostMap::parse(m).map_err(|e| Error::input("--map", e)))
         .collect::<Result<Vec<_>>>()?;
+    let map_local = args
+        .map_local
+        .iter()
+        .map(|spec| {
+            MapLocalSpec::parse(spec)
+                .map_err(|e| Error::input("--map-local", e))
+                .and_then(MapLocal::load)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let map_local = MapLocals::new(map_local).map_err(|e| Error::input("--map-local", e))?;
     let mut extra_cas = Vec::new();
     for path in &args.upstream_ca {
         let pem = std::fs::read(path).map_err(|e| Error::file(path, "read --upstream-ca", e))?;
@@ -193,6 +222,7 @@ fn config(args: &ProxyArgs, custom: &[CustomCert]) -> Result<ProxyConfig> {
         listen: args.listen,
         rules: Rules::new(rules),
         maps,
+        map_local,
         resolve_unmapped: true,
         upstream: UpstreamTrust {
             extra_cas,
@@ -226,6 +256,7 @@ fn print_banner(
     issuer: &LeafIssuer,
     events: Option<&Path>,
     threads: usize,
+    map_local: &[String],
 ) {
     let ca = issuer.ca();
     let cert = ca.paths().map_or_else(
@@ -246,6 +277,10 @@ fn print_banner(
         eprintln!("  events:       {}", events.display());
     }
     eprintln!("  threads:      {threads} (--threads)");
+    for (i, entry) in map_local.iter().enumerate() {
+        let label = if i == 0 { "map-local:" } else { "" };
+        eprintln!("  {label:<13} {entry}");
+    }
     eprintln!("  stop with Ctrl-C for a per-host summary");
 }
 

@@ -1,7 +1,7 @@
 //! The proxy-facing side of a client connection: reads proxy requests with hyper's HTTP/1.1
 //! server (400 for malformed, 431 for oversized heads, a header timeout), answers CONNECT after
-//! opening the origin's TCP connection, forwards plain `http://` requests, and serves the CA
-//! install page.
+//! opening the origin's TCP connection (not for a host with `--map-local` entries), forwards
+//! plain `http://` requests or answers them from `--map-local`, and serves the CA install page.
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -197,12 +197,16 @@ async fn connect(
         s.host = Some(host.clone());
         s.port = Some(port);
     });
-    // The origin must be reachable before we answer 200: a live pooled connection says so.
+    // The origin must be reachable before we answer 200: a live pooled connection says so. A
+    // host with --map-local entries needs none: its origin is reached, if ever, at the first
+    // request that is not mapped.
     let key = PoolKey {
         host: host.clone(),
         port,
     };
-    let origin = if action != Action::Passthrough && shared.pool.has(&key) {
+    let origin = if action != Action::Passthrough
+        && (shared.pool.has(&key) || shared.config.map_local.covers(&host, port))
+    {
         None
     } else {
         match tunnel::connect_origin(shared, conn, &key).await {
@@ -242,6 +246,22 @@ async fn plain_http(shared: &Arc<Shared>, conn: &Conn, req: Request<Incoming>) -
         .path_and_query()
         .map_or("/", |p| p.as_str())
         .to_string();
+    let mut record = RequestRecord::new(req.method().as_str(), &path, shared.config.keep_query);
+    if !shared.config.map_local.is_empty() {
+        let mapped =
+            shared
+                .config
+                .map_local
+                .find(false, crate::rules::unbracket(&host), port, &path);
+        if let Some(entry) = mapped {
+            super::map_local::drain(req.into_body()).await;
+            let resp = entry.response();
+            record.status = Some(resp.status().as_u16());
+            record.mapped_local = true;
+            conn.event(Event::PlainRequest(record));
+            return resp;
+        }
+    }
     let sender = match upstream::connect(&host, port, &shared.config).await {
         Ok((tcp, addr)) => {
             conn.with(|s| {
@@ -251,7 +271,6 @@ async fn plain_http(shared: &Arc<Shared>, conn: &Conn, req: Request<Incoming>) -
         }
         Err(e) => Err(e),
     };
-    let mut record = RequestRecord::new(req.method().as_str(), &path, shared.config.keep_query);
     let (resp, status) = match sender {
         Ok(sender) => {
             let target = Target {

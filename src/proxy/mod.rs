@@ -13,6 +13,7 @@ mod front;
 mod install_page;
 mod io;
 mod keylog;
+mod map_local;
 mod pool;
 mod tunnel;
 mod upstream;
@@ -31,6 +32,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 pub use install_page::MAGIC_HOST;
+pub use map_local::{guess_content_type, MapLocal, MapLocalSpec, MapLocals, MappedUrl, SpecAnswer};
 pub use upstream::UpstreamTrust;
 
 use crate::ca::leaf::LeafIssuer;
@@ -47,6 +49,8 @@ pub struct ProxyConfig {
     pub rules: Rules,
     /// `--map` entries.
     pub maps: Vec<HostMap>,
+    /// `--map-local` entries: requests the proxy answers itself, without asking the origin.
+    pub map_local: MapLocals,
     /// Look up hosts that no `--map` entry names in DNS. The scenario runner turns this off so
     /// that a case never reaches past its own test origins.
     pub resolve_unmapped: bool,
@@ -82,6 +86,7 @@ impl Default for ProxyConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             rules: Rules::default(),
             maps: Vec::new(),
+            map_local: MapLocals::default(),
             resolve_unmapped: true,
             upstream: UpstreamTrust {
                 system_roots: true,

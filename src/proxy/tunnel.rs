@@ -1,20 +1,25 @@
 //! A CONNECT tunnel after the 200: relay it untouched, or read the ClientHello, connect TLS to
 //! the origin, present a leaf of the host's profile, watch how the client ends the handshake and
-//! what it does after it, and serve its requests.
+//! what it does after it, and serve its requests. For a host with `--map-local` entries the
+//! origin comes last: the leaf goes out without it, mapped requests are answered here, and the
+//! origin is connected at the first request that is not mapped.
 
 use std::sync::Arc;
 
+use http::StatusCode;
 use hyper::service::service_fn;
 use rustls::server::Acceptor;
 use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
 use tokio::io::{AsyncRead, AsyncReadExt as _};
 use tokio::net::TcpStream;
+use tokio::sync::OnceCell;
 
 use super::conn::Conn;
 use super::io::{Counted, Rewind};
+use super::map_local;
 use super::pool::{Link, PoolKey};
-use super::upstream::{self, Target, Upstream as _};
+use super::upstream::{self, text_response, Target, Upstream as _};
 use super::Shared;
 use crate::record::{ActionKind, RequestRecord, Stage};
 use crate::rules::{Action, Profile};
@@ -256,49 +261,45 @@ async fn intercept(
     host: &str,
     profile: Profile,
 ) {
-    // 1. An HTTP connection to the origin first (a kept one, or TLS offering what the client
-    //    offered), so both sides speak the same HTTP version and an origin failure is reported
-    //    before any certificate goes out.
     let offered: Vec<Vec<u8>> = hello
         .alpn
         .iter()
         .filter(|p| p.as_slice() == ALPN_H2 || p.as_slice() == ALPN_H1)
         .cloned()
         .collect();
-    let fits = |alpn: Option<&[u8]>| match alpn {
-        Some(p) => offered.iter().any(|o| o == p),
-        None => offered.is_empty() || offered.iter().any(|o| o == ALPN_H1),
-    };
-    let lease = match shared.pool.take(key, host, fits) {
-        Some(lease) => {
-            conn.with(|s| s.upstream = Some(lease.addr.to_string()));
-            lease
-        }
-        None => {
-            let Some(tcp) = tcp_to_origin(shared, conn, origin, key).await else {
-                return;
+    // 1. An HTTP connection to the origin first (a kept one, or TLS offering what the client
+    //    offered), so both sides speak the same HTTP version and an origin failure is reported
+    //    before any certificate goes out. Not for a host with --map-local entries: its origin
+    //    is reached at the first request that is not mapped, if one comes.
+    let mapped = shared.config.map_local.origin(true, host, key.port);
+    let (origin, client_alpn, h2) = match mapped {
+        None => match ready_link(shared, conn, origin, &offered, key, host).await {
+            Some(ready) => ready,
+            None => return,
+        },
+        Some(_) => {
+            // No origin to follow: HTTP/1.1 when the client offers it (or nothing), HTTP/2 only
+            // for a client that offers nothing else.
+            let h2 = !offered.is_empty() && !offered.iter().any(|p| p == ALPN_H1);
+            let client_alpn = offered
+                .iter()
+                .find(|p| p.as_slice() == if h2 { ALPN_H2 } else { ALPN_H1 })
+                .cloned()
+                .into_iter()
+                .collect();
+            // A TCP connection opened before the 200 (the CONNECT host had no entries, the SNI
+            // has) is let go: it could be stale by the time a request needs the origin.
+            drop(origin);
+            let lazy = LazyLink {
+                shared: shared.clone(),
+                key: key.clone(),
+                server_name: host.to_string(),
+                h2_client: h2,
+                link: OnceCell::new(),
             };
-            match upstream::open(shared, tcp, host, offered.clone()).await {
-                Ok(lease) => lease,
-                Err(reason) => {
-                    return conn.event(Event::UpstreamFailed {
-                        stage: Stage::Handshake,
-                        reason,
-                    })
-                }
-            }
+            (OriginLink::Lazy(Arc::new(lazy)), client_alpn, h2)
         }
     };
-    let origin_alpn = lease.alpn.clone();
-    // Requests borrow origin connections through the link; whatever it holds when the client
-    // connection ends goes back to the pool.
-    let link = Arc::new(Link::new(shared.clone(), key.clone(), lease));
-    let client_alpn = match origin_alpn {
-        Some(p) => vec![p],
-        None if offered.iter().any(|p| p == ALPN_H1) => vec![ALPN_H1.to_vec()],
-        None => Vec::new(),
-    };
-    let h2 = link.is_h2();
     let port = key.port;
 
     // 2. Our certificate for the host.
@@ -368,8 +369,13 @@ async fn intercept(
         let keep_query = shared.config.keep_query;
         let shutdown = shared.shutdown.clone();
         service_fn(move |req| {
-            let (conn, host, link, shutdown) =
-                (conn.clone(), host.clone(), link.clone(), shutdown.clone());
+            let (conn, host, origin, mapped, shutdown) = (
+                conn.clone(),
+                host.clone(),
+                origin.clone(),
+                mapped.clone(),
+                shutdown.clone(),
+            );
             async move {
                 let target = Target {
                     scheme: "https",
@@ -378,9 +384,38 @@ async fn intercept(
                 };
                 // Listed when read: a request never answered still shows in the record.
                 let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
-                let index =
-                    conn.request_read(RequestRecord::new(req.method().as_str(), path, keep_query));
-                let (resp, status) = upstream::forward(link.as_ref(), req, &target, shutdown).await;
+                let local = mapped.as_deref().and_then(|m| m.find(path));
+                let mut record = RequestRecord::new(req.method().as_str(), path, keep_query);
+                record.mapped_local = local.is_some();
+                let index = conn.request_read(record);
+                let (resp, status) = if let Some(entry) = local {
+                    map_local::drain(req.into_body()).await;
+                    let resp = entry.response();
+                    let status = resp.status().as_u16();
+                    (resp, status)
+                } else {
+                    let lazy_link;
+                    let link = match &origin {
+                        OriginLink::Ready(link) => Ok(link.as_ref()),
+                        OriginLink::Lazy(lazy) => match lazy.get(&conn).await {
+                            Ok(link) => {
+                                lazy_link = link;
+                                Ok(lazy_link.as_ref())
+                            }
+                            Err(e) => Err(e),
+                        },
+                    };
+                    match link {
+                        Ok(link) => upstream::forward(link, req, &target, shutdown).await,
+                        Err(e) => (
+                            text_response(
+                                StatusCode::BAD_GATEWAY,
+                                format!("pin-proxy: cannot reach {host}:{port}: {e}\n"),
+                            ),
+                            502,
+                        ),
+                    }
+                };
                 conn.event(Event::Answered {
                     index,
                     status: Some(status),
@@ -390,6 +425,111 @@ async fn intercept(
         })
     };
     crate::tls::serve_http(io, service, h2).await;
+}
+
+/// A client connection's way to its origin.
+#[derive(Clone)]
+enum OriginLink {
+    /// Opened (or taken from the pool) before the client's handshake.
+    Ready(Arc<Link>),
+    /// A host with `--map-local` entries: opened at the first request that is not mapped.
+    Lazy(Arc<LazyLink>),
+}
+
+/// The origin connection of a client connection that has none yet, and the protocol its client
+/// was given (the origin's own choice is followed on the origin's side only).
+struct LazyLink {
+    shared: Arc<Shared>,
+    key: PoolKey,
+    server_name: String,
+    /// The client speaks HTTP/2: any origin protocol will do (requests are rewritten for it).
+    h2_client: bool,
+    link: OnceCell<Arc<Link>>,
+}
+
+impl LazyLink {
+    /// The link, opened now if it is not yet. A failure is this request's (a 502); the next
+    /// request tries again.
+    async fn get(&self, conn: &Conn) -> Result<Arc<Link>, String> {
+        if let Some(link) = self.link.get() {
+            return Ok(link.clone());
+        }
+        // Boxed: the rare path, kept out of every request's future.
+        Box::pin(self.link.get_or_try_init(|| self.open(conn)))
+            .await
+            .cloned()
+    }
+
+    async fn open(&self, conn: &Conn) -> Result<Arc<Link>, String> {
+        let h2_client = self.h2_client;
+        let fits = |alpn: Option<&[u8]>| h2_client || alpn.is_none_or(|p| p == ALPN_H1);
+        let lease = match self.shared.pool.take(&self.key, &self.server_name, fits) {
+            Some(lease) => lease,
+            None => {
+                let (tcp, _) =
+                    upstream::connect(&self.key.host, self.key.port, &self.shared.config).await?;
+                let offer = if h2_client {
+                    vec![ALPN_H2.to_vec(), ALPN_H1.to_vec()]
+                } else {
+                    vec![ALPN_H1.to_vec()]
+                };
+                upstream::open(&self.shared, tcp, &self.server_name, offer).await?
+            }
+        };
+        conn.with(|s| s.upstream = Some(lease.addr.to_string()));
+        Ok(Arc::new(Link::new(
+            self.shared.clone(),
+            self.key.clone(),
+            lease,
+        )))
+    }
+}
+
+/// Step 1 for a host without `--map-local` entries: an origin connection before the client's
+/// handshake, and the protocol to offer the client (the origin's). `None`: the origin failed,
+/// and the connection's upstream failure is recorded.
+async fn ready_link(
+    shared: &Arc<Shared>,
+    conn: &Conn,
+    origin: Option<TcpStream>,
+    offered: &[Vec<u8>],
+    key: &PoolKey,
+    host: &str,
+) -> Option<(OriginLink, Vec<Vec<u8>>, bool)> {
+    let fits = |alpn: Option<&[u8]>| match alpn {
+        Some(p) => offered.iter().any(|o| o == p),
+        None => offered.is_empty() || offered.iter().any(|o| o == ALPN_H1),
+    };
+    let lease = match shared.pool.take(key, host, fits) {
+        Some(lease) => {
+            conn.with(|s| s.upstream = Some(lease.addr.to_string()));
+            lease
+        }
+        None => {
+            let tcp = tcp_to_origin(shared, conn, origin, key).await?;
+            match upstream::open(shared, tcp, host, offered.to_vec()).await {
+                Ok(lease) => lease,
+                Err(reason) => {
+                    conn.event(Event::UpstreamFailed {
+                        stage: Stage::Handshake,
+                        reason,
+                    });
+                    return None;
+                }
+            }
+        }
+    };
+    let origin_alpn = lease.alpn.clone();
+    // Requests borrow origin connections through the link; whatever it holds when the client
+    // connection ends goes back to the pool.
+    let link = Arc::new(Link::new(shared.clone(), key.clone(), lease));
+    let client_alpn = match origin_alpn {
+        Some(p) => vec![p],
+        None if offered.iter().any(|p| p == ALPN_H1) => vec![ALPN_H1.to_vec()],
+        None => Vec::new(),
+    };
+    let h2 = link.is_h2();
+    Some((OriginLink::Ready(link), client_alpn, h2))
 }
 
 /// The server configuration for (host, profile, ALPN), built once and kept: building one per

@@ -67,7 +67,8 @@ impl<W: Write + Send> LiveLines<W> {
 }
 
 /// The live line for a record, e.g.
-/// `#3 api.test:443 intercept/forged CANCELLED after_handshake close_notify (12 ms)`.
+/// `#3 api.test:443 intercept/forged CANCELLED after_handshake close_notify (12 ms)`. A request
+/// answered from `--map-local` is marked `map-local`.
 pub fn line(r: &ConnectionRecord, color: bool) -> String {
     let target = match (&r.host, r.port) {
         (Some(h), Some(p)) => format!("{h}:{p}"),
@@ -97,9 +98,14 @@ pub fn line(r: &ConnectionRecord, color: bool) -> String {
     let mut requests = String::new();
     if let Some(first) = r.requests.first() {
         let status = first.status.map_or("-".into(), |s| s.to_string());
-        requests = format!(" {} {} -> {status}", first.method, first.path);
+        let local = if first.mapped_local { " map-local" } else { "" };
+        requests = format!(" {} {} -> {status}{local}", first.method, first.path);
         if r.requests.len() > 1 {
-            requests.push_str(&format!(" (+{} more)", r.requests.len() - 1));
+            let more = r.requests.len() - 1;
+            match r.requests[1..].iter().filter(|q| q.mapped_local).count() {
+                0 => requests.push_str(&format!(" (+{more} more)")),
+                n => requests.push_str(&format!(" (+{more} more, {n} map-local)")),
+            }
         }
     }
     format!(
@@ -154,4 +160,60 @@ impl<W: Write + Send> RecordSink for SummaryPrinter<W> {
 /// Standard output, for sinks that print.
 pub fn stdout() -> io::Stdout {
     io::stdout()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{RequestRecord, Stage, SCHEMA};
+
+    fn record(requests: &[(&str, bool)]) -> ConnectionRecord {
+        ConnectionRecord {
+            schema: SCHEMA,
+            id: 7,
+            client: "127.0.0.1:1".into(),
+            host: Some("cfg.test".into()),
+            port: Some(443),
+            sni: Some("cfg.test".into()),
+            action: Some(ActionKind::Intercept),
+            profile: Some(crate::rules::Profile::Forged),
+            presented_pin: None,
+            verdict: VerdictKind::Proceeded,
+            stage: Stage::Request,
+            reason: format!("{} requests", requests.len()),
+            requests: requests
+                .iter()
+                .map(|(path, mapped)| RequestRecord {
+                    status: Some(200),
+                    mapped_local: *mapped,
+                    ..RequestRecord::new("GET", path, false)
+                })
+                .collect(),
+            request_count: requests.len() as u64,
+            tls_version: None,
+            alpn: None,
+            started: String::new(),
+            duration_ms: 3,
+            bytes_up: 0,
+            bytes_down: 0,
+            upstream: None,
+        }
+    }
+
+    #[test]
+    fn mapped_requests_are_marked() {
+        assert_eq!(
+            line(
+                &record(&[("/pins", true), ("/a", false), ("/b", true)]),
+                false
+            ),
+            "#7 cfg.test:443 intercept/forged PROCEEDED request 3 requests GET /pins -> 200 \
+             map-local (+2 more, 1 map-local) (3 ms)"
+        );
+        assert_eq!(
+            line(&record(&[("/a", false), ("/b", false)]), false),
+            "#7 cfg.test:443 intercept/forged PROCEEDED request 2 requests GET /a -> 200 \
+             (+1 more) (3 ms)"
+        );
+    }
 }

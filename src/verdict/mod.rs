@@ -405,6 +405,7 @@ mod tests {
             method: "GET".into(),
             path: path.into(),
             status: Some(200),
+            mapped_local: false,
         }
     }
 
