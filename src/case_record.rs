@@ -167,6 +167,10 @@ pub struct ClientRun {
     pub stdout_tail: String,
     /// The last lines of its standard error.
     pub stderr_tail: String,
+    /// The last non-empty line of its standard output, whole (a `--json` result, which steps
+    /// read); not written to reports.
+    #[serde(default, skip)]
+    pub stdout_last_line: String,
 }
 
 /// Everything seen during a case.
@@ -285,6 +289,27 @@ pub struct StepRecord {
     pub evidence: Evidence,
     /// How long the step took, in milliseconds.
     pub duration_ms: u64,
+    /// The pin config the step published (a config name, or `none`), if it published one.
+    #[serde(default)]
+    pub published: Option<String>,
+    /// URLs the proxy answered itself in this step: `URL → what`.
+    #[serde(default)]
+    pub map_local: Vec<String>,
+    /// The pin config the client said it used (from its `--json`), when the step checks it.
+    #[serde(default)]
+    pub config: Option<StepConfig>,
+}
+
+/// The pin config a client said it used.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepConfig {
+    /// The version, if one was in use.
+    pub version: Option<u64>,
+    /// `fetched`, `cache`, or `none` (nothing usable).
+    pub source: String,
+    /// Why the client refused the config it fetched, or why the fetch failed, in its words.
+    #[serde(default)]
+    pub refused: Option<String>,
 }
 
 /// A suite as the run announces it.

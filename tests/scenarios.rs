@@ -174,6 +174,7 @@ fn the_other_shipped_suites_match_their_snapshots() {
         (None, "reference-chain-fail-open"),
         (None, "reference-leaf-fail-closed"),
         (None, "reference-leaf-fail-open"),
+        (None, "dynamic-pinning"),
     ];
     for (client, suite) in suites {
         if let Some(client) = client {

@@ -125,6 +125,31 @@ impl Source {
     }
 }
 
+/// A TOML date-time with an offset (`2027-01-01T00:00:00Z`) as Unix seconds; the error in
+/// words (no offset, out of range, before 1970).
+pub(crate) fn datetime_unix(dt: &toml::value::Datetime) -> std::result::Result<u64, String> {
+    let (Some(date), Some(t), Some(offset)) = (dt.date, dt.time, dt.offset) else {
+        return Err(format!(
+            "{dt} has no UTC offset: write it as 2027-01-01T00:00:00Z (or +02:00)"
+        ));
+    };
+    let minutes = match offset {
+        toml::value::Offset::Z => 0,
+        toml::value::Offset::Custom { minutes } => i32::from(minutes),
+    };
+    let convert = || -> std::result::Result<i64, time::error::ComponentRange> {
+        let month = time::Month::try_from(date.month)?;
+        let date = time::Date::from_calendar_date(i32::from(date.year), month, date.day)?;
+        let t = time::Time::from_hms(t.hour, t.minute, t.second.unwrap_or(0))?;
+        let offset = time::UtcOffset::from_whole_seconds(minutes * 60)?;
+        Ok(time::PrimitiveDateTime::new(date, t)
+            .assume_offset(offset)
+            .unix_timestamp())
+    };
+    let unix = convert().map_err(|e| format!("{dt}: {e}"))?;
+    u64::try_from(unix).map_err(|_| format!("{dt} is before 1970"))
+}
+
 /// Reads and parses a source file.
 pub fn read(path: &Path) -> Result<Source> {
     let text = std::fs::read_to_string(path)
@@ -304,26 +329,7 @@ impl Parser<'_> {
                 kind(value.get_ref())
             )));
         };
-        let (Some(date), Some(t), Some(offset)) = (dt.date, dt.time, dt.offset) else {
-            return Err(err(format!(
-                "{dt} has no UTC offset: write it as 2027-01-01T00:00:00Z (or +02:00)"
-            )));
-        };
-        let minutes = match offset {
-            toml::value::Offset::Z => 0,
-            toml::value::Offset::Custom { minutes } => i32::from(minutes),
-        };
-        let convert = || -> std::result::Result<i64, time::error::ComponentRange> {
-            let month = time::Month::try_from(date.month)?;
-            let date = time::Date::from_calendar_date(i32::from(date.year), month, date.day)?;
-            let t = time::Time::from_hms(t.hour, t.minute, t.second.unwrap_or(0))?;
-            let offset = time::UtcOffset::from_whole_seconds(minutes * 60)?;
-            Ok(time::PrimitiveDateTime::new(date, t)
-                .assume_offset(offset)
-                .unix_timestamp())
-        };
-        let unix = convert().map_err(|e| err(format!("{dt}: {e}")))?;
-        u64::try_from(unix).map_err(|_| err(format!("{dt} is before 1970")))
+        datetime_unix(dt).map_err(err)
     }
 
     fn hosts(&self, value: Value<'_>) -> Result<BTreeMap<String, HostPins>> {

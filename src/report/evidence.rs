@@ -103,6 +103,11 @@ pub fn lines(record: &CaseRecord, names: &PinNames) -> Vec<String> {
     let mut out = Vec::new();
     for (i, step) in record.steps.iter().enumerate() {
         out.push(step_heading(i, step));
+        out.extend(
+            step_config_lines(step)
+                .into_iter()
+                .map(|l| format!("  {l}")),
+        );
         if step.status != crate::case_record::Status::Passed {
             let view = record.step_view(step);
             out.extend(
@@ -110,6 +115,31 @@ pub fn lines(record: &CaseRecord, names: &PinNames) -> Vec<String> {
                     .into_iter()
                     .map(|l| format!("  {l}")),
             );
+        }
+    }
+    out
+}
+
+/// What a step did with pin configs: what it published, what the proxy answered itself, and
+/// which config the client said it used.
+pub fn step_config_lines(step: &crate::case_record::StepRecord) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(p) = &step.published {
+        out.push(format!("publish:  {p}"));
+    }
+    for m in &step.map_local {
+        out.push(format!("mapped:   {m}"));
+    }
+    if let Some(c) = &step.config {
+        let version = c
+            .version
+            .map_or_else(|| "no config".to_string(), |v| format!("version {v}"));
+        out.push(format!(
+            "config:   the client used {version} ({})",
+            c.source
+        ));
+        if let Some(why) = &c.refused {
+            out.push(format!("config:   it turned down the fetch: {why}"));
         }
     }
     out

@@ -72,6 +72,11 @@ fn case_lines(r: &CaseRecord, names: &PinNames) -> Vec<String> {
             .map_or_else(String::new, |code| format!(" · expects exit {code}"));
         out.push(format!("step {} {}{exit}", i + 1, step.name));
         out.extend(
+            evidence::step_config_lines(step)
+                .into_iter()
+                .map(|l| format!("  {l}")),
+        );
+        out.extend(
             step_lines(&r.step_view(step), names)
                 .into_iter()
                 .map(|l| format!("  {l}")),
@@ -119,7 +124,34 @@ pub fn redact(line: &str, pins: &[(&str, &str)]) -> String {
         text = text.replace(pin, &format!("<{name}>"));
     }
     let text = redact_ports(&text);
+    let text = redact_now(&text);
     redact_temp(&text)
+}
+
+/// `now 2026-12-02T00:28:33Z` (a clock reading in a refusal) → `now <now>`.
+fn redact_now(text: &str) -> String {
+    const SHAPE: &str = "dddd-dd-ddTdd:dd:ddZ";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("now ") {
+        out.push_str(&rest[..i + 4]);
+        rest = &rest[i + 4..];
+        let stamp = rest.get(..SHAPE.len()).filter(|s| {
+            s.bytes().zip(SHAPE.bytes()).all(|(c, want)| {
+                if want == b'd' {
+                    c.is_ascii_digit()
+                } else {
+                    c == want
+                }
+            })
+        });
+        if stamp.is_some() {
+            out.push_str("<now>");
+            rest = &rest[SHAPE.len()..];
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 fn redact_ports(text: &str) -> String {
@@ -293,6 +325,14 @@ mod tests {
                 &names.pairs(0)
             ),
             "subject CN=<api.root>, O=x · hash <api.root> · issuer CN=<proxy.ca>"
+        );
+    }
+
+    #[test]
+    fn clock_readings_are_redacted() {
+        assert_eq!(
+            redact_now("expired at 2020-01-01T00:00:00Z (now 2026-12-02T00:28:33Z); now 5 known"),
+            "expired at 2020-01-01T00:00:00Z (now <now>); now 5 known"
         );
     }
 

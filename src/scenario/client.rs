@@ -14,6 +14,8 @@ use super::template::display_argv;
 
 /// How much of each output stream is kept (the end of it).
 const TAIL_BYTES: usize = 2048;
+/// The longest last line of stdout kept whole (a client's `--json` result, read by steps).
+const LAST_LINE_BYTES: usize = 64 * 1024;
 
 /// What to run.
 #[derive(Debug)]
@@ -71,12 +73,12 @@ pub async fn run(spec: &ClientSpec) -> Result<ClientRun> {
     kill_group(pid);
     let duration_ms = millis(started.elapsed());
     let grace = Duration::from_secs(2);
-    let stdout_tail = tokio::time::timeout(grace, stdout)
+    let (stdout_tail, stdout_last_line) = tokio::time::timeout(grace, stdout)
         .await
         .ok()
         .and_then(std::result::Result::ok)
         .unwrap_or_default();
-    let stderr_tail = tokio::time::timeout(grace, stderr)
+    let (stderr_tail, _) = tokio::time::timeout(grace, stderr)
         .await
         .ok()
         .and_then(std::result::Result::ok)
@@ -87,6 +89,7 @@ pub async fn run(spec: &ClientSpec) -> Result<ClientRun> {
         duration_ms,
         stdout_tail,
         stderr_tail,
+        stdout_last_line,
     })
 }
 
@@ -122,17 +125,29 @@ fn kill_group(pid: Option<u32>) {
 #[cfg(not(unix))]
 fn kill_group(_pid: Option<u32>) {}
 
-/// Reads a stream to its end, keeping the last [`TAIL_BYTES`] as text.
-async fn tail(stream: Option<impl AsyncRead + Unpin>) -> String {
+/// Reads a stream to its end, keeping the last [`TAIL_BYTES`] as text, and its last non-empty
+/// line whole (up to [`LAST_LINE_BYTES`]; a longer one is cut to its start).
+async fn tail(stream: Option<impl AsyncRead + Unpin>) -> (String, String) {
     let Some(mut stream) = stream else {
-        return String::new();
+        return (String::new(), String::new());
     };
     let mut kept: Vec<u8> = Vec::new();
+    let (mut line, mut last): (Vec<u8>, Vec<u8>) = (Vec::new(), Vec::new());
     let mut buf = [0u8; 4096];
     loop {
         match stream.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
+                for &b in &buf[..n] {
+                    if b == b'\n' {
+                        if !line.iter().all(u8::is_ascii_whitespace) {
+                            last = std::mem::take(&mut line);
+                        }
+                        line.clear();
+                    } else if line.len() < LAST_LINE_BYTES {
+                        line.push(b);
+                    }
+                }
                 kept.extend_from_slice(&buf[..n]);
                 if kept.len() > 4 * TAIL_BYTES {
                     kept.drain(..kept.len() - TAIL_BYTES);
@@ -143,5 +158,11 @@ async fn tail(stream: Option<impl AsyncRead + Unpin>) -> String {
     if kept.len() > TAIL_BYTES {
         kept.drain(..kept.len() - TAIL_BYTES);
     }
-    String::from_utf8_lossy(&kept).trim_end().to_string()
+    if !line.iter().all(u8::is_ascii_whitespace) {
+        last = line;
+    }
+    (
+        String::from_utf8_lossy(&kept).trim_end().to_string(),
+        String::from_utf8_lossy(&last).trim().to_string(),
+    )
 }

@@ -9,7 +9,7 @@
 //! - No connection for the host at all is an error (a client that ignores the proxy, a typo in
 //!   the command), never a cancel. So is an unreachable test origin or a client that timed out.
 
-use crate::case_record::{ClientExit, Evidence, Expected, Observed, Status};
+use crate::case_record::{ClientExit, Evidence, Expected, Observed, Status, StepConfig};
 use crate::record::VerdictKind;
 
 /// The decision on a case.
@@ -70,6 +70,16 @@ pub fn judge(
                 human_ms(*after_ms)
             ),
         ),
+        // A client that refuses before it connects (a pin config that fails closed) shows no
+        // connection at all: that is its cancel only when the step expects it, by exit code.
+        (ClientExit::Exited { code }, Observed::NoConnection)
+            if expected == Expected::Cancelled && *code != 0 && expected_exit == Some(*code) =>
+        {
+            (
+                Status::Passed,
+                format!("the client exited with code {code} before connecting to {host}, as the step expects"),
+            )
+        }
         (_, Observed::NoConnection | Observed::UpstreamFailed) => (Status::Error, detail),
         (ClientExit::Exited { code }, o) if o.matches(expected) => match expected_exit {
             Some(want) if want != *code => (
@@ -96,6 +106,66 @@ pub fn judge(
         detail,
         disagreements,
     }
+}
+
+/// The pin config a client said it used: from the last line of its stdout, its `--json`
+/// object (`pin_config.version`, `pin_config.source`). `None` when stdout holds no such object.
+pub fn client_config(stdout: &str) -> Option<StepConfig> {
+    let line = stdout.lines().rev().find(|l| !l.trim().is_empty())?;
+    let value: serde_json::Value = serde_json::from_str(line.trim()).ok()?;
+    let config = value.get("pin_config")?;
+    Some(StepConfig {
+        version: config.get("version").and_then(serde_json::Value::as_u64),
+        source: config
+            .get("source")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("none")
+            .to_string(),
+        refused: ["refused", "fetch_error"]
+            .iter()
+            .find_map(|k| config.get(*k).and_then(serde_json::Value::as_str))
+            .map(str::to_string),
+    })
+}
+
+/// A step's judgement with its pin-config expectations applied: a passed step whose client
+/// used another config version, or one from elsewhere, fails.
+pub fn check_config(
+    mut j: Judgement,
+    want_version: Option<u64>,
+    want_source: Option<&str>,
+    seen: Option<&StepConfig>,
+) -> Judgement {
+    if j.status != Status::Passed || (want_version.is_none() && want_source.is_none()) {
+        return j;
+    }
+    let Some(seen) = seen else {
+        j.status = Status::Failed;
+        j.detail = format!(
+            "{}; but the client printed no --json result with a pin_config to check",
+            j.detail
+        );
+        return j;
+    };
+    let mut wrong = Vec::new();
+    if let Some(v) = want_version {
+        if seen.version != Some(v) {
+            let got = seen
+                .version
+                .map_or_else(|| "none".to_string(), |g| g.to_string());
+            wrong.push(format!("config version {got}, not {v}"));
+        }
+    }
+    if let Some(s) = want_source {
+        if seen.source != s {
+            wrong.push(format!("config from {}, not {s}", seen.source));
+        }
+    }
+    if !wrong.is_empty() {
+        j.status = Status::Failed;
+        j.detail = format!("{}; but the client used {}", j.detail, wrong.join(" and "));
+    }
+    j
 }
 
 fn observe(host: &str, passthrough: bool, ev: &Evidence) -> (Observed, String) {
@@ -242,6 +312,7 @@ mod tests {
                 duration_ms: 1,
                 stdout_tail: String::new(),
                 stderr_tail: String::new(),
+                stdout_last_line: String::new(),
             },
         }
     }
@@ -277,6 +348,43 @@ mod tests {
     }
 
     #[test]
+    fn config_expectations_read_the_clients_json() {
+        let stdout =
+            "noise\n{\"outcome\":\"ok\",\"pin_config\":{\"version\":2,\"source\":\"cache\"}}\n";
+        let seen = client_config(stdout).unwrap();
+        assert_eq!((seen.version, seen.source.as_str()), (Some(2), "cache"));
+        let none = client_config("{\"pin_config\":{\"version\":null,\"source\":null}}").unwrap();
+        assert_eq!((none.version, none.source.as_str()), (None, "none"));
+        assert!(client_config("not json").is_none());
+        let passed = || Judgement {
+            observed: Observed::Proceeded,
+            status: Status::Passed,
+            detail: "d".into(),
+            disagreements: vec![],
+        };
+        assert_eq!(
+            check_config(passed(), Some(2), Some("cache"), Some(&seen)).status,
+            Status::Passed
+        );
+        let j = check_config(passed(), Some(1), Some("fetched"), Some(&seen));
+        assert_eq!(j.status, Status::Failed);
+        assert_eq!(
+            j.detail,
+            "d; but the client used config version 2, not 1 and config from cache, not fetched"
+        );
+        let j = check_config(passed(), None, Some("none"), None);
+        assert!(
+            j.detail.contains("printed no --json result"),
+            "{}",
+            j.detail
+        );
+        assert_eq!(
+            check_config(passed(), None, None, None).status,
+            Status::Passed
+        );
+    }
+
+    #[test]
     fn an_expected_exit_code_is_checked_beside_the_observation() {
         let ev = evidence(
             vec![conn(
@@ -303,6 +411,27 @@ mod tests {
             (j.observed, j.status),
             (Observed::Cancelled, Status::Failed)
         );
+        // No connection is a cancel only when the step expects that very exit code (a client
+        // that fails closed before connecting).
+        let none = evidence(vec![], 13);
+        let j = judge("api.test", false, Expected::Cancelled, Some(13), &none);
+        assert_eq!(
+            (j.observed, j.status),
+            (Observed::NoConnection, Status::Passed)
+        );
+        assert!(
+            j.detail.contains("before connecting to api.test"),
+            "{}",
+            j.detail
+        );
+        for (expected, exit) in [
+            (Expected::Cancelled, None),
+            (Expected::Cancelled, Some(10)),
+            (Expected::Proceeded, Some(13)),
+        ] {
+            let j = judge("api.test", false, expected, exit, &none);
+            assert_eq!(j.status, Status::Error, "{expected:?} {exit:?}");
+        }
     }
 
     #[test]

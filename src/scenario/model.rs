@@ -33,6 +33,68 @@ pub struct Suite {
     pub cases: Vec<Case>,
     /// Remarks from expansion (a matrix family that did not apply, and why).
     pub notes: Vec<String>,
+    /// The signed pin configs the runner serves to each case (`[pin_config]`).
+    pub pin_config: Option<PinConfigSpec>,
+}
+
+/// `[pin_config]`: a config service per case, its signing key, and the named configs steps
+/// publish or have the proxy substitute.
+#[derive(Clone, Debug)]
+pub struct PinConfigSpec {
+    /// The host `{pins_url}` names (`http://HOST/pins`); each step's proxy maps it to the case's
+    /// config service, never resolving it.
+    pub host: String,
+    /// The signing key's type.
+    pub key_type: crate::pin_config::KeyType,
+    /// The named configs, in file order.
+    pub configs: Vec<ConfigSpec>,
+}
+
+/// Who signs a named config.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signer {
+    /// The run's signing key, whose public key the client holds (`{pins_key}`).
+    Signing,
+    /// Another key generated for the run: a forging proxy's own.
+    Attacker,
+}
+
+/// A named pin config of a suite.
+#[derive(Clone, Debug)]
+pub struct ConfigSpec {
+    /// Its name (`[pin_config.configs.NAME]`).
+    pub name: String,
+    /// Its content version.
+    pub version: u64,
+    /// When it expires.
+    pub expiry: crate::pin_config::source::Expiry,
+    /// Each host with its pins (references resolved by the runner) and subdomain flag.
+    pub hosts: Vec<(String, Vec<PinRef>, bool)>,
+    /// Who signs it.
+    pub signed_by: Signer,
+    /// When set, the document is this config's payload under the signature of the named config
+    /// (index into the configs): a payload modified after signing.
+    pub tampered_from: Option<usize>,
+}
+
+/// What a step publishes at the config service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Publish {
+    /// A named config (index into [`PinConfigSpec::configs`]).
+    Config(usize),
+    /// Nothing: the service answers 404.
+    Nothing,
+}
+
+/// What the proxy answers a mapped URL with in a step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MapTarget {
+    /// A named config, signed for the step.
+    Config(usize),
+    /// A status and no body.
+    Status(u16),
+    /// A file (relative to the scenario file's directory).
+    File(std::path::PathBuf),
 }
 
 /// Which CA the proxy signs with.
@@ -230,6 +292,15 @@ pub struct Step {
     pub reason: String,
     /// Environment variables for this step, over the case's.
     pub env: Vec<(String, Template)>,
+    /// What the config service serves from this step on (it keeps serving it after).
+    pub publish: Option<Publish>,
+    /// URLs the proxy answers itself in this step only (the URL may hold placeholders).
+    pub map_local: Vec<(Template, MapTarget)>,
+    /// The config version the client's `--json` must say it used.
+    pub config_version: Option<u64>,
+    /// Where the client's `--json` must say that config came from: `fetched`, `cache` or
+    /// `none`.
+    pub config_source: Option<String>,
 }
 
 impl Case {
@@ -258,6 +329,10 @@ impl Case {
             exit: None,
             reason: self.reason.clone(),
             env: Vec::new(),
+            publish: None,
+            map_local: Vec::new(),
+            config_version: None,
+            config_source: None,
         }]
     }
 }

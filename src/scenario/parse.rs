@@ -19,7 +19,10 @@ use crate::rules::file::{line_of, one_line};
 use crate::rules::{Action, HostGlob, Profile};
 
 use super::matrix::{self, MatrixSpec};
-use super::model::{CaChoice, Case, Client, Family, Origin, PinRef, ProxySettings, Step, Suite};
+use super::model::{
+    CaChoice, Case, Client, ConfigSpec, Family, MapTarget, Origin, PinConfigSpec, PinRef,
+    ProxySettings, Publish, Signer, Step, Suite,
+};
 use super::template::{Arg, Command, Template};
 
 /// Default client timeout.
@@ -39,6 +42,37 @@ struct RawFile {
     matrix: Option<Spanned<RawMatrix>>,
     #[serde(default)]
     case: Vec<Spanned<RawCase>>,
+    pin_config: Option<Spanned<RawPinConfig>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPinConfig {
+    host: Option<Spanned<String>>,
+    key_type: Option<Spanned<String>>,
+    #[serde(default)]
+    configs: BTreeMap<String, Spanned<RawConfigSpec>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfigSpec {
+    version: Spanned<i64>,
+    valid_for: Option<Spanned<String>>,
+    expires: Option<Spanned<toml::value::Datetime>>,
+    signed_by: Option<Spanned<String>>,
+    tampered_from: Option<Spanned<String>>,
+    #[serde(default)]
+    hosts: BTreeMap<String, Spanned<RawConfigHost>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfigHost {
+    #[serde(default)]
+    pins: Vec<Spanned<String>>,
+    #[serde(default)]
+    include_subdomains: bool,
 }
 
 #[derive(Deserialize)]
@@ -119,6 +153,11 @@ struct RawStep {
     reason: String,
     #[serde(default)]
     env: BTreeMap<String, Spanned<String>>,
+    publish: Option<Spanned<String>>,
+    #[serde(default)]
+    map_local: BTreeMap<String, Spanned<String>>,
+    config_version: Option<Spanned<i64>>,
+    config_source: Option<Spanned<String>>,
 }
 
 /// Reads and parses a scenario file.
@@ -194,6 +233,10 @@ impl Parser<'_> {
         let proxy = self.proxy(raw.proxy)?;
         let client = self.client(raw.client)?;
         let origins = self.origins(raw.origin)?;
+        let pin_config = match raw.pin_config {
+            Some(p) => Some(self.pin_config(p, &origins)?),
+            None => None,
+        };
         let mut cases = Vec::new();
         let mut notes = Vec::new();
         if let Some(m) = raw.matrix {
@@ -206,7 +249,7 @@ impl Parser<'_> {
         }
         let mut names: BTreeSet<String> = cases.iter().map(|c| c.name.clone()).collect();
         for raw_case in raw.case {
-            let case = self.case(raw_case, &origins, &mut names)?;
+            let case = self.case(raw_case, &origins, pin_config.as_ref(), &mut names)?;
             cases.push(case);
         }
         if cases.is_empty() {
@@ -226,6 +269,161 @@ impl Parser<'_> {
             origins,
             cases,
             notes,
+            pin_config,
+        })
+    }
+
+    fn pin_config(&self, raw: Spanned<RawPinConfig>, origins: &[Origin]) -> Result<PinConfigSpec> {
+        let raw = raw.into_inner();
+        let host = match &raw.host {
+            Some(h) => {
+                let host = h.get_ref().trim().to_ascii_lowercase();
+                let glob =
+                    HostGlob::parse(&host).map_err(|e| self.err(h.span(), "pin_config.host", e))?;
+                if !glob.is_exact() || origins.iter().any(|o| o.host == host) {
+                    return Err(self.err(
+                        h.span(),
+                        "pin_config.host",
+                        "must be one host name, and not an origin's",
+                    ));
+                }
+                host
+            }
+            None => "config.example.test".to_string(),
+        };
+        let key_type = match &raw.key_type {
+            Some(k) => <crate::pin_config::KeyType as clap::ValueEnum>::from_str(k.get_ref(), true)
+                .map_err(|_| {
+                    self.err(
+                        k.span(),
+                        "pin_config.key_type",
+                        format!("{:?}: expected \"ed25519\" or \"ecdsa-p256\"", k.get_ref()),
+                    )
+                })?,
+            None => crate::pin_config::KeyType::default(),
+        };
+        let names: Vec<String> = raw.configs.keys().cloned().collect();
+        let raw_tampered: Vec<bool> = raw
+            .configs
+            .values()
+            .map(|c| c.get_ref().tampered_from.is_some())
+            .collect();
+        let mut configs = Vec::new();
+        for (name, spec) in raw.configs {
+            let span = spec.span();
+            let field = |f: &str| format!("pin_config.configs.{name}.{f}");
+            if !is_name(&name) {
+                return Err(self.err(
+                    span,
+                    "pin_config.configs",
+                    format!("{name:?}: use lower-case letters, digits, '-' and '_'"),
+                ));
+            }
+            let spec = spec.into_inner();
+            let version = u64::try_from(*spec.version.get_ref())
+                .ok()
+                .filter(|v| *v > 0)
+                .ok_or_else(|| {
+                    self.err(spec.version.span(), &field("version"), "a positive integer")
+                })?;
+            let expiry = match (&spec.valid_for, &spec.expires) {
+                (Some(v), None) => crate::pin_config::source::Expiry::ValidFor(
+                    self.duration(v, &field("valid_for"))?,
+                ),
+                (None, Some(e)) => crate::pin_config::source::Expiry::At(
+                    crate::pin_config::source::datetime_unix(e.get_ref())
+                        .map_err(|m| self.err(e.span(), &field("expires"), m))?,
+                ),
+                (Some(_), Some(e)) => {
+                    return Err(self.err(
+                        e.span(),
+                        &field("expires"),
+                        "give valid_for or expires, not both",
+                    ))
+                }
+                (None, None) => {
+                    return Err(self.err(
+                        span,
+                        &field("valid_for"),
+                        "missing: give valid_for = \"7d\" or expires = 2020-01-01T00:00:00Z",
+                    ))
+                }
+            };
+            let signed_by = match &spec.signed_by {
+                None => Signer::Signing,
+                Some(s) => match s.get_ref().as_str() {
+                    "signing" => Signer::Signing,
+                    "attacker" => Signer::Attacker,
+                    other => {
+                        return Err(self.err(
+                            s.span(),
+                            &field("signed_by"),
+                            format!("{other:?}: expected \"signing\" (the run's key, which the client holds) or \"attacker\" (another key)"),
+                        ))
+                    }
+                },
+            };
+            let tampered_from = match &spec.tampered_from {
+                None => None,
+                Some(t) => Some(
+                    names
+                        .iter()
+                        .position(|n| n == t.get_ref() && n != &name)
+                        .ok_or_else(|| {
+                            self.err(
+                                t.span(),
+                                &field("tampered_from"),
+                                format!(
+                                    "{:?} is not another config of [pin_config.configs]",
+                                    t.get_ref()
+                                ),
+                            )
+                        })?,
+                ),
+            };
+            if spec.hosts.is_empty() {
+                return Err(self.err(span, &field("hosts"), "needs at least one host"));
+            }
+            let mut hosts = Vec::new();
+            for (h, entry) in spec.hosts {
+                let entry_span = entry.span();
+                let entry = entry.into_inner();
+                let pins = entry
+                    .pins
+                    .iter()
+                    .map(|p| self.pin(p, origins, &field("hosts.pins")))
+                    .collect::<Result<Vec<_>>>()?;
+                if pins.is_empty() {
+                    return Err(self.err(
+                        entry_span,
+                        &field("hosts.pins"),
+                        format!("{h:?} has no pins"),
+                    ));
+                }
+                hosts.push((h.to_ascii_lowercase(), pins, entry.include_subdomains));
+            }
+            if let Some(from) = tampered_from {
+                if raw_tampered[from] {
+                    return Err(self.err(
+                        span,
+                        &field("tampered_from"),
+                        "the config it borrows a signature from must be signed, not tampered",
+                    ));
+                }
+            }
+            configs.push(ConfigSpec {
+                name,
+                version,
+                expiry,
+                hosts,
+                signed_by,
+                tampered_from,
+            });
+        }
+        Ok(PinConfigSpec {
+            host,
+            key_type,
+            configs,
         })
     }
 
@@ -536,6 +734,7 @@ impl Parser<'_> {
         &self,
         raw: Spanned<RawCase>,
         origins: &[Origin],
+        pin_config: Option<&PinConfigSpec>,
         names: &mut BTreeSet<String>,
     ) -> Result<Case> {
         let raw = raw.into_inner();
@@ -659,8 +858,8 @@ impl Parser<'_> {
                 raw_step,
                 i,
                 previous,
-                &origins[origin],
-                origins,
+                (&origins[origin], origins),
+                pin_config,
                 &mut step_names,
             )?;
             case.steps.push(step);
@@ -720,8 +919,8 @@ impl Parser<'_> {
         raw: Spanned<RawStep>,
         index: usize,
         previous: (Option<Action>, String, Vec<PinRef>, Option<String>),
-        origin: &Origin,
-        origins: &[Origin],
+        (origin, origins): (&Origin, &[Origin]),
+        pin_config: Option<&PinConfigSpec>,
         names: &mut BTreeSet<String>,
     ) -> Result<Step> {
         let span = raw.span();
@@ -787,6 +986,92 @@ impl Parser<'_> {
             ),
             None => None,
         };
+        let config_index = |s: &Spanned<String>, field: &str| -> Result<usize> {
+            let Some(pc) = pin_config else {
+                return Err(self.err(s.span(), field, "the suite has no [pin_config] table"));
+            };
+            pc.configs
+                .iter()
+                .position(|c| &c.name == s.get_ref())
+                .ok_or_else(|| {
+                    let known: Vec<&str> = pc.configs.iter().map(|c| c.name.as_str()).collect();
+                    self.err(
+                        s.span(),
+                        field,
+                        format!(
+                            "no config named {:?} (configs: {})",
+                            s.get_ref(),
+                            known.join(", ")
+                        ),
+                    )
+                })
+        };
+        let publish = match &raw.publish {
+            None => None,
+            Some(p) if p.get_ref() == "none" => {
+                if pin_config.is_none() {
+                    return Err(self.err(
+                        p.span(),
+                        "case.step.publish",
+                        "the suite has no [pin_config] table",
+                    ));
+                }
+                Some(Publish::Nothing)
+            }
+            Some(p) => Some(Publish::Config(config_index(p, "case.step.publish")?)),
+        };
+        let mut map_local = Vec::new();
+        for (url, target) in &raw.map_local {
+            let field = "case.step.map_local";
+            let url_template = self.template(url, target.span(), field)?;
+            let value = target.get_ref().trim();
+            let what = if let Some(code) = value.strip_prefix("status:") {
+                let status = code
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|s| (200..=599).contains(s))
+                    .ok_or_else(|| {
+                        self.err(
+                            target.span(),
+                            field,
+                            format!("{value:?}: a status is 200 to 599"),
+                        )
+                    })?;
+                MapTarget::Status(status)
+            } else if pin_config.is_some_and(|pc| pc.configs.iter().any(|c| c.name == value)) {
+                MapTarget::Config(config_index(target, field)?)
+            } else {
+                MapTarget::File(std::path::PathBuf::from(value))
+            };
+            map_local.push((url_template, what));
+        }
+        let config_version = match &raw.config_version {
+            Some(v) => Some(
+                u64::try_from(*v.get_ref())
+                    .ok()
+                    .filter(|v| *v > 0)
+                    .ok_or_else(|| {
+                        self.err(v.span(), "case.step.config_version", "a positive integer")
+                    })?,
+            ),
+            None => None,
+        };
+        let config_source = match &raw.config_source {
+            Some(s) if ["fetched", "cache", "none"].contains(&s.get_ref().as_str()) => {
+                Some(s.get_ref().clone())
+            }
+            Some(s) => {
+                return Err(self.err(
+                    s.span(),
+                    "case.step.config_source",
+                    format!(
+                        "{:?}: expected \"fetched\", \"cache\" or \"none\"",
+                        s.get_ref()
+                    ),
+                ))
+            }
+            None => None,
+        };
         Ok(Step {
             name,
             action,
@@ -797,6 +1082,10 @@ impl Parser<'_> {
             exit,
             reason: raw.reason,
             env: self.env(raw.env, "case.step.env")?,
+            publish,
+            map_local,
+            config_version,
+            config_source,
         })
     }
 
@@ -984,6 +1273,61 @@ host = "api.example.test"
             e.starts_with("s.toml:4: origin.name: \"proxy\" is reserved"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn pin_configs_and_the_steps_that_publish_them() {
+        let suite = parse_ok(
+            "\n[pin_config]\n[pin_config.configs.v1]\nversion = 1\nvalid_for = \"7d\"\nhosts.\"api.example.test\".pins = [\"api.current\", \"proxy.forged\"]\n\
+             [pin_config.configs.bad]\nversion = 2\nexpires = 2020-01-01T00:00:00Z\nsigned_by = \"attacker\"\ntampered_from = \"v1\"\nhosts.\"api.example.test\".pins = [\"api.next\"]\n\
+             [[case]]\nname = \"c\"\nproxy = \"passthrough\"\n\
+             [[case.step]]\npublish = \"v1\"\nexpect = \"proceeded\"\nconfig_version = 1\nconfig_source = \"fetched\"\n\
+             [[case.step]]\nmap_local = { \"{pins_url}\" = \"bad\", \"http://x.test/a\" = \"status:503\" }\nexpect = \"proceeded\"\n",
+        );
+        let pc = suite.pin_config.as_ref().unwrap();
+        assert_eq!(pc.host, "config.example.test");
+        let names: Vec<&str> = pc.configs.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["bad", "v1"]);
+        assert_eq!(pc.configs[0].signed_by, Signer::Attacker);
+        assert_eq!(pc.configs[0].tampered_from, Some(1));
+        assert_eq!(
+            pc.configs[0].expiry,
+            crate::pin_config::source::Expiry::At(1_577_836_800)
+        );
+        let steps = &suite.cases[0].steps;
+        assert_eq!(steps[0].publish, Some(Publish::Config(1)));
+        assert_eq!(
+            (steps[0].config_version, steps[0].config_source.as_deref()),
+            (Some(1), Some("fetched"))
+        );
+        assert_eq!(steps[1].map_local.len(), 2);
+        assert!(steps[1]
+            .map_local
+            .iter()
+            .any(|(_, t)| *t == MapTarget::Config(0)));
+        assert!(steps[1]
+            .map_local
+            .iter()
+            .any(|(_, t)| *t == MapTarget::Status(503)));
+
+        for (extra, want) in [
+            ("[[case]]\nname = \"c\"\nproxy = \"intercept\"\n[[case.step]]\npublish = \"v1\"\nexpect = \"proceeded\"\n",
+             "case.step.publish: the suite has no [pin_config] table"),
+            ("[pin_config]\n[pin_config.configs.v1]\nversion = 0\nvalid_for = \"1d\"\nhosts.\"a.test\".pins = [\"api.current\"]\n[[case]]\nname = \"c\"\nproxy = \"intercept\"\nexpect = \"proceeded\"\n",
+             "pin_config.configs.v1.version: a positive integer"),
+            ("[pin_config]\n[pin_config.configs.v1]\nversion = 1\nhosts.\"a.test\".pins = [\"api.current\"]\n[[case]]\nname = \"c\"\nproxy = \"intercept\"\nexpect = \"proceeded\"\n",
+             "pin_config.configs.v1.valid_for: missing"),
+            ("[pin_config]\n[pin_config.configs.v1]\nversion = 1\nvalid_for = \"1d\"\nhosts.\"a.test\".pins = [\"api.nope\"]\n[[case]]\nname = \"c\"\nproxy = \"intercept\"\nexpect = \"proceeded\"\n",
+             "pin_config.configs.v1.hosts.pins: origin \"api\" has no key \"nope\""),
+            ("[pin_config]\n[pin_config.configs.v1]\nversion = 1\nvalid_for = \"1d\"\nhosts.\"a.test\".pins = [\"api.current\"]\n[[case]]\nname = \"c\"\nproxy = \"intercept\"\n[[case.step]]\npublish = \"v2\"\nexpect = \"proceeded\"\n",
+             "case.step.publish: no config named \"v2\" (configs: v1)"),
+            ("[pin_config]\n[[case]]\nname = \"c\"\nproxy = \"intercept\"\n[[case.step]]\nexpect = \"proceeded\"\nconfig_source = \"disk\"\n",
+             "case.step.config_source: \"disk\": expected"),
+        ] {
+            let e = parse_err(&format!("\n{extra}"));
+            assert!(e.contains(want), "{extra:?}: {e}");
+            assert!(!e.contains('\n'), "{e}");
+        }
     }
 
     #[test]

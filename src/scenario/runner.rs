@@ -29,9 +29,13 @@ use crate::report::RunReporter;
 use crate::rules::{Action, HostGlob, HostMap, Profile, Rule, Rules};
 
 use super::client::{self, ClientSpec};
-use super::judge::judge;
-use super::model::{action_label, CaChoice, Case, PinRef, Step, Suite};
+use super::judge::{check_config, client_config, judge};
+use super::model::{action_label, CaChoice, Case, MapTarget, PinRef, Publish, Signer, Step, Suite};
 use super::template::{Placeholder, Values};
+use crate::pin_config::serve::{ConfigServer, Format as ConfigFormat, Signed};
+use crate::pin_config::source::Expiry;
+use crate::pin_config::{jws, Payload, PinSet, SigningKey};
+use crate::proxy::{MapLocal, MapLocalSpec, MapLocals};
 
 /// The port test URLs use; the proxy maps `host:443` to the case's origin.
 const ORIGIN_PORT: u16 = 443;
@@ -69,6 +73,14 @@ struct SuiteEnv {
     pkis: Vec<OriginPki>,
     roots: Vec<CertificateDer<'static>>,
     bin: String,
+    pin_config: Option<SuitePins>,
+}
+
+/// The keys of a suite's `[pin_config]`, and where the client finds the public one.
+struct SuitePins {
+    signing: Arc<SigningKey>,
+    attacker: SigningKey,
+    public_key: PathBuf,
 }
 
 enum Progress {
@@ -222,6 +234,22 @@ fn prepare(index: usize, suite: Suite, options: &RunOptions) -> Result<(SuiteEnv
         .prefix("pin-proxy-run-")
         .tempdir()
         .map_err(|e| Error::runtime(format!("cannot create a temporary directory: {e}")))?;
+    let pin_config = match &suite.pin_config {
+        None => None,
+        Some(pc) => {
+            let signing = SigningKey::generate(pc.key_type)?;
+            let attacker = SigningKey::generate(pc.key_type)?;
+            known.add("pins.signing".into(), signing.kid(), None);
+            known.add("pins.attacker".into(), attacker.kid(), None);
+            let public_key = dir.path().join("pins-signing.pub");
+            write(&public_key, &signing.verifying_key().public_key_pem())?;
+            Some(SuitePins {
+                signing: Arc::new(signing),
+                attacker,
+                public_key,
+            })
+        }
+    };
     let trust_bundle = dir.path().join("trust-bundle.pem");
     let ca_cert = dir.path().join("proxy-ca.pem");
     write(&trust_bundle, &bundle)?;
@@ -237,6 +265,7 @@ fn prepare(index: usize, suite: Suite, options: &RunOptions) -> Result<(SuiteEnv
             pkis,
             roots,
             bin: options.bin.display().to_string(),
+            pin_config,
         },
         known,
     ))
@@ -247,6 +276,56 @@ fn write(path: &Path, text: &str) -> Result<()> {
 }
 
 impl SuiteEnv {
+    /// Named config `index`, signed at `now` as its spec says (by the run's key or the
+    /// attacker's; under another config's signature when tampered).
+    fn sign_config(&self, index: usize, now: u64) -> Result<String> {
+        let (Some(spec), Some(keys)) = (&self.suite.pin_config, &self.pin_config) else {
+            return Err(Error::runtime("the suite has no [pin_config]"));
+        };
+        let config = &spec.configs[index];
+        let payload = Payload {
+            version: config.version,
+            issued_at: now,
+            expires_at: match config.expiry {
+                Expiry::ValidFor(d) => now.saturating_add(d.as_secs()),
+                Expiry::At(at) => at,
+            },
+            hosts: config
+                .hosts
+                .iter()
+                .map(|(host, pins, include_subdomains)| {
+                    (
+                        host.clone(),
+                        PinSet {
+                            pins: pins.iter().map(|p| self.pin(p)).collect(),
+                            include_subdomains: *include_subdomains,
+                        },
+                    )
+                })
+                .collect(),
+        };
+        let key = match config.signed_by {
+            Signer::Signing => keys.signing.as_ref(),
+            Signer::Attacker => &keys.attacker,
+        };
+        let signed = jws::sign(&payload, key)?;
+        let Some(from) = config.tampered_from else {
+            return Ok(signed);
+        };
+        // This payload under the other config's header and signature.
+        let base = self.sign_config(from, now)?;
+        let (b, s) = (
+            base.split('.').collect::<Vec<_>>(),
+            signed.split('.').collect::<Vec<_>>(),
+        );
+        match (b.as_slice(), s.as_slice()) {
+            ([header, _, signature], [_, payload, _]) => {
+                Ok(format!("{header}.{payload}.{signature}"))
+            }
+            _ => Err(Error::runtime("a signed config is not a compact JWS")),
+        }
+    }
+
     fn pin(&self, pin: &PinRef) -> String {
         match pin {
             PinRef::Key { origin, key } => self.pkis[*origin].key_pin(key).unwrap_or_default(),
@@ -269,9 +348,22 @@ async fn run_case(env: &SuiteEnv, index: usize) -> Result<CaseRecord> {
     let work_dir = env.dir.path().join(format!("case-{index}"));
     std::fs::create_dir_all(&work_dir)
         .map_err(|e| Error::file(&work_dir, "create the case directory", e))?;
+    // The case's config service lives across its steps: what one publishes, the next serves.
+    let config_server = match &env.pin_config {
+        Some(keys) => Some(
+            ConfigServer::start(
+                SocketAddr::from(([127, 0, 0, 1], 0)),
+                None,
+                keys.signing.clone(),
+                None,
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let mut steps = Vec::new();
     for step in case.run_steps() {
-        steps.push(run_step(env, case, &step, &host, &work_dir).await?);
+        steps.push(run_step(env, case, &step, &host, &work_dir, config_server.as_ref()).await?);
     }
     // The first step that did not pass decides; else the last.
     let deciding = steps
@@ -323,23 +415,101 @@ async fn run_step(
     step: &Step,
     host: &str,
     work_dir: &Path,
+    config_server: Option<&ConfigServer>,
 ) -> Result<StepRecord> {
     let started = Instant::now();
     let suite = &env.suite;
+    let now = crate::client::now_unix();
+    let mut published = None;
+    if let (Some(publish), Some(server)) = (&step.publish, config_server) {
+        match publish {
+            Publish::Nothing => {
+                server.publish(None);
+                published = Some("none".to_string());
+            }
+            Publish::Config(i) => {
+                let document = env.sign_config(*i, now)?;
+                let version = suite
+                    .pin_config
+                    .as_ref()
+                    .map_or(0, |p| p.configs[*i].version);
+                server.publish(Some(Signed {
+                    version,
+                    body: bytes::Bytes::from(document),
+                    format: ConfigFormat::Jws,
+                }));
+                published = suite
+                    .pin_config
+                    .as_ref()
+                    .map(|p| p.configs[*i].name.clone());
+            }
+        }
+    }
     let cert = env.pkis[case.origin].leaf(&[host.to_string()], &step.origin_key)?;
     let origin = TestOrigin::start(cert).await?;
     let hosts = HostGlob::parse(host).map_err(Error::runtime)?;
+    let mut maps = vec![HostMap {
+        host: host.to_string(),
+        port: Some(ORIGIN_PORT),
+        to: origin.addr(),
+    }];
+    if let (Some(pc), Some(server)) = (&suite.pin_config, config_server) {
+        maps.push(HostMap {
+            host: pc.host.clone(),
+            port: Some(80),
+            to: server.addr(),
+        });
+    }
+    // Map-local URLs may use every placeholder but the proxy's own (it is not bound yet).
+    let early = values(
+        env,
+        &case.name,
+        host,
+        "",
+        SocketAddr::from(([0, 0, 0, 0], 0)),
+        &[],
+        None,
+        work_dir,
+    );
+    let mut map_entries = Vec::new();
+    let mut map_labels = Vec::new();
+    for (n, (url, target)) in step.map_local.iter().enumerate() {
+        let url = url.render(&early);
+        let (spec, label) = match target {
+            MapTarget::Status(code) => (format!("{url}=status:{code}"), format!("status {code}")),
+            MapTarget::File(file) => (
+                format!("{url}={}", suite.dir.join(file).display()),
+                file.display().to_string(),
+            ),
+            MapTarget::Config(i) => {
+                let file = work_dir.join(format!("map-local-{}-{n}.jws", step.name));
+                std::fs::write(&file, env.sign_config(*i, now)?)
+                    .map_err(|e| Error::file(&file, "write", e))?;
+                let name = suite
+                    .pin_config
+                    .as_ref()
+                    .map_or("", |p| p.configs[*i].name.as_str());
+                (
+                    format!("{url}={};content-type=application/jose", file.display()),
+                    format!("config {name}"),
+                )
+            }
+        };
+        let parsed = MapLocalSpec::parse(&spec)
+            .map_err(|e| Error::runtime(format!("case {}: map_local {url}: {e}", case.name)))?;
+        map_entries.push(MapLocal::load(parsed)?);
+        map_labels.push(format!("{url} → {label}"));
+    }
+    let map_local = MapLocals::new(map_entries)
+        .map_err(|e| Error::runtime(format!("case {}: map_local: {e}", case.name)))?;
     let config = ProxyConfig {
         listen: SocketAddr::new(suite.proxy.listen, 0),
         rules: Rules::new(vec![Rule {
             hosts,
             action: step.action,
         }]),
-        maps: vec![HostMap {
-            host: host.to_string(),
-            port: Some(ORIGIN_PORT),
-            to: origin.addr(),
-        }],
+        maps,
+        map_local,
         resolve_unmapped: false,
         upstream: UpstreamTrust {
             extra_cas: env.roots.clone(),
@@ -444,12 +614,19 @@ async fn run_step(
         origin_requests: origin.requests(),
         client: client_run,
     };
-    let verdict = judge(
-        host,
-        step.action == Action::Passthrough,
-        step.expect,
-        step.exit,
-        &evidence,
+    let config = client_config(&evidence.client.stdout_last_line);
+    let checks_config = step.config_version.is_some() || step.config_source.is_some();
+    let verdict = check_config(
+        judge(
+            host,
+            step.action == Action::Passthrough,
+            step.expect,
+            step.exit,
+            &evidence,
+        ),
+        step.config_version,
+        step.config_source.as_deref(),
+        config.as_ref(),
     );
     Ok(StepRecord {
         name: step.name.clone(),
@@ -466,6 +643,9 @@ async fn run_step(
         disagreements: verdict.disagreements,
         evidence,
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        published,
+        map_local: map_labels,
+        config: config.filter(|_| checks_config),
     })
 }
 
@@ -513,5 +693,14 @@ fn values(
     v.insert(Placeholder::SuiteDir, env.suite.dir.display().to_string());
     v.insert(Placeholder::WorkDir, work_dir.display().to_string());
     v.insert(Placeholder::Bin, env.bin.clone());
+    let (pins_url, pins_key) = match (&env.suite.pin_config, &env.pin_config) {
+        (Some(spec), Some(keys)) => (
+            format!("http://{}{}", spec.host, crate::pin_config::serve::PATH),
+            keys.public_key.display().to_string(),
+        ),
+        _ => (String::new(), String::new()),
+    };
+    v.insert(Placeholder::PinsUrl, pins_url);
+    v.insert(Placeholder::PinsKey, pins_key);
     v
 }

@@ -49,11 +49,15 @@ pub enum Placeholder {
     /// The path of the running pin-proxy binary (to drive `pin-proxy client` where it is not on
     /// PATH).
     Bin,
+    /// The URL of the case's signed pin config (`http://HOST/pins`), with `[pin_config]`.
+    PinsUrl,
+    /// PEM file: the public key the pin configs are signed with, with `[pin_config]`.
+    PinsKey,
 }
 
 impl Placeholder {
     /// Every placeholder, in the order the README's table lists them.
-    pub const ALL: [Placeholder; 19] = [
+    pub const ALL: [Placeholder; 21] = [
         Placeholder::Proxy,
         Placeholder::ProxyUrl,
         Placeholder::ProxyHost,
@@ -73,6 +77,8 @@ impl Placeholder {
         Placeholder::SuiteDir,
         Placeholder::WorkDir,
         Placeholder::Bin,
+        Placeholder::PinsUrl,
+        Placeholder::PinsKey,
     ];
 
     /// The name written between braces.
@@ -97,6 +103,8 @@ impl Placeholder {
             Placeholder::SuiteDir => "suite_dir",
             Placeholder::WorkDir => "work_dir",
             Placeholder::Bin => "bin",
+            Placeholder::PinsUrl => "pins_url",
+            Placeholder::PinsKey => "pins_key",
         }
     }
 
