@@ -4,6 +4,7 @@
 //! config (a wrong key, a modified payload, an expired config, a replay, a reused version, a
 //! malformed document, a substitution by the proxy's `--map-local`, a failing fetch) is checked
 //! with the pin cache's state afterwards.
+//! A Wultra config is served and matched on the leaf certificate hash, as that SDK does.
 
 mod common;
 
@@ -372,4 +373,166 @@ fn dynamic_pinning_through_real_processes() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("loopback only"));
+}
+
+/// The leaf certificate `addr` presents for `host`, PEM, as openssl sees it.
+fn presented_leaf(addr: std::net::SocketAddr, host: &str) -> String {
+    let out = Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &addr.to_string(),
+            "-servername",
+            host,
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("openssl is installed (.ci/run installs it)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let start = text
+        .find("-----BEGIN CERTIFICATE-----")
+        .expect("a certificate");
+    let end = text.find("-----END CERTIFICATE-----").expect("its end") + 25;
+    format!("{}\n", &text[start..end])
+}
+
+#[test]
+fn a_wultra_config_pins_the_leaf_certificate_hash_as_that_sdk_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let o = Command::new(bin())
+        .current_dir(d)
+        .args([
+            "pin-config",
+            "keygen",
+            "--key-type",
+            "ecdsa-p256",
+            "--out",
+            "signing.key",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    // Start the service with a placeholder certificate, then publish the origin's real leaf.
+    let h0 = Harness::start();
+    std::fs::write(d.join("leaf.pem"), presented_leaf(h0.origin.addr(), HOST)).unwrap();
+    let source = |version: u64| {
+        format!(
+            "version = {version}\nvalid_for = \"7d\"\n[hosts.\"{HOST}\"]\ncertificates = [\"leaf.pem\"]\n"
+        )
+    };
+    std::fs::write(d.join("pins.toml"), source(1)).unwrap();
+    let serve_wultra = |d: &Path| {
+        let mut child = Command::new(bin())
+            .current_dir(d)
+            .args([
+                "pin-config",
+                "serve",
+                "pins.toml",
+                "--key",
+                "signing.key",
+                "--format",
+                "wultra",
+            ])
+            .args(["--listen", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stderr.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let addr = first
+            .split(" at http://")
+            .nth(1)
+            .and_then(|rest| rest.split("/pins").next())
+            .unwrap_or_else(|| panic!("{first}"))
+            .to_string();
+        (child, addr)
+    };
+    let (mut child, addr) = serve_wultra(d);
+    let h = Harness::with(Opts {
+        args: vec![
+            "--passthrough".into(),
+            HOST.into(),
+            "--map".into(),
+            format!("pins.test:80={addr}"),
+        ],
+        map_to: Some(h0.origin.addr()),
+        ..Opts::default()
+    });
+    let run = |d: &Path| {
+        let out = Command::new(bin())
+            .current_dir(d)
+            .arg("client")
+            .arg(h.url("/w"))
+            .args(["--proxy", &h.proxy_addr.to_string()])
+            .arg("--ca")
+            .arg(&h0.bundle)
+            .args([
+                "--no-system-roots",
+                "--json",
+                "--pins-url",
+                "http://pins.test/pins",
+            ])
+            .args(["--pins-key", "signing.pub", "--pins-format", "wultra"])
+            .output()
+            .unwrap();
+        let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+        (out.status.code().unwrap(), json)
+    };
+    let (code, json) = run(d);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(json["pin_config"]["format"], "wultra");
+    assert_eq!(json["pin_config"]["source"], "fetched");
+    // What matched is the leaf certificate's hash, the same the client reports for the leaf.
+    assert_eq!(
+        json["matched_pin"]["pin"],
+        json["verified_path"][0]["sha256"]
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // A file for another certificate of the same name (a re-issued leaf): Untrusted, exit 10.
+    let h1 = Harness::start();
+    std::fs::write(d.join("leaf.pem"), presented_leaf(h1.origin.addr(), HOST)).unwrap();
+    std::fs::write(d.join("pins.toml"), source(2)).unwrap();
+    let (mut child, addr2) = serve_wultra(d);
+    drop(h);
+    let h = Harness::with(Opts {
+        args: vec![
+            "--passthrough".into(),
+            HOST.into(),
+            "--map".into(),
+            format!("pins.test:80={addr2}"),
+        ],
+        map_to: Some(h0.origin.addr()),
+        ..Opts::default()
+    });
+    let out = Command::new(bin())
+        .current_dir(d)
+        .arg("client")
+        .arg(h.url("/w"))
+        .args(["--proxy", &h.proxy_addr.to_string()])
+        .arg("--ca")
+        .arg(&h0.bundle)
+        .args([
+            "--no-system-roots",
+            "--json",
+            "--pins-url",
+            "http://pins.test/pins",
+        ])
+        .args(["--pins-key", "signing.pub", "--pins-format", "wultra"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(10),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = child.kill();
+    let _ = child.wait();
 }
