@@ -123,7 +123,8 @@ fn intercepted_the_forged_chain_is_checked_and_refused_with_close_notify() {
         .stderr
         .contains("no pins configured: trust evaluation alone decides"));
 
-    let (records, _) = h.stop();
+    // /pinned, /ca-chain, /ca-leaf and /open.
+    let (records, _) = h.stop_after(4);
     let forged_pin = records
         .iter()
         .find_map(|r| r.presented_pin.clone())
@@ -281,7 +282,7 @@ fn every_forged_profile_fails_trust_evaluation_with_its_alert() {
         assert!(ran
             .stderr
             .contains(&format!("host {HOST} sent certificate 0 ")));
-        let (records, _) = h.stop();
+        let (records, _) = h.stop_after(1);
         let r = only_for(&records, HOST);
         assert_eq!(
             (

@@ -192,7 +192,7 @@ fn an_unmapped_path_on_the_same_connection_goes_to_the_origin_lazily() {
     assert_eq!(handshakes, 1);
     assert_eq!(paths, ["/unmapped?token=x"]);
     let origin_addr = h.origin.addr().to_string();
-    let (records, _) = h.stop();
+    let (records, _) = h.stop_after(1);
     let r = only_for(&records, HOST);
     assert_eq!(r.verdict, VerdictKind::Proceeded);
     assert_eq!(r.alpn.as_deref(), Some("http/1.1"));
@@ -262,7 +262,7 @@ fn the_origin_is_connected_at_the_first_unmapped_request_and_not_before() {
     let (_, _) = keep_alive_get(&mut tls, "/third");
     assert_eq!(origin_saw(&h), (1, vec!["/second".into(), "/third".into()]));
     drop(tls);
-    let (records, _) = h.stop();
+    let (records, _) = h.stop_after(1);
     let r = only_for(&records, HOST);
     let mapped: Vec<bool> = r.requests.iter().map(|q| q.mapped_local).collect();
     assert_eq!(mapped, [true, false, true, false]);
@@ -286,7 +286,7 @@ fn a_status_entry_answers_with_the_status() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), "503");
     assert_eq!(origin.accepted(), 0);
-    let (records, _) = h.stop();
+    let (records, _) = h.stop_after(1);
     let r = only_for(&records, HOST);
     assert_eq!(r.verdict, VerdictKind::Proceeded);
     assert_eq!(r.requests.len(), 1);
@@ -323,7 +323,7 @@ fn an_unreachable_origin_fails_only_the_unmapped_request() {
         text.contains("cannot reach api.test:443") && text.ends_with(" 502\n"),
         "{text}"
     );
-    let (records, _) = h.stop();
+    let (records, _) = h.stop_after(1);
     let r = only_for(&records, HOST);
     // The client sent requests through our certificate: proceeded, whatever the origin did.
     assert_eq!(r.verdict, VerdictKind::Proceeded, "{r:#?}");
@@ -353,7 +353,7 @@ fn a_mapped_plain_http_request_is_answered_by_the_proxy() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), "<p>local</p>\ntext/html");
     assert_eq!(origin.accepted(), 0);
-    let (records, _) = h.stop();
+    let (records, _) = h.stop_after(1);
     let r = only_for(&records, HOST);
     assert_eq!(r.action, Some(ActionKind::Http));
     assert_eq!(r.verdict, VerdictKind::Proceeded);
@@ -384,7 +384,7 @@ fn a_client_that_refuses_the_certificate_of_a_mapped_host_is_still_cancelled() {
     ]);
     assert_eq!(out.status.code(), Some(90), "{}", stderr(&out));
     assert_eq!(origin.accepted(), 0);
-    let (records, stdout) = h.stop();
+    let (records, stdout) = h.stop_after(1);
     let r = only_for(&records, HOST);
     assert_eq!(r.verdict, VerdictKind::Cancelled, "{r:#?}");
     assert_eq!(r.stage, Stage::AfterHandshake);
@@ -419,7 +419,7 @@ fn the_sni_decides_too() {
     assert_eq!(body, JWS);
     drop(tls);
     assert_eq!(origin.accepted(), 1, "only the CONNECT step's TCP");
-    let (records, _) = h.stop();
+    let (records, _) = h.stop_after(1);
     let r = only_for(&records, HOST);
     assert_eq!(r.verdict, VerdictKind::Proceeded);
     assert!(r.requests[0].mapped_local);
@@ -504,7 +504,7 @@ fn an_http2_only_client_gets_h2_and_its_unmapped_requests_still_reach_the_origin
     assert_eq!(got[1].0, 200);
     assert!(String::from_utf8_lossy(&got[1].1).contains("pin-proxy test origin"));
     assert_eq!(origin_saw(&h).1, ["/from-origin"]);
-    let (records, _) = h.stop();
+    let (records, _) = h.stop_after(1);
     let r = only_for(&records, HOST);
     assert_eq!(r.alpn.as_deref(), Some("h2"));
     let mapped: Vec<bool> = r.requests.iter().map(|q| q.mapped_local).collect();

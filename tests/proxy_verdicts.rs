@@ -30,7 +30,7 @@ fn unpinned_client_proceeds_and_its_requests_are_listed() {
         let ca = pin_proxy::pins::pem_certs(&ca).unwrap();
         pin_proxy::pins::cert_pin(&ca[0]).unwrap()
     };
-    let (records, stdout) = h.stop();
+    let (records, stdout) = h.stop_after(1);
     let r = only_for(&records, HOST);
     assert_eq!(r.verdict, VerdictKind::Proceeded);
     assert_eq!(r.stage, Stage::Request);
@@ -71,7 +71,7 @@ fn curl_pinned_to_the_origin_key_cancels_after_the_handshake() {
         "curl: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let (records, stdout) = h.stop();
+    let (records, stdout) = h.stop_after(1);
     let r = only_for(&records, HOST);
     assert_eq!(r.verdict, VerdictKind::Cancelled, "{r:#?}");
     assert_eq!(r.stage, Stage::AfterHandshake);
@@ -99,7 +99,7 @@ fn client_not_trusting_the_proxy_ca_cancels_in_the_handshake_with_its_alert() {
         "curl: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let (records, _) = h.stop();
+    let (records, _) = h.stop_after(1);
     let r = only_for(&records, HOST);
     assert_eq!(r.verdict, VerdictKind::Cancelled, "{r:#?}");
     assert_eq!(r.stage, Stage::Handshake);
@@ -128,7 +128,7 @@ fn passthrough_lets_the_pinned_client_through_untouched() {
     );
     assert_eq!(h.origin.requests().len(), 1);
     assert_eq!(h.origin.requests()[0].path, "/through");
-    let (records, _) = h.stop();
+    let (records, _) = h.stop_after(1);
     let r = only_for(&records, HOST);
     assert_eq!(r.verdict, VerdictKind::Passthrough);
     assert_eq!(r.stage, Stage::Tunnel);
@@ -155,7 +155,7 @@ fn unreachable_origin_is_upstream_failed_with_a_502() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let (records, _) = h.stop();
+    let (records, _) = h.stop_after(1);
     let r = only_for(&records, HOST);
     assert_eq!(r.verdict, VerdictKind::UpstreamFailed);
     assert_eq!(r.stage, Stage::Connect);
@@ -182,7 +182,7 @@ fn http2_client_proceeds_over_h2() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "2");
-    let (records, _) = h.stop();
+    let (records, _) = h.stop_after(1);
     let r = only_for(&records, HOST);
     assert_eq!(r.verdict, VerdictKind::Proceeded);
     assert_eq!(r.alpn.as_deref(), Some("h2"));
@@ -207,7 +207,7 @@ fn slow_rejecter_closing_after_600ms_is_still_cancelled() {
     tls.conn.send_close_notify();
     tls.conn.complete_io(&mut tls.sock).unwrap();
     drop(tls);
-    let (records, _) = h.stop();
+    let (records, _) = h.stop_after(1);
     let r = only_for(&records, HOST);
     assert_eq!(r.verdict, VerdictKind::Cancelled, "{r:#?}");
     assert_eq!(r.stage, Stage::AfterHandshake);
@@ -228,7 +228,7 @@ fn rustls_client_that_sends_a_request_proceeds() {
     let mut body = Vec::new();
     let _ = tls.read_to_end(&mut body);
     assert!(String::from_utf8_lossy(&body).starts_with("HTTP/1.1 200"));
-    let (records, _) = h.stop();
+    let (records, _) = h.stop_after(1);
     let r = only_for(&records, HOST);
     assert_eq!(r.verdict, VerdictKind::Proceeded);
     assert_eq!(r.requests[0].path, "/rustls");
@@ -246,7 +246,7 @@ fn idle_past_decide_after_is_undecided_even_when_it_closes_later() {
     tls.conn.send_close_notify();
     tls.conn.complete_io(&mut tls.sock).unwrap();
     drop(tls);
-    let (records, _) = h.stop();
+    let (records, _) = h.stop_after(1);
     let r = only_for(&records, HOST);
     assert_eq!(r.verdict, VerdictKind::Undecided, "{r:#?}");
     assert_eq!(r.stage, Stage::AfterHandshake);
@@ -270,6 +270,7 @@ fn idle_connection_at_shutdown_is_undecided() {
     .with_root_certificates(roots)
     .with_no_client_auth();
     let _tls = rustls_handshake(std::sync::Arc::new(config), HOST, tcp);
+    // Still open: its record is written only at the stop.
     let (records, _) = h.stop();
     let r = only_for(&records, HOST);
     assert_eq!(r.verdict, VerdictKind::Undecided, "{r:#?}");
@@ -296,7 +297,7 @@ fn certificate_profiles_are_refused_by_a_trusting_client() {
             "{profile}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let (records, _) = h.stop();
+        let (records, _) = h.stop_after(1);
         let r = only_for(&records, HOST);
         assert_eq!(r.profile.map(|p| p.name()), Some(profile));
         assert_eq!(r.verdict, VerdictKind::Cancelled, "{profile}: {r:#?}");
@@ -315,7 +316,7 @@ fn non_tls_bytes_on_an_intercepted_tunnel_are_recorded_and_closed() {
         .unwrap();
     let mut rest = Vec::new();
     let _ = tcp.read_to_end(&mut rest);
-    let (records, _) = h.stop();
+    let (records, _) = h.stop_after(1);
     let r = only_for(&records, HOST);
     assert_eq!(r.verdict, VerdictKind::Undecided);
     assert_eq!(r.stage, Stage::Handshake);
@@ -344,7 +345,7 @@ fn custom_certificate_is_presented_for_its_host() {
         "curl: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let (records, _) = h.stop();
+    let (records, _) = h.stop_after(1);
     let r = only_for(&records, HOST);
     assert_eq!(r.profile, Some(Profile::Custom));
     assert_eq!(r.verdict, VerdictKind::Proceeded);
@@ -367,7 +368,7 @@ fn client_without_sni_is_named_by_the_connect_authority() {
     .unwrap();
     let mut body = Vec::new();
     let _ = tls.read_to_end(&mut body);
-    let (records, _) = h.stop();
+    let (records, _) = h.stop_after(1);
     let r = only_for(&records, HOST);
     assert_eq!(r.sni, None);
     assert_eq!(r.verdict, VerdictKind::Proceeded, "{r:#?}");
@@ -399,7 +400,7 @@ fn websocket_upgrade_is_relayed_both_ways() {
     tls.read_exact(&mut echo).unwrap();
     assert_eq!(&echo, b"ping through the tunnel");
     drop(tls);
-    let (records, _) = h.stop();
+    let (records, _) = h.stop_after(1);
     let r = only_for(&records, HOST);
     assert_eq!(r.verdict, VerdictKind::Proceeded);
     assert_eq!(r.requests[0].status, Some(101));
@@ -599,7 +600,7 @@ fn several_worker_threads_give_the_same_verdicts() {
         &h.url("/pinned"),
     ]);
     assert_eq!(out.status.code(), Some(90));
-    let (records, _) = h.stop();
+    let (records, _) = h.stop_after(2);
     let mut verdicts: Vec<VerdictKind> = records.iter().map(|r| r.verdict).collect();
     verdicts.sort_by_key(|v| v.name());
     assert_eq!(verdicts, [VerdictKind::Cancelled, VerdictKind::Proceeded]);

@@ -82,6 +82,8 @@ pub struct ConfigSpec {
 pub enum Publish {
     /// A named config (index into [`PinConfigSpec::configs`]).
     Config(usize),
+    /// A pins source file (`pins.toml`, literal pins), relative to the scenario file.
+    File(std::path::PathBuf),
     /// Nothing: the service answers 404.
     Nothing,
 }

@@ -1018,6 +1018,16 @@ impl Parser<'_> {
                 }
                 Some(Publish::Nothing)
             }
+            Some(p) if p.get_ref().ends_with(".toml") => {
+                if pin_config.is_none() {
+                    return Err(self.err(
+                        p.span(),
+                        "case.step.publish",
+                        "the suite has no [pin_config] table",
+                    ));
+                }
+                Some(Publish::File(std::path::PathBuf::from(p.get_ref())))
+            }
             Some(p) => Some(Publish::Config(config_index(p, "case.step.publish")?)),
         };
         let mut map_local = Vec::new();
@@ -1296,6 +1306,13 @@ host = "api.example.test"
         );
         let steps = &suite.cases[0].steps;
         assert_eq!(steps[0].publish, Some(Publish::Config(1)));
+        let file = parse_ok(
+            "\n[pin_config]\n[[case]]\nname = \"c\"\nproxy = \"passthrough\"\n[[case.step]]\npublish = \"pins/v3.toml\"\nexpect = \"proceeded\"\n",
+        );
+        assert_eq!(
+            file.cases[0].steps[0].publish,
+            Some(Publish::File("pins/v3.toml".into()))
+        );
         assert_eq!(
             (steps[0].config_version, steps[0].config_source.as_deref()),
             (Some(1), Some("fetched"))

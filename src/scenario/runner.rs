@@ -427,6 +427,20 @@ async fn run_step(
                 server.publish(None);
                 published = Some("none".to_string());
             }
+            Publish::File(file) => {
+                let keys = env
+                    .pin_config
+                    .as_ref()
+                    .ok_or_else(|| Error::runtime("the suite has no [pin_config]"))?;
+                let source = crate::pin_config::source::read(&suite.dir.join(file))?;
+                server.publish(Some(crate::pin_config::serve::sign(
+                    &source,
+                    &keys.signing,
+                    ConfigFormat::Jws,
+                    now,
+                )?));
+                published = Some(file.display().to_string());
+            }
             Publish::Config(i) => {
                 let document = env.sign_config(*i, now)?;
                 let version = suite

@@ -129,6 +129,15 @@ impl Harness {
             .expect("curl is installed")
     }
 
+    /// Waits until the proxy has written `n` records (each client's close or alert has been
+    /// read), then stops it as [`Harness::stop`] does. A client that exits right after its alert
+    /// races a bare `stop`: the proxy may get SIGTERM before it reads the alert, and records the
+    /// connection as stopped during the handshake.
+    pub fn stop_after(self, n: usize) -> (Vec<ConnectionRecord>, String) {
+        wait_for_records(&self.events, n, Duration::from_secs(10));
+        self.stop()
+    }
+
     /// Stops the proxy with SIGTERM and returns (records, stdout).
     pub fn stop(mut self) -> (Vec<ConnectionRecord>, String) {
         let status = Command::new("kill")
