@@ -202,6 +202,8 @@ impl std::fmt::Display for TrustFailure {
 pub struct Seen {
     /// The certificates the server sent, in its order.
     pub sent: Vec<CertInfo>,
+    /// The same certificates, as sent (DER).
+    pub sent_der: Vec<CertificateDer<'static>>,
     /// The verified path (leaf first, trust anchor last), or why there is none. `None` until
     /// the server's certificate arrived.
     pub path: Option<Result<Vec<CertInfo>, TrustFailure>>,
@@ -299,6 +301,10 @@ impl ServerCertVerifier for PathVerifier {
         };
         *lock(&self.seen) = Seen {
             sent,
+            sent_der: std::iter::once(end_entity)
+                .chain(intermediates)
+                .map(|c| c.clone().into_owned())
+                .collect(),
             path: Some(path),
         };
         result

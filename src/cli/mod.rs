@@ -4,6 +4,7 @@
 mod ca;
 mod client;
 mod pin_config;
+mod pins;
 mod proxy;
 mod run;
 
@@ -41,6 +42,10 @@ enum Command {
     /// config as a client would.
     #[command(subcommand)]
     PinConfig(pin_config::PinConfigCommand),
+    /// Pins of certificates, keys and live hosts, in every platform's format; check a pin set
+    /// against a host; make a backup key.
+    #[command(subcommand)]
+    Pins(pins::PinsCommand),
 }
 
 /// Runs the CLI with the process arguments; returns the exit code.
@@ -77,6 +82,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Ca(cmd) => ca::run(cmd, &ca_dir()?),
         Command::Client(args) => client::run(*args),
         Command::PinConfig(cmd) => pin_config::run(cmd),
+        Command::Pins(cmd) => pins::run(cmd),
     }
 }
 

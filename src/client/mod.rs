@@ -9,6 +9,7 @@
 //! close_notify and closes), then one HTTP/1.1 or HTTP/2 request. It reads no files and prints
 //! nothing itself: the CLI hands it roots, pins and a log sink.
 
+pub mod chain;
 pub mod config;
 pub mod policy;
 pub mod report;
@@ -264,7 +265,7 @@ pub(crate) fn now_unix() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 /// Makes the request under the policy, writing log lines to `log` as it goes.
@@ -446,58 +447,9 @@ impl Run<'_> {
         self.request(tls).await
     }
 
-    /// TCP to the proxy.
-    async fn proxy_tcp(&self, proxy: &ProxySpec) -> Result<TcpStream, String> {
-        let stream = TcpStream::connect(proxy.addr.as_str())
-            .await
-            .map_err(|e| format!("cannot connect to the proxy {}: {e}", proxy.addr))?;
-        let _ = stream.set_nodelay(true);
-        Ok(stream)
-    }
-
     /// TCP to `target`, or to the proxy and through its CONNECT.
     async fn open(&self, target: &Target) -> Result<Box<dyn Io>, String> {
-        let Some(proxy) = &self.opts.proxy else {
-            let stream = match mapped_addr(&self.opts.maps, &target.host, target.port) {
-                Some(addr) => TcpStream::connect(addr).await,
-                None => TcpStream::connect((target.host.as_str(), target.port)).await,
-            }
-            .map_err(|e| format!("cannot connect to {}: {e}", target.authority))?;
-            let _ = stream.set_nodelay(true);
-            return Ok(Box::new(stream));
-        };
-        let stream = self.proxy_tcp(proxy).await?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| format!("the proxy {}: {e}", proxy.addr))?;
-        let conn = tokio::spawn(conn.with_upgrades());
-        let authority = target.connect_authority();
-        let mut req = Request::builder()
-            .method(Method::CONNECT)
-            .uri(authority.as_str())
-            .header(header::HOST, authority.as_str());
-        if let Some(auth) = proxy.authorization() {
-            req = req.header(header::PROXY_AUTHORIZATION, auth);
-        }
-        let req = req
-            .body(http_body_util::Empty::<Bytes>::new())
-            .map_err(|e| format!("cannot build the CONNECT request: {e}"))?;
-        let resp = sender
-            .send_request(req)
-            .await
-            .map_err(|e| format!("the proxy {} did not answer CONNECT: {e}", proxy.addr))?;
-        if !resp.status().is_success() {
-            conn.abort();
-            return Err(format!(
-                "the proxy {} refused CONNECT {authority}: {}",
-                proxy.addr,
-                resp.status()
-            ));
-        }
-        let upgraded = hyper::upgrade::on(resp)
-            .await
-            .map_err(|e| format!("the proxy {} tunnel: {e}", proxy.addr))?;
-        Ok(Box::new(TokioIo::new(upgraded)))
+        open(self.opts.proxy.as_ref(), &self.opts.maps, target).await
     }
 
     /// Fetches the pin config, reads the cache, chooses, says so, and keeps the cache current.
@@ -620,7 +572,7 @@ impl Run<'_> {
             self.opts.proxy.as_ref()
         };
         let io: Box<dyn Io> = match via_proxy {
-            Some(proxy) => Box::new(self.proxy_tcp(proxy).await?),
+            Some(proxy) => Box::new(proxy_tcp(proxy).await?),
             None => self.open(t).await?,
         };
         let io: Box<dyn Io> = if cfg.https {
@@ -736,6 +688,64 @@ impl Run<'_> {
         self.body = body;
         Ok(Outcome::Ok)
     }
+}
+
+/// TCP to the proxy.
+async fn proxy_tcp(proxy: &ProxySpec) -> Result<TcpStream, String> {
+    let stream = TcpStream::connect(proxy.addr.as_str())
+        .await
+        .map_err(|e| format!("cannot connect to the proxy {}: {e}", proxy.addr))?;
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
+/// TCP to `target` (or the address `maps` gives it), or to the proxy and through its CONNECT.
+pub(crate) async fn open(
+    proxy: Option<&ProxySpec>,
+    maps: &[HostMap],
+    target: &Target,
+) -> Result<Box<dyn Io>, String> {
+    let Some(proxy) = proxy else {
+        let stream = match mapped_addr(maps, &target.host, target.port) {
+            Some(addr) => TcpStream::connect(addr).await,
+            None => TcpStream::connect((target.host.as_str(), target.port)).await,
+        }
+        .map_err(|e| format!("cannot connect to {}: {e}", target.authority))?;
+        let _ = stream.set_nodelay(true);
+        return Ok(Box::new(stream));
+    };
+    let stream = proxy_tcp(proxy).await?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("the proxy {}: {e}", proxy.addr))?;
+    let conn = tokio::spawn(conn.with_upgrades());
+    let authority = target.connect_authority();
+    let mut req = Request::builder()
+        .method(Method::CONNECT)
+        .uri(authority.as_str())
+        .header(header::HOST, authority.as_str());
+    if let Some(auth) = proxy.authorization() {
+        req = req.header(header::PROXY_AUTHORIZATION, auth);
+    }
+    let req = req
+        .body(http_body_util::Empty::<Bytes>::new())
+        .map_err(|e| format!("cannot build the CONNECT request: {e}"))?;
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(|e| format!("the proxy {} did not answer CONNECT: {e}", proxy.addr))?;
+    if !resp.status().is_success() {
+        conn.abort();
+        return Err(format!(
+            "the proxy {} refused CONNECT {authority}: {}",
+            proxy.addr,
+            resp.status()
+        ));
+    }
+    let upgraded = hyper::upgrade::on(resp)
+        .await
+        .map_err(|e| format!("the proxy {} tunnel: {e}", proxy.addr))?;
+    Ok(Box::new(TokioIo::new(upgraded)))
 }
 
 #[cfg(test)]

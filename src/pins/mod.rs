@@ -1,7 +1,12 @@
 //! SPKI pins: the base64 SHA-256 of a certificate's SubjectPublicKeyInfo, as apps pin them.
 //!
-//! Pure functions over DER and PEM bytes. Reading certificates from disk or from live hosts, and
-//! each platform's config spelling, belong to the CLI commands that need them.
+//! Pure functions over DER and PEM bytes: what a pin can be computed from ([`input`]), each
+//! platform's spelling of a pin set ([`format`]) and whether a set still matches a chain
+//! ([`check`]). Reading files and connecting to live hosts belong to the CLI and the client.
+
+pub mod check;
+pub mod format;
+pub mod input;
 
 use base64::Engine as _;
 use rustls::pki_types::pem::PemObject;
