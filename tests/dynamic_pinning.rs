@@ -440,6 +440,8 @@ fn a_wultra_config_pins_the_leaf_certificate_hash_as_that_sdk_does() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
+        // Only the first line is read, then the pipe closes: the service must go on serving
+        // (and logging) without its log reader.
         let mut first = String::new();
         BufReader::new(child.stderr.take().unwrap())
             .read_line(&mut first)

@@ -124,17 +124,7 @@ fn options(args: &ClientArgs) -> Result<Options> {
         .transpose()
         .map_err(|e| Error::input("--proxy", e))?;
 
-    let mut roots = Roots::default();
-    if !args.no_system_roots {
-        roots.add_parsable(rustls_native_certs::load_native_certs().certs);
-    }
-    for path in &args.ca {
-        let pem = std::fs::read(path).map_err(|e| Error::file(path, "read --ca", e))?;
-        let where_ = path.display().to_string();
-        for cert in pins::pem_certs(&pem).map_err(|e| Error::input(&where_, e))? {
-            roots.add(cert).map_err(|e| Error::input(&where_, e))?;
-        }
-    }
+    let roots = load_roots(&args.ca, args.no_system_roots)?;
     if roots.is_empty() {
         return Err(Error::input(
             "--ca",
@@ -241,6 +231,22 @@ fn options(args: &ClientArgs) -> Result<Options> {
         connect_timeout: args.connect_timeout,
         timeout: args.timeout,
     })
+}
+
+/// The system's roots (unless `no_system_roots`) and the certificates of the `--ca` files.
+pub(crate) fn load_roots(ca: &[PathBuf], no_system_roots: bool) -> Result<Roots> {
+    let mut roots = Roots::default();
+    if !no_system_roots {
+        roots.add_parsable(rustls_native_certs::load_native_certs().certs);
+    }
+    for path in ca {
+        let pem = std::fs::read(path).map_err(|e| Error::file(path, "read --ca", e))?;
+        let where_ = path.display().to_string();
+        for cert in pins::pem_certs(&pem).map_err(|e| Error::input(&where_, e))? {
+            roots.add(cert).map_err(|e| Error::input(&where_, e))?;
+        }
+    }
+    Ok(roots)
 }
 
 fn header(spec: &str) -> std::result::Result<(HeaderName, HeaderValue), String> {

@@ -6,6 +6,15 @@
 //! ([`exit::EXPECTATION_FAILED`]) and one `refused: ...` line. Files that cannot be used (an
 //! unreadable key, a malformed source) are errors, exit 2, as everywhere.
 
+/// A line on stderr for a long-running service: a log reader that went away (a closed pipe)
+/// must not stop the service, so a failed write is ignored where `eprintln!` would panic.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -159,14 +168,14 @@ fn serve(
         let server = ConfigServer::start(listen, tls_config, key.clone(), Some(log_tx)).await?;
         let version = signed.version;
         server.publish(Some(signed));
-        eprintln!(
+        say!(
             "pin-config serve: version {version} of {} at {scheme}://{}{} ({}, kid {kid})",
             source_path.display(),
             server.addr(),
             served::PATH,
             format.name()
         );
-        eprintln!("pin-config serve: stop with Ctrl-C");
+        say!("pin-config serve: stop with Ctrl-C");
         let mut seen = file_stamp(source_path);
         let stop = super::stop_signal();
         tokio::pin!(stop);
@@ -174,7 +183,7 @@ fn serve(
         loop {
             tokio::select! {
                 () = &mut stop => break,
-                Some(fetch) = log_rx.recv() => eprintln!("pin-config serve: {fetch}"),
+                Some(fetch) = log_rx.recv() => say!("pin-config serve: {fetch}"),
                 _ = tick.tick() => {
                     let stamp = file_stamp(source_path);
                     if stamp == seen {
@@ -185,22 +194,22 @@ fn serve(
                     let new = match source::read(source_path) {
                         Ok(new) => new,
                         Err(e) => {
-                            eprintln!("pin-config serve: {e}; still serving version {served_version}");
+                            say!("pin-config serve: {e}; still serving version {served_version}");
                             continue;
                         }
                     };
                     match served::update(Some(&source), &new) {
                         Update::Unchanged => {}
                         Update::Refused(why) => {
-                            eprintln!("pin-config serve: refused: {why}; still serving version {served_version}");
+                            say!("pin-config serve: refused: {why}; still serving version {served_version}");
                         }
                         Update::Publish => match served::sign(&new, &key, format, now_unix()) {
                             Ok(signed) => {
                                 server.publish(Some(signed));
-                                eprintln!("pin-config serve: now serving version {} (was {served_version})", new.version);
+                                say!("pin-config serve: now serving version {} (was {served_version})", new.version);
                                 source = new;
                             }
-                            Err(e) => eprintln!("pin-config serve: cannot sign version {}: {e}; still serving version {served_version}", new.version),
+                            Err(e) => say!("pin-config serve: cannot sign version {}: {e}; still serving version {served_version}", new.version),
                         },
                     }
                 }

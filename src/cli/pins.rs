@@ -17,7 +17,7 @@ use crate::error::{exit, Error, Result};
 use crate::pins::check::{self, Candidate};
 use crate::pins::format::{self, Connection, Format, IosIdentities, PathCert, Shown};
 use crate::pins::input::{self, Item, Kind};
-use crate::trust::{CertSource, Roots};
+use crate::trust::CertSource;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum PinsCommand {
@@ -211,17 +211,8 @@ fn live(source: &Source, connect: &str) -> Result<Live> {
     if source.connect_timeout.is_zero() {
         return Err(Error::input("--connect-timeout", "must be more than zero"));
     }
-    let mut roots = Roots::default();
-    if !source.no_system_roots {
-        roots.add_parsable(rustls_native_certs::load_native_certs().certs);
-    }
-    for path in &source.ca {
-        let pem = std::fs::read(path).map_err(|e| Error::file(path, "read --ca", e))?;
-        let where_ = path.display().to_string();
-        for cert in crate::pins::pem_certs(&pem).map_err(|e| Error::input(&where_, e))? {
-            roots.add(cert).map_err(|e| Error::input(&where_, e))?;
-        }
-    }
+    // No roots at all is allowed here: the chain is shown, as untrusted.
+    let roots = super::client::load_roots(&source.ca, source.no_system_roots)?;
     let sni = source.sni.clone().unwrap_or_else(|| target.host.clone());
     let authority = format!(
         "{}:{}",

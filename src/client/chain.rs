@@ -9,7 +9,7 @@ use std::time::Duration;
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::AsyncWriteExt as _;
 
-use super::{open, ProxySpec, Target};
+use super::{open, tls_config, ProxySpec, Target};
 use crate::trust::{CertInfo, PathVerifier, Roots, TrustFailure};
 
 /// What to connect to.
@@ -47,13 +47,7 @@ pub async fn fetch(req: &ChainRequest) -> Result<LiveChain, String> {
         .map_err(|e| format!("{:?} cannot be a TLS server name: {e}", req.sni))?;
     let connect = async {
         let tcp = open(req.proxy.as_ref(), &[], &req.target).await?;
-        let mut config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_protocol_versions(rustls::ALL_VERSIONS)
-            .map_err(|e| format!("cannot set up TLS: {e}"))?
-            .dangerous()
-            .with_custom_certificate_verifier(verifier.clone())
-            .with_no_client_auth();
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let config = tls_config(provider, verifier.clone())?;
         let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
         Ok::<_, String>(connector.connect(name, tcp).await)
     };

@@ -353,14 +353,7 @@ impl Run<'_> {
         }
         let connect = async {
             let tcp = self.open(target).await?;
-            let config = rustls::ClientConfig::builder_with_provider(provider)
-                .with_protocol_versions(rustls::ALL_VERSIONS)
-                .map_err(|e| format!("cannot set up TLS: {e}"))?
-                .dangerous()
-                .with_custom_certificate_verifier(verifier.clone())
-                .with_no_client_auth();
-            let mut config = config;
-            config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+            let config = tls_config(provider, verifier.clone())?;
             let name = ServerName::try_from(target.host.clone())
                 .map_err(|e| format!("{:?} cannot be a TLS server name: {e}", target.host))?;
             let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
@@ -688,6 +681,21 @@ impl Run<'_> {
         self.body = body;
         Ok(Outcome::Ok)
     }
+}
+
+/// The client's TLS config: every TLS version, ALPN h2 then http/1.1, `verifier` deciding trust.
+pub(crate) fn tls_config(
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    verifier: Arc<PathVerifier>,
+) -> Result<rustls::ClientConfig, String> {
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(rustls::ALL_VERSIONS)
+        .map_err(|e| format!("cannot set up TLS: {e}"))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
 }
 
 /// TCP to the proxy.
