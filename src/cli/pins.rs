@@ -214,15 +214,7 @@ fn live(source: &Source, connect: &str) -> Result<Live> {
     // No roots at all is allowed here: the chain is shown, as untrusted.
     let roots = super::client::load_roots(&source.ca, source.no_system_roots)?;
     let sni = source.sni.clone().unwrap_or_else(|| target.host.clone());
-    let authority = format!(
-        "{}:{}",
-        if target.host.contains(':') {
-            format!("[{}]", target.host)
-        } else {
-            target.host.clone()
-        },
-        target.port
-    );
+    let authority = target.connect_authority();
     let req = ChainRequest {
         target,
         sni: sni.clone(),
@@ -340,7 +332,7 @@ fn gather(source: &Source) -> Result<Gathered> {
     let (mut inputs, mut items) = (Vec::new(), Vec::new());
     for path in &source.files {
         let (name, mut got) = read_input(path)?;
-        inputs.push(format::summarize(&name, &got));
+        inputs.push((name, input::summary(&got)));
         items.append(&mut got);
     }
     Ok(Gathered::Files(inputs, items))

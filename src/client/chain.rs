@@ -9,7 +9,7 @@ use std::time::Duration;
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::AsyncWriteExt as _;
 
-use super::{open, tls_config, ProxySpec, Target};
+use super::{tls_handshake, ProxySpec, Target};
 use crate::trust::{CertInfo, PathVerifier, Roots, TrustFailure};
 
 /// What to connect to.
@@ -45,21 +45,15 @@ pub async fn fetch(req: &ChainRequest) -> Result<LiveChain, String> {
     let verifier = Arc::new(PathVerifier::new(req.roots.clone(), provider.clone()));
     let name = ServerName::try_from(req.sni.clone())
         .map_err(|e| format!("{:?} cannot be a TLS server name: {e}", req.sni))?;
-    let connect = async {
-        let tcp = open(req.proxy.as_ref(), &[], &req.target).await?;
-        let config = tls_config(provider, verifier.clone())?;
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-        Ok::<_, String>(connector.connect(name, tcp).await)
-    };
-    let handshake = tokio::time::timeout(req.timeout, connect)
-        .await
-        .map_err(|_| {
-            format!(
-                "connecting to {} took longer than {} (--connect-timeout)",
-                req.target.authority,
-                crate::duration::display(req.timeout)
-            )
-        })??;
+    let handshake = tls_handshake(
+        req.proxy.as_ref(),
+        &[],
+        &req.target,
+        name,
+        (provider, verifier.clone()),
+        req.timeout,
+    )
+    .await?;
     let seen = verifier.seen();
     let Some(path) = seen.path else {
         return Err(match handshake {

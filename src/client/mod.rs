@@ -115,7 +115,7 @@ impl Target {
     }
 
     /// `host:port` for CONNECT (IPv6 in brackets), always with the port.
-    fn connect_authority(&self) -> String {
+    pub fn connect_authority(&self) -> String {
         if self.host.contains(':') {
             format!("[{}]:{}", self.host, self.port)
         } else {
@@ -351,23 +351,17 @@ impl Run<'_> {
                 None => return Ok(Outcome::ConfigRejected),
             }
         }
-        let connect = async {
-            let tcp = self.open(target).await?;
-            let config = tls_config(provider, verifier.clone())?;
-            let name = ServerName::try_from(target.host.clone())
-                .map_err(|e| format!("{:?} cannot be a TLS server name: {e}", target.host))?;
-            let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-            Ok::<_, String>(connector.connect(name, tcp).await)
-        };
-        let handshake = tokio::time::timeout(opts.connect_timeout, connect)
-            .await
-            .map_err(|_| {
-                format!(
-                    "connecting to {} took longer than {} (--connect-timeout)",
-                    target.authority,
-                    crate::duration::display(opts.connect_timeout)
-                )
-            })??;
+        let name = ServerName::try_from(target.host.clone())
+            .map_err(|e| format!("{:?} cannot be a TLS server name: {e}", target.host))?;
+        let handshake = tls_handshake(
+            opts.proxy.as_ref(),
+            &opts.maps,
+            target,
+            name,
+            (provider, verifier.clone()),
+            opts.connect_timeout,
+        )
+        .await?;
         let seen = verifier.seen();
         self.report.presented = seen.sent.clone();
         let path = match seen.path {
@@ -696,6 +690,36 @@ pub(crate) fn tls_config(
         .with_no_client_auth();
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)
+}
+
+/// A finished handshake over [`open`]'s stream, or the handshake's own error.
+pub(crate) type Handshake = std::io::Result<tokio_rustls::client::TlsStream<Box<dyn Io>>>;
+
+/// TCP (or CONNECT through `proxy`) to `target`, then the TLS handshake as `name`, with the
+/// verifier deciding trust (it keeps what it saw), all within `timeout` (`--connect-timeout`).
+/// `Err` is a failure before the handshake or the timeout; the handshake's own result is the
+/// caller's to read beside the verifier's findings.
+pub(crate) async fn tls_handshake(
+    proxy: Option<&ProxySpec>,
+    maps: &[HostMap],
+    target: &Target,
+    name: ServerName<'static>,
+    (provider, verifier): (Arc<rustls::crypto::CryptoProvider>, Arc<PathVerifier>),
+    timeout: Duration,
+) -> Result<Handshake, String> {
+    let connect = async {
+        let tcp = open(proxy, maps, target).await?;
+        let config = tls_config(provider, verifier)?;
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        Ok::<_, String>(connector.connect(name, tcp).await)
+    };
+    tokio::time::timeout(timeout, connect).await.map_err(|_| {
+        format!(
+            "connecting to {} took longer than {} (--connect-timeout)",
+            target.authority,
+            crate::duration::display(timeout)
+        )
+    })?
 }
 
 /// TCP to the proxy.

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::input::{self, Item, Kind};
+use super::input::{Item, Kind};
 
 /// Which output.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -618,26 +618,22 @@ pub fn every_spelling(pin: &str, host: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// Also used by the listing's callers: the input summary.
-pub fn summarize(source: &str, items: &[Item]) -> (String, String) {
-    (source.to_string(), input::summary(items))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pins::input::{CertDetail, Structure};
 
     fn item(pin: &str, ca: bool, position: usize) -> Item {
         Item {
             source: "chain.pem".into(),
             position,
             kind: Kind::Certificate,
-            structure: input::Structure::X509,
+            structure: Structure::X509,
             encoding: "pem",
             line: Some(1),
             key_type: "ECDSA P-256".into(),
             pin: pin.into(),
-            cert: Some(input::CertDetail {
+            cert: Some(CertDetail {
                 subject: if ca {
                     "CN=Int -- CA".into()
                 } else {
