@@ -19,6 +19,7 @@ pub mod cli;
 pub mod client;
 pub mod duration;
 pub mod error;
+pub mod logs;
 pub mod origin;
 pub mod pin_config;
 pub mod pins;

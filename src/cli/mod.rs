@@ -4,6 +4,7 @@
 mod ca;
 mod client;
 mod pin_config;
+mod logs;
 mod pins;
 mod proxy;
 mod run;
@@ -46,6 +47,9 @@ enum Command {
     /// against a host; make a backup key.
     #[command(subcommand)]
     Pins(pins::PinsCommand),
+    /// Pinning-failure logs: explain the failures in a log.
+    #[command(subcommand)]
+    Logs(logs::LogsCommand),
 }
 
 /// Runs the CLI with the process arguments; returns the exit code.
@@ -83,6 +87,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Client(args) => client::run(*args),
         Command::PinConfig(cmd) => pin_config::run(cmd),
         Command::Pins(cmd) => pins::run(cmd),
+        Command::Logs(cmd) => logs::run(cmd),
     }
 }
 

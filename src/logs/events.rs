@@ -1,0 +1,64 @@
+//! pin-proxy's events file (JSON Lines of connection records, schema 1, read as JSON values so
+//! that older and newer records both parse): each `cancelled` connection is a client refusing
+//! the certificate pin-proxy forged for it.
+//!
+//! Tested on: events files written by `pin-proxy proxy --events` here (tests/logs.rs).
+
+use super::{text, ChainCert, Format, Found, Kind, Line, PinKind, Parser};
+
+#[derive(Default)]
+pub(crate) struct Events;
+
+impl Parser for Events {
+    fn triggers(&self) -> &'static [&'static str] {
+        &["\"verdict\":\"cancelled\""]
+    }
+
+    fn line(&mut self, line: Line<'_>, out: &mut Vec<Found>) -> bool {
+        let t = line.text.trim();
+        let Some(open) = t.find('{') else {
+            return false;
+        };
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(&t[open..]) else {
+            return false;
+        };
+        let field = |k: &str| value.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        if field("verdict").as_deref() != Some("cancelled") || value.get("schema").is_none() {
+            return false;
+        }
+        let host = field("host")
+            .or_else(|| field("sni"))
+            .and_then(|h| text::host_port(&h).map(|(h, _)| h));
+        let port = value
+            .get("port")
+            .and_then(|v| v.as_u64())
+            .and_then(|p| u16::try_from(p).ok());
+        let pin = field("presented_pin");
+        let profile = field("profile").unwrap_or_else(|| "forged".into());
+        let stage = field("stage").unwrap_or_default();
+        let reason = field("reason").unwrap_or_default();
+        out.push(Found {
+            format: Some(Format::PinProxyEvents),
+            line: line.no,
+            host,
+            port,
+            presented_pins: pin.iter().cloned().collect(),
+            presented_chain: pin
+                .iter()
+                .map(|p| ChainCert {
+                    position: 0,
+                    subject: None,
+                    issuer: Some(format!("pin-proxy's CA (profile {profile})")),
+                    pin: Some(p.clone()),
+                })
+                .collect(),
+            pin_kind: pin.as_ref().map(|_| PinKind::SpkiSha256),
+            kind: Kind::CancelledForged,
+            message: format!("cancelled at {stage} ({reason}), profile {profile}"),
+            ..Found::default()
+        });
+        false
+    }
+
+    fn finish(&mut self, _out: &mut Vec<Found>) {}
+}
