@@ -45,7 +45,7 @@ pub fn interception_ca(text: &str) -> Option<&'static str> {
 
 /// Orders, merges and diagnoses what the parsers found.
 pub(crate) fn assemble(mut found: Vec<Found>) -> Vec<Failure> {
-    found.sort_by_key(|f| f.line);
+    found.sort_by_key(|f| (f.line, f.weak));
     // The same line found by two parsers: the first (richer) one stays.
     found.dedup_by(|b, a| a.line == b.line && a.kind == b.kind);
     let strong: Vec<u64> = found.iter().filter(|f| !f.weak).map(|f| f.line).collect();

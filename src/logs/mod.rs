@@ -30,6 +30,9 @@ mod react_native;
 mod trustkit;
 mod urllib3;
 
+#[cfg(test)]
+mod tests;
+
 use serde::{Deserialize, Serialize};
 
 pub use read::{explain, Explained, ReadError};

@@ -104,7 +104,11 @@ impl Parser for Node {
                 });
             }
             out.push(found);
-        } else if let Some(err) = TRUST.iter().find(|e| t.contains(*e)) {
+        } else if let Some(err) = TRUST
+            .iter()
+            .find(|e| t.contains(*e))
+            .filter(|_| is_node_error(t))
+        {
             let host = text::after(t, "Host: ").and_then(|h| text::host_port(text::word(h)));
             out.push(Found {
                 format: Some(Format::Node),
@@ -120,3 +124,21 @@ impl Parser for Node {
 
     fn finish(&mut self, _out: &mut Vec<Found>) {}
 }
+
+/// Node prints its errors as `Error: <message>` and with OpenSSL's codes; Flutter and others
+/// share the messages but not those forms.
+fn is_node_error(t: &str) -> bool {
+    t.starts_with("Error: ")
+        || t.contains("Hostname/IP does not match")
+        || NODE_CODES.iter().any(|c| t.contains(c))
+}
+
+/// The `code` of Node's certificate errors.
+const NODE_CODES: [&str; 6] = [
+    "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+    "SELF_SIGNED_CERT_IN_CHAIN",
+    "DEPTH_ZERO_SELF_SIGNED_CERT",
+    "ERR_TLS_CERT_ALTNAME_INVALID",
+    "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+    "CERT_HAS_EXPIRED",
+];

@@ -247,7 +247,7 @@ fn tag_colon(b: &[u8], at: usize) -> Option<usize> {
     if tag.is_empty() || tag.iter().any(|c| *c == b'\t') {
         return None;
     }
-    Some(spaces(b, at + colon + 2))
+    Some(at + colon + 2)
 }
 
 /// Android Studio's `12641-16010/com.example.app ` before `W/System.err: `, and its newer
@@ -301,7 +301,8 @@ fn level_tag(b: &[u8]) -> Option<usize> {
         i = byte(b, j + n, b')')?;
     }
     let i = byte(b, i, b':')?;
-    Some(spaces(b, i))
+    // One space follows the tag; more are the message's own indentation.
+    Some(if b.get(i) == Some(&b' ') { i + 1 } else { i })
 }
 
 /// Xcode's console and os_log: `MyApp[123:4567] `, also `MyApp[123] `.
