@@ -9,13 +9,17 @@
 
 use super::{text, Format, Found, Kind, Line, Parser};
 
-const REASONS: [(&str, Kind); 6] = [
+const REASONS: [(&str, Kind); 7] = [
+    ("SecTrust evaluation failed with error", Kind::Trust),
     ("Certificate pinning failed for host ", Kind::Pinning),
     ("Public key pinning failed for host ", Kind::Pinning),
     ("Default evaluation failed for host ", Kind::Trust),
     ("Host validation failed for host ", Kind::Trust),
     ("Revocation check failed for host ", Kind::Trust),
-    ("A ServerTrustEvaluating value is required for host ", Kind::NoPins),
+    (
+        "A ServerTrustEvaluating value is required for host ",
+        Kind::NoPins,
+    ),
 ];
 
 #[derive(Default)]
@@ -29,6 +33,7 @@ impl Parser for Alamofire {
             "validation failed for host ",
             "check failed for host ",
             "A ServerTrustEvaluating value is required for host ",
+            "SecTrust evaluation failed with error",
         ]
     }
 
@@ -40,11 +45,17 @@ impl Parser for Alamofire {
         else {
             return false;
         };
-        let host = text::host_port(text::word(rest)).map(|(h, _)| h);
+        let host = if reason.ends_with("host ") {
+            text::host_port(text::word(rest)).map(|(h, _)| h)
+        } else {
+            None
+        };
         out.push(Found {
             format: Some(Format::Alamofire),
             line: line.no,
-            message: format!("{}{}", reason, host.as_deref().unwrap_or("?")),
+            message: format!("{}{}", reason, host.as_deref().unwrap_or(""))
+                .trim()
+                .to_string(),
             host,
             kind,
             ..Found::default()

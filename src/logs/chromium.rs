@@ -33,7 +33,13 @@ impl Parser for Chromium {
         let Some((name, kind)) = ERRORS.iter().find(|(n, _)| t.contains(n)) else {
             return false;
         };
-        let (host, port) = first_url(t).map_or((None, None), |(h, p)| (Some(h), p));
+        // The URL on the line; else the interstitial's sentence on the line before.
+        let (host, port) = first_url(t)
+            .or_else(|| {
+                text::after(line.prev, "your information from ")
+                    .and_then(|rest| text::host_port(text::word(rest)))
+            })
+            .map_or((None, None), |(h, p)| (Some(h), p));
         out.push(Found {
             format: Some(Format::Chromium),
             line: line.no,
@@ -53,7 +59,9 @@ impl Parser for Chromium {
 pub(crate) fn first_url(t: &str) -> Option<(String, Option<u16>)> {
     let at = t.find("https://").or_else(|| t.find("http://"))?;
     let url = t[at..]
-        .split(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == ',' || c == ')' || c == '>')
+        .split(|c: char| {
+            c.is_whitespace() || c == '"' || c == '\'' || c == ',' || c == ')' || c == '>'
+        })
         .next()?;
     text::url_host(url)
 }

@@ -22,6 +22,8 @@ pub(crate) struct Curl {
     subject: Option<String>,
     issuer: Option<String>,
     hash: Option<String>,
+    /// The line of the ` public key hash:` line: where the failure's text begins.
+    hash_line: Option<u64>,
     pinned: Vec<String>,
     /// The line and message of the last failure, so curl's repeat of it is not counted again.
     last: Option<(u64, Kind)>,
@@ -57,6 +59,7 @@ impl Parser for Curl {
             }
         } else if let Some(rest) = text::after(t, "public key hash: sha256//") {
             self.hash = Some(text::b64_run(rest.trim()).to_string()).filter(|h| !h.is_empty());
+            self.hash_line = Some(line.no);
         } else if let Some(subject) = star.and_then(|s| s.strip_prefix("subject: ")) {
             self.subject = Some(subject.trim().to_string());
         } else if let Some(issuer) = star.and_then(|s| s.strip_prefix("issuer: ")) {
@@ -64,9 +67,19 @@ impl Parser for Curl {
         } else if t.contains("--pinnedpubkey") {
             self.command(t);
         } else if t.contains(MISMATCH) {
-            self.fail(line.no, Kind::Pinning, "SSL: public key does not match pinned public key", out);
+            self.fail(
+                line.no,
+                Kind::Pinning,
+                "SSL: public key does not match pinned public key",
+                out,
+            );
         } else if let Some(rest) = text::after(t, "SSL certificate problem: ") {
-            self.fail(line.no, Kind::Trust, &format!("SSL certificate problem: {}", rest.trim()), out);
+            self.fail(
+                line.no,
+                Kind::Trust,
+                &format!("SSL certificate problem: {}", rest.trim()),
+                out,
+            );
         } else if t.contains("no alternative certificate subject name matches") {
             self.fail(
                 line.no,
@@ -87,6 +100,7 @@ impl Curl {
         self.subject = None;
         self.issuer = None;
         self.hash = None;
+        self.hash_line = None;
     }
 
     /// `curl ... --pinnedpubkey 'sha256//a;sha256//b' https://host/`.
@@ -121,10 +135,17 @@ impl Curl {
             }
         }
         self.last = Some((no, kind));
-        let (host, port) = self.host.clone().map_or((None, None), |(h, p)| (Some(h), p));
+        let (host, port) = self
+            .host
+            .clone()
+            .map_or((None, None), |(h, p)| (Some(h), p));
+        let line = match (kind, self.hash_line) {
+            (Kind::Pinning, Some(l)) if no - l <= REPEAT_LINES => l,
+            _ => no,
+        };
         let mut found = Found {
             format: Some(Format::Curl),
-            line: no,
+            line,
             host,
             port,
             kind,

@@ -6,7 +6,7 @@
 //!
 //! Tested on: the seed article's log format (fixtures, SOURCES.md).
 
-use super::{text, ChainCert, Format, Found, Kind, Line, PinKind, Parser};
+use super::{text, ChainCert, Format, Found, Kind, Line, Parser, PinKind};
 
 const PREFIX: &str = "URLSessionDelegate: ";
 /// Hash lines older than this are not the failing evaluation's.
@@ -37,14 +37,23 @@ impl Parser for Delegate {
             let pin = text::after(rest, "public key info hash ")
                 .map(|p| text::b64_run(p.trim()).to_string())
                 .filter(|p| !p.is_empty());
-            if self.open.as_ref().is_some_and(|o| o.host.as_deref() != Some(host.as_str())) {
+            if self
+                .open
+                .as_ref()
+                .is_some_and(|o| o.host.as_deref() != Some(host.as_str()))
+            {
                 self.close(out);
             }
             let hashes = &self.hashes;
             let open = self.open.get_or_insert_with(|| {
+                let first_hash = hashes
+                    .iter()
+                    .find(|(no, h, _)| *h == host && line.no - no <= CONTEXT_LINES)
+                    .map(|(no, _, _)| *no);
                 let mut found = Found {
                     format: Some(Format::UrlsessionDelegate),
-                    line: line.no,
+                    // The evaluation's first line: its first hash line.
+                    line: first_hash.unwrap_or(line.no),
                     host: Some(host.clone()),
                     kind: Kind::Pinning,
                     message: "pinning invalid".into(),

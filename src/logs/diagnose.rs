@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use super::{ChainCert, Diagnosis, Failure, Found, Kind};
+use super::{ChainCert, Diagnosis, Failure, Format, Found, Kind};
 
 /// Interception CAs by a piece of their subject (lower case) → the product's name.
 /// The test origins' roots (`pin-proxy test root ...`) are deliberately absent: a chain from them
@@ -43,22 +43,87 @@ pub fn interception_ca(text: &str) -> Option<&'static str> {
         .map(|(_, name)| *name)
 }
 
-/// Orders, merges and diagnoses what the parsers found.
-pub(crate) fn assemble(mut found: Vec<Found>) -> Vec<Failure> {
-    found.sort_by_key(|f| (f.line, f.weak));
-    // The same line found by two parsers: the first (richer) one stays.
-    found.dedup_by(|b, a| a.line == b.line && a.kind == b.kind);
-    let strong: Vec<u64> = found.iter().filter(|f| !f.weak).map(|f| f.line).collect();
-    found.retain(|f| {
-        !f.weak
-            || !strong
+/// Lines after which a found failure is settled: no later line changes it (parsers hold a
+/// failure for at most this long after its first line).
+const SETTLE_LINES: u64 = 2_000;
+/// Unsettled failures held before a settling pass runs.
+const SETTLE_BATCH: usize = 256;
+
+/// Gathers what the parsers find, and turns it into failures as the input goes: same-line
+/// duplicates and weak consequences are dropped, repeats are counted. Memory stays bounded by
+/// the distinct failures, whatever the length of the log.
+#[derive(Default)]
+pub(crate) struct Collector {
+    /// Found, not yet settled (parsers push here).
+    pub incoming: Vec<Found>,
+    /// Strong failures settled recently: (line, format), for the weak ones after them.
+    recent: std::collections::VecDeque<(u64, Format)>,
+    out: Vec<Failure>,
+    index: HashMap<String, usize>,
+    last: Option<(u64, Kind)>,
+}
+
+impl Collector {
+    /// Adds a found failure.
+    pub fn push(&mut self, found: Found) {
+        self.incoming.push(found);
+    }
+
+    /// Settles what is older than [`SETTLE_LINES`] before `now`, when enough is waiting.
+    pub fn settle(&mut self, now: u64) {
+        if self.incoming.len() >= SETTLE_BATCH {
+            self.settle_before(now.saturating_sub(SETTLE_LINES));
+        }
+    }
+
+    /// Everything, in the order of first lines.
+    pub fn finish(mut self) -> Vec<Failure> {
+        self.settle_before(u64::MAX);
+        self.out
+    }
+
+    fn settle_before(&mut self, limit: u64) {
+        self.incoming.sort_by_key(|f| (f.line, f.weak));
+        let cut = self.incoming.partition_point(|f| f.line < limit);
+        let ready: Vec<Found> = self.incoming.drain(..cut).collect();
+        for f in ready {
+            // The same line found by two parsers: the first (richer) one stays.
+            if self.last == Some((f.line, f.kind)) {
+                continue;
+            }
+            self.last = Some((f.line, f.kind));
+            let Some(format) = f.format else { continue };
+            if f.weak && self.explained(&f, format) {
+                continue;
+            }
+            if !f.weak {
+                self.recent.push_back((f.line, format));
+                while self
+                    .recent
+                    .front()
+                    .is_some_and(|(l, _)| l + SAME_EVENT_LINES < f.line)
+                {
+                    self.recent.pop_front();
+                }
+            }
+            self.add(f, format);
+        }
+    }
+
+    /// A weak failure that a richer one of the same event, close by, explains.
+    fn explained(&self, f: &Found, format: Format) -> bool {
+        let near = |line: u64, other: Format| {
+            line.abs_diff(f.line) <= SAME_EVENT_LINES && absorbs(other, format)
+        };
+        self.recent.iter().any(|(l, o)| near(*l, *o))
+            || self
+                .incoming
                 .iter()
-                .any(|s| s.abs_diff(f.line) <= SAME_EVENT_LINES)
-    });
-    let mut out: Vec<Failure> = Vec::new();
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    for f in found {
-        let Some(format) = f.format else { continue };
+                .filter(|o| !o.weak)
+                .any(|o| o.format.is_some_and(|of| near(o.line, of)))
+    }
+
+    fn add(&mut self, f: Found, format: Format) {
         let (diagnosis, explanation) = diagnose(&f);
         let key = format!(
             "{}|{:?}|{:?}|{:?}|{:?}|{}|{}",
@@ -70,12 +135,12 @@ pub(crate) fn assemble(mut found: Vec<Found>) -> Vec<Failure> {
             diagnosis.name(),
             f.message
         );
-        if let Some(i) = seen.get(&key) {
-            out[*i].count += 1;
-            continue;
+        if let Some(i) = self.index.get(&key) {
+            self.out[*i].count += 1;
+            return;
         }
-        seen.insert(key, out.len());
-        out.push(Failure {
+        self.index.insert(key, self.out.len());
+        self.out.push(Failure {
             format,
             line: f.line,
             host: f.host,
@@ -89,7 +154,25 @@ pub(crate) fn assemble(mut found: Vec<Found>) -> Vec<Failure> {
             count: 1,
         });
     }
-    out
+}
+
+/// Whether a failure of `strong`'s format explains a weak one of `weak`'s close by: iOS's -999
+/// follows the refusal of TrustKit, a delegate, Alamofire or Approov; Android's bare `Pin
+/// verification failed` is TrustKit-Android's.
+fn absorbs(strong: Format, weak: Format) -> bool {
+    match weak {
+        Format::Ios => matches!(
+            strong,
+            Format::Trustkit
+                | Format::UrlsessionDelegate
+                | Format::Alamofire
+                | Format::Approov
+                | Format::ReactNative
+                | Format::Ios
+        ),
+        Format::AndroidNsc => matches!(strong, Format::TrustkitAndroid),
+        _ => false,
+    }
 }
 
 /// The diagnosis and explanation of one failure.
@@ -147,6 +230,22 @@ pub(crate) fn diagnose(f: &Found) -> (Diagnosis, String) {
                 "{said}The client has pins, but none for {host}, and refuses hosts without pins. Add \
                  pins for {host} (with a backup pin), or declare it unpinned in the pinning \
                  configuration."
+            ),
+        ),
+        Kind::NoPinsOpen => (
+            Diagnosis::NoPinsForHost,
+            format!(
+                "{said}{host} has no pins, so the library let the connection through on trust \
+                 alone (fail open): if {host} should be pinned, its entry is missing or does not \
+                 cover it (check the domain and include-subdomains)."
+            ),
+        ),
+        Kind::Unclear => (
+            Diagnosis::Unknown,
+            format!(
+                "{said}The client refused {host}, but the log does not say whether a pin or the \
+                 trust check refused it. Run the client with its pinning log on, or check it with \
+                 `pin-proxy logs reproduce` and a known chain."
             ),
         ),
         Kind::Pinning => pinning(f, host, &said, proxy),
@@ -244,9 +343,9 @@ fn library(f: &Found) -> &'static str {
     f.format.map_or("The log", |f| match f {
         super::Format::Okhttp => "OkHttp",
         super::Format::AndroidNsc => "Android",
-        super::Format::Trustkit | super::Format::TrustkitAndroid | super::Format::TrustkitReport => {
-            "TrustKit"
-        }
+        super::Format::Trustkit
+        | super::Format::TrustkitAndroid
+        | super::Format::TrustkitReport => "TrustKit",
         super::Format::Curl => "curl",
         super::Format::Node => "Node",
         super::Format::Urllib3 => "urllib3",

@@ -9,7 +9,7 @@
 //! Tested on: the texts of dart:io's `secure_socket.cc` errors and the plugins' sources
 //! (fixtures, SOURCES.md).
 
-use super::{chromium, Format, Found, Kind, Line, Parser};
+use super::{chromium, Format, Found, Kind, Line, Parser, PinKind};
 
 #[derive(Default)]
 pub(crate) struct Flutter {
@@ -36,7 +36,13 @@ impl Parser for Flutter {
             let reason = t
                 .split("CERTIFICATE_VERIFY_FAILED:")
                 .nth(1)
-                .map(|r| r.split("(handshake.cc").next().unwrap_or(r).trim().to_string())
+                .map(|r| {
+                    r.split("(handshake.cc")
+                        .next()
+                        .unwrap_or(r)
+                        .trim()
+                        .to_string()
+                })
                 .unwrap_or_default();
             (
                 Kind::Trust,
@@ -46,10 +52,18 @@ impl Parser for Flutter {
                     format!("HandshakeException: CERTIFICATE_VERIFY_FAILED: {reason}")
                 },
             )
-        } else if t.contains("CONNECTION_NOT_SECURE") || t.contains("CertificateNotVerifiedException") {
-            (Kind::Pinning, "CONNECTION_NOT_SECURE: Connection is not secure".to_string())
+        } else if t.contains("CONNECTION_NOT_SECURE")
+            || t.contains("CertificateNotVerifiedException")
+        {
+            (
+                Kind::Pinning,
+                "CONNECTION_NOT_SECURE: Connection is not secure".to_string(),
+            )
         } else if t.contains("The certificate of the response is not approved") {
-            (Kind::Pinning, "The certificate of the response is not approved.".to_string())
+            (
+                Kind::Pinning,
+                "The certificate of the response is not approved.".to_string(),
+            )
         } else {
             return false;
         };
@@ -61,9 +75,19 @@ impl Parser for Flutter {
         }
         self.last = Some((line.no, kind));
         let (host, port) = chromium::first_url(t).map_or((None, None), |(h, p)| (Some(h), p));
+        // dart:io puts the reason on the line after `... (OS Error: `.
+        let start = if kind == Kind::Trust
+            && !t.contains("HandshakeException")
+            && line.prev.contains("HandshakeException")
+        {
+            line.no - 1
+        } else {
+            line.no
+        };
         out.push(Found {
             format: Some(Format::Flutter),
-            line: line.no,
+            line: start,
+            pin_kind: (kind == Kind::Pinning).then_some(PinKind::CertSha256),
             host,
             port,
             kind,

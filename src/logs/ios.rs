@@ -18,11 +18,19 @@ const MAX_CHAIN_LINES: u64 = 24;
 pub(crate) struct Ios {
     /// A -1202 or -1200 whose chain may follow.
     open: Option<Found>,
+    /// The task of the last failure (`Task <UUID>.<n>`): CFNetwork's `HTTP load failed` and
+    /// `finished with error` lines of one task are one failure.
+    last_task: Option<String>,
 }
 
 impl Parser for Ios {
     fn triggers(&self) -> &'static [&'static str] {
-        &["NSURLErrorDomain", "error code: -1200", "HTTP load failed", "kCFStreamErrorDomainSSL"]
+        &[
+            "NSURLErrorDomain",
+            "error code: -1200",
+            "HTTP load failed",
+            "kCFStreamErrorDomainSSL",
+        ]
     }
 
     fn line(&mut self, line: Line<'_>, out: &mut Vec<Found>) -> bool {
@@ -45,13 +53,54 @@ impl Parser for Ios {
         let Some(code) = code(t) else {
             return false;
         };
+        let task = task(t);
+        if task.is_some() && task == self.last_task {
+            // The same task's next line: it may name the host the first did not.
+            let mut probe = Found::default();
+            set_host(&mut probe, t);
+            if let Some(prev) = out
+                .iter_mut()
+                .rev()
+                .find(|f| f.format == Some(Format::Ios))
+                .filter(|f| f.host.is_none())
+            {
+                prev.host = probe.host;
+                prev.port = probe.port;
+            }
+            return false;
+        }
+        self.last_task = task;
         let (kind, message, weak) = match code {
-            -999 => (Kind::Pinning, "NSURLErrorDomain Code=-999 \"cancelled\"", true),
-            -1200 => (Kind::Trust, "NSURLErrorDomain Code=-1200 (an SSL error has occurred)", false),
-            -1201 => (Kind::Trust, "NSURLErrorDomain Code=-1201 (certificate has a bad date)", false),
-            -1202 => (Kind::Trust, "NSURLErrorDomain Code=-1202 (the certificate for this server is invalid)", false),
-            -1203 => (Kind::Trust, "NSURLErrorDomain Code=-1203 (certificate has an unknown root)", false),
-            -1204 => (Kind::Trust, "NSURLErrorDomain Code=-1204 (certificate is not yet valid)", false),
+            -999 => (
+                Kind::Pinning,
+                "NSURLErrorDomain Code=-999 \"cancelled\"",
+                true,
+            ),
+            -1200 => (
+                Kind::Trust,
+                "NSURLErrorDomain Code=-1200 (an SSL error has occurred)",
+                false,
+            ),
+            -1201 => (
+                Kind::Trust,
+                "NSURLErrorDomain Code=-1201 (certificate has a bad date)",
+                false,
+            ),
+            -1202 => (
+                Kind::Trust,
+                "NSURLErrorDomain Code=-1202 (the certificate for this server is invalid)",
+                false,
+            ),
+            -1203 => (
+                Kind::Trust,
+                "NSURLErrorDomain Code=-1203 (certificate has an unknown root)",
+                false,
+            ),
+            -1204 => (
+                Kind::Trust,
+                "NSURLErrorDomain Code=-1204 (certificate is not yet valid)",
+                false,
+            ),
             _ => return false,
         };
         let mut found = Found {
@@ -68,7 +117,8 @@ impl Parser for Ios {
             out.push(found);
             return false;
         }
-        let closed = t.contains("NSUnderlyingError") && !t.contains("NSErrorPeerCertificateChainKey=(")
+        let closed = t.contains("NSUnderlyingError")
+            && !t.contains("NSErrorPeerCertificateChainKey=(")
             || t.trim_end().ends_with('}');
         if closed {
             out.push(found);
@@ -88,12 +138,20 @@ impl Parser for Ios {
 /// The NSURLErrorDomain code a line reports.
 fn code(t: &str) -> Option<i32> {
     if let Some(rest) = text::after(t, "error code: ") {
-        return rest.split(|c: char| c != '-' && !c.is_ascii_digit()).next()?.parse().ok();
+        return rest
+            .split(|c: char| c != '-' && !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok();
     }
     let rest = text::after(t, "NSURLErrorDomain")?;
-    let rest = text::after(rest, "Code=").or_else(|| text::after(rest, "code "))
+    let rest = text::after(rest, "Code=")
+        .or_else(|| text::after(rest, "code "))
         .or_else(|| text::after(rest, "error "))?;
-    rest.split(|c: char| c != '-' && !c.is_ascii_digit()).next()?.parse().ok()
+    rest.split(|c: char| c != '-' && !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
 }
 
 fn starts_error(t: &str) -> bool {
@@ -101,7 +159,11 @@ fn starts_error(t: &str) -> bool {
 }
 
 fn set_host(found: &mut Found, t: &str) {
-    for key in ["NSErrorFailingURLKey=", "NSErrorFailingURLStringKey=", "_NSURLErrorFailingURLSessionTaskErrorKey"] {
+    for key in [
+        "NSErrorFailingURLKey=",
+        "NSErrorFailingURLStringKey=",
+        "_NSURLErrorFailingURLSessionTaskErrorKey",
+    ] {
         if let Some(rest) = text::after(t, key) {
             if let Some((h, p)) = chromium::first_url(rest) {
                 found.host = Some(h);
@@ -110,15 +172,30 @@ fn set_host(found: &mut Found, t: &str) {
             }
         }
     }
-    // “api.example.com” in the -1202 description.
-    if let Some(rest) = text::after(t, "pretending to be \u{201c}") {
-        if let Some(name) = rest.split('\u{201d}').next() {
+    // “api.example.com” in the -1202 description (in any language).
+    let mut rest = t;
+    while let Some(at) = rest.find('\u{201c}') {
+        rest = &rest[at + '\u{201c}'.len_utf8()..];
+        let Some(name) = rest.split('\u{201d}').next() else {
+            break;
+        };
+        if name.contains('.') {
             if let Some((h, p)) = text::host_port(name) {
                 found.host = Some(h);
                 found.port = p;
+                return;
             }
         }
     }
+}
+
+/// `Task <UUID>.<n>` of a CFNetwork line.
+fn task(t: &str) -> Option<String> {
+    let rest = text::after(t, "Task <")?;
+    let end = rest.find('>')?;
+    let tail = &rest[end + 1..];
+    let n = tail.strip_prefix(".<")?.split('>').next()?;
+    Some(format!("{}.{n}", &rest[..end]))
 }
 
 /// `"<cert(0x...) s: api.example.com i: mitmproxy>"` entries on a line.
@@ -128,7 +205,8 @@ fn take_certs(found: &mut Found, t: &str) {
         let entry = &rest[at..];
         let end = entry.find('>').unwrap_or(entry.len());
         let body = &entry[..end];
-        let subject = text::after(body, " s: ").map(|s| s.split(" i: ").next().unwrap_or(s).trim().to_string());
+        let subject = text::after(body, " s: ")
+            .map(|s| s.split(" i: ").next().unwrap_or(s).trim().to_string());
         let issuer = text::after(body, " i: ").map(|s| s.trim().to_string());
         found.presented_chain.push(ChainCert {
             position: found.presented_chain.len(),

@@ -223,6 +223,10 @@ pub(crate) enum Kind {
     Trust,
     /// The client has no pins for the host and refused.
     NoPins,
+    /// The library says the host has no pins and let the connection through (fail open).
+    NoPinsOpen,
+    /// A refusal the log describes too vaguely to call it pinning or trust.
+    Unclear,
     /// A proxy's log says the client refused the proxy's certificate.
     RefusedProxy,
     /// A pin-proxy record: the client cancelled a forged certificate.
@@ -236,6 +240,9 @@ pub(crate) struct Line<'a> {
     pub no: u64,
     /// The message, prefixes stripped, the line end removed; leading spaces kept.
     pub text: &'a str,
+    /// The line before it, stripped likewise (empty at the start), for context such as an
+    /// exception's header or the sentence that names the host.
+    pub prev: &'a str,
 }
 
 /// A format parser: offered every line that holds one of its triggers, and every line while it
@@ -261,16 +268,16 @@ pub(crate) fn parsers() -> Vec<Box<dyn Parser>> {
         Box::new(curl::Curl::default()),
         Box::new(node::Node::default()),
         Box::new(urllib3::Urllib3::default()),
-        Box::new(chromium::Chromium::default()),
+        Box::new(chromium::Chromium),
         Box::new(ios::Ios::default()),
-        Box::new(alamofire::Alamofire::default()),
+        Box::new(alamofire::Alamofire),
         Box::new(flutter::Flutter::default()),
-        Box::new(react_native::ReactNative::default()),
+        Box::new(react_native::ReactNative),
         Box::new(dotnet::Dotnet::default()),
-        Box::new(approov::Approov::default()),
+        Box::new(approov::Approov),
         Box::new(delegate::Delegate::default()),
         Box::new(mitmproxy::Mitmproxy::default()),
         Box::new(client::Client::default()),
-        Box::new(events::Events::default()),
+        Box::new(events::Events),
     ]
 }

@@ -9,7 +9,7 @@
 //!
 //! Tested on: Node 20 run here with the docs' recipe through pin-proxy (tests/logs.rs).
 
-use super::{text, ChainCert, Format, Found, Kind, Line, PinKind, Parser};
+use super::{text, ChainCert, Format, Found, Kind, Line, Parser, PinKind};
 
 /// Informational lines older than this are not the failing connection's.
 const CONTEXT_LINES: u64 = 40;
@@ -27,6 +27,8 @@ const TRUST: [&str; 6] = [
 pub(crate) struct Node {
     /// The recipe's informational lines: (line, common name, cert sha256, spki sha256).
     certs: Vec<(u64, String, Option<String>, Option<String>)>,
+    /// The recipe said its checks passed after the lines above.
+    passed: bool,
 }
 
 impl Parser for Node {
@@ -36,6 +38,7 @@ impl Parser for Node {
             "Subject Common Name:",
             "Certificate SHA256 fingerprint:",
             "Public key ping-sha256:",
+            "Server matched our pinned cert or public key",
             "unable to verify the first certificate",
             "self-signed certificate in certificate chain",
             "self signed certificate in certificate chain",
@@ -47,11 +50,18 @@ impl Parser for Node {
 
     fn line(&mut self, line: Line<'_>, out: &mut Vec<Found>) -> bool {
         let t = line.text.trim();
-        if let Some(cn) = text::after(t, "Subject Common Name:") {
+        if t.contains("Server matched our pinned cert or public key") {
+            self.passed = true;
+        } else if let Some(cn) = text::after(t, "Subject Common Name:") {
+            if self.passed {
+                self.certs.clear();
+                self.passed = false;
+            }
             if self.certs.len() >= 16 {
                 self.certs.clear();
             }
-            self.certs.push((line.no, cn.trim().to_string(), None, None));
+            self.certs
+                .push((line.no, cn.trim().to_string(), None, None));
         } else if let Some(fp) = text::after(t, "Certificate SHA256 fingerprint:") {
             if let Some(last) = self.certs.last_mut() {
                 last.2 = text::hex_digest(fp.trim()).map(|(h, _)| h);
@@ -66,7 +76,9 @@ impl Parser for Node {
             let mut found = Found {
                 format: Some(Format::Node),
                 line: line.no,
-                host: text::host_port(&cn).filter(|(h, _)| !h.contains('*')).map(|(h, _)| h),
+                host: text::host_port(&cn)
+                    .filter(|(h, _)| !h.contains('*'))
+                    .map(|(h, _)| h),
                 kind: Kind::Pinning,
                 message: if public_key {
                     format!("The public key of '{cn}' does not match our pinned fingerprint")
@@ -80,11 +92,16 @@ impl Parser for Node {
                 }),
                 ..Found::default()
             };
+            // The recipe prints these only after both checks passed: a later failure is another
+            // connection's, so they are not its chain unless they come right before it (an app
+            // that prints them first).
+            let passed = self.passed;
             let recent: Vec<_> = self
                 .certs
                 .drain(..)
-                .filter(|c| line.no - c.0 <= CONTEXT_LINES)
+                .filter(|c| line.no - c.0 <= CONTEXT_LINES && !passed)
                 .collect();
+            self.passed = false;
             for (position, (_, cn, cert, spki)) in recent.into_iter().enumerate() {
                 let pin = if public_key { spki } else { cert };
                 found.presented_pins.extend(pin.clone());
@@ -104,11 +121,9 @@ impl Parser for Node {
                 });
             }
             out.push(found);
-        } else if let Some(err) = TRUST
-            .iter()
-            .find(|e| t.contains(*e))
-            .filter(|_| is_node_error(t))
-        {
+        } else if let Some(err) = TRUST.iter().find(|e| t.contains(*e)).filter(|_| {
+            !t.contains("CERTIFICATE_VERIFY_FAILED") && !t.contains("SSL certificate problem")
+        }) {
             let host = text::after(t, "Host: ").and_then(|h| text::host_port(text::word(h)));
             out.push(Found {
                 format: Some(Format::Node),
@@ -124,21 +139,3 @@ impl Parser for Node {
 
     fn finish(&mut self, _out: &mut Vec<Found>) {}
 }
-
-/// Node prints its errors as `Error: <message>` and with OpenSSL's codes; Flutter and others
-/// share the messages but not those forms.
-fn is_node_error(t: &str) -> bool {
-    t.starts_with("Error: ")
-        || t.contains("Hostname/IP does not match")
-        || NODE_CODES.iter().any(|c| t.contains(c))
-}
-
-/// The `code` of Node's certificate errors.
-const NODE_CODES: [&str; 6] = [
-    "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-    "SELF_SIGNED_CERT_IN_CHAIN",
-    "DEPTH_ZERO_SELF_SIGNED_CERT",
-    "ERR_TLS_CERT_ALTNAME_INVALID",
-    "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-    "CERT_HAS_EXPIRED",
-];

@@ -64,7 +64,7 @@ impl Okhttp {
             } else {
                 Format::Okhttp
             };
-            self.block = Some(Block {
+            let mut block = Block {
                 found: Found {
                     format: Some(format),
                     line: line.no,
@@ -73,7 +73,15 @@ impl Okhttp {
                     ..Found::default()
                 },
                 state: State::Header,
-            });
+            };
+            if let Some(rest) = text::after(t, "Certificate pinning failure!") {
+                for segment in segments(rest) {
+                    if !segment.trim().is_empty() && !block.take_text(segment) {
+                        break;
+                    }
+                }
+            }
+            self.block = Some(block);
             return true;
         }
         if let Some(rest) = text::after(t, "Hostname ") {
@@ -111,7 +119,15 @@ impl Block {
         if line.no.saturating_sub(self.found.line) > MAX_BLOCK {
             return false;
         }
-        let t = line.text.trim();
+        if self.state == State::Hostname {
+            return self.take_text(line.text);
+        }
+        // A paste that lost its line breaks holds several entries on one line.
+        segments(line.text).into_iter().all(|t| self.take_text(t))
+    }
+
+    fn take_text(&mut self, t: &str) -> bool {
+        let t = t.trim();
         if self.state == State::Hostname {
             return self.hostname_line(t);
         }
@@ -192,4 +208,36 @@ impl Block {
         }
         &mut self.found.presented_chain[0]
     }
+}
+
+/// A line cut where a block's entries begin (`Peer certificate chain:`, `Pinned certificates
+/// for`, `sha256/`, `sha1/` after whitespace): one piece for an ordinary line.
+fn segments(t: &str) -> Vec<&str> {
+    const STARTS: [&str; 4] = [
+        "Peer certificate chain:",
+        "Pinned certificates for ",
+        "sha256/",
+        "sha1/",
+    ];
+    let b = t.as_bytes();
+    let mut cuts: Vec<usize> = Vec::new();
+    for start in STARTS {
+        let mut from = 0;
+        while let Some(i) = t[from..].find(start) {
+            let at = from + i;
+            if at > 0 && b[at - 1].is_ascii_whitespace() && !t[..at].trim().is_empty() {
+                cuts.push(at);
+            }
+            from = at + start.len();
+        }
+    }
+    cuts.sort_unstable();
+    let mut out = Vec::with_capacity(cuts.len() + 1);
+    let mut prev = 0;
+    for cut in cuts {
+        out.push(&t[prev..cut]);
+        prev = cut;
+    }
+    out.push(&t[prev..]);
+    out
 }

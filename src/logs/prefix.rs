@@ -28,9 +28,12 @@ const LEVEL_WORDS: [&str; 10] = [
     "TRACE", "DEBUG", "INFO", "NOTICE", "WARN", "WARNING", "ERROR", "FATAL", "SEVERE", "CRITICAL",
 ];
 
+/// A prefix rule: the length of the prefix it recognises at the start.
+type Rule = fn(&[u8]) -> Option<usize>;
+
 fn strip_one(s: &str) -> &str {
     let b = s.as_bytes();
-    let rules: [fn(&[u8]) -> Option<usize>; 13] = [
+    let rules: [Rule; 13] = [
         quote,
         github_command,
         iso_timestamp,
@@ -212,7 +215,9 @@ fn bracketed(b: &[u8]) -> Option<usize> {
     let is_time = inner.first().is_some_and(u8::is_ascii_digit)
         && inner
             .iter()
-            .all(|c| c.is_ascii_digit() || b"-/:.,TZ +".contains(c));
+            .all(|c| c.is_ascii_digit() || b"-/:.,TZ +".contains(c))
+        // An address (`[127.0.0.1:53412]`) is no time.
+        && inner.iter().filter(|c| **c == b'.').count() <= 1;
     let is_level = LEVEL_WORDS
         .iter()
         .any(|w| w.as_bytes().eq_ignore_ascii_case(inner));
@@ -244,7 +249,7 @@ fn tag_colon(b: &[u8], at: usize) -> Option<usize> {
     let window = &b[at..b.len().min(at + 64)];
     let colon = window.windows(2).position(|w| w == b": ")?;
     let tag = &window[..colon];
-    if tag.is_empty() || tag.iter().any(|c| *c == b'\t') {
+    if tag.is_empty() || tag.contains(&b'\t') {
         return None;
     }
     Some(at + colon + 2)

@@ -12,7 +12,7 @@ use std::io::{self, Read};
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 
-use super::{diagnose, prefix, text, Failure, Found, Line, Parser};
+use super::{diagnose, prefix, text, Failure, Line, Parser};
 
 /// The longest line looked at; the rest of a longer line is skipped.
 pub const MAX_LINE: usize = 1 << 20;
@@ -51,16 +51,28 @@ pub fn explain<R: Read>(input: R) -> Result<Explained, ReadError> {
     Ok(scanner.finish())
 }
 
+/// A line held back until the next one says whether it continues it.
+struct Pending {
+    no: u64,
+    text: String,
+    /// It has a terminal's wrapping width (else: a digest looks cut at its end).
+    wrapped: bool,
+    /// It had a prefix: a next line without one continues it even when it starts with a space.
+    prefixed: bool,
+}
+
 struct Scanner {
     automaton: AhoCorasick,
     parsers: Vec<Box<dyn Parser>>,
     /// Which parsers asked for the next line.
     wants: Vec<bool>,
-    found: Vec<Found>,
+    found: diagnose::Collector,
     /// Lines completed so far.
     lines: u64,
-    /// A line whose last digest looks cut, waiting for its continuation.
-    pending: Option<(u64, String)>,
+    /// A line that looks wrapped or cut, waiting for its continuation.
+    pending: Option<Pending>,
+    /// The text of the line before the one offered (context for the parsers).
+    prev: String,
     /// The whole input while it may still be one JSON document.
     document: Option<Vec<u8>>,
     /// Bytes seen so far (for the binary window).
@@ -70,8 +82,10 @@ struct Scanner {
 impl Scanner {
     fn new() -> Result<Scanner, ReadError> {
         let parsers = super::parsers();
-        let mut triggers: Vec<&'static str> =
-            parsers.iter().flat_map(|p| p.triggers().iter().copied()).collect();
+        let mut triggers: Vec<&'static str> = parsers
+            .iter()
+            .flat_map(|p| p.triggers().iter().copied())
+            .collect();
         triggers.sort_unstable();
         triggers.dedup();
         let automaton = AhoCorasick::builder()
@@ -84,9 +98,10 @@ impl Scanner {
             automaton,
             parsers,
             wants,
-            found: Vec::new(),
+            found: diagnose::Collector::default(),
             lines: 0,
             pending: None,
+            prev: String::new(),
             document: Some(Vec::new()),
             seen: 0,
         })
@@ -147,7 +162,8 @@ impl Scanner {
         if self.seen < BINARY_WINDOW {
             let window = &bytes[..bytes.len().min(BINARY_WINDOW - self.seen)];
             if let Some(at) = memchr::memchr(0, window) {
-                let line = self.lines + 1 + memchr::memchr_iter(b'\n', &window[..at]).count() as u64;
+                let line =
+                    self.lines + 1 + memchr::memchr_iter(b'\n', &window[..at]).count() as u64;
                 return Err(ReadError::Binary { line });
             }
         }
@@ -189,14 +205,41 @@ impl Scanner {
                 }
                 Some(m) => {
                     let at = pos + m.start();
-                    let line_start = memchr::memrchr(b'\n', &data[pos..at]).map_or(pos, |i| pos + i + 1);
+                    let line_start =
+                        memchr::memrchr(b'\n', &data[pos..at]).map_or(pos, |i| pos + i + 1);
                     self.lines += memchr::memchr_iter(b'\n', &data[pos..line_start]).count() as u64;
-                    let end = memchr::memchr(b'\n', &data[line_start..]).map_or(data.len(), |i| line_start + i);
+                    let end = memchr::memchr(b'\n', &data[line_start..])
+                        .map_or(data.len(), |i| line_start + i);
+                    // The line before, for the parsers' context and for a line wrapped into this one.
+                    if line_start > 0 {
+                        let prev_start =
+                            memchr::memrchr(b'\n', &data[..line_start - 1]).map_or(0, |i| i + 1);
+                        self.before(&data[prev_start..line_start - 1]);
+                    }
                     self.line(&data[line_start..end]);
                     self.lines += 1;
                     pos = end + 1;
                 }
             }
+        }
+    }
+
+    /// The line before a hit, which no parser asked for: kept as context, and made the first
+    /// half of a wrapped line when it has a wrapping width.
+    fn before(&mut self, bytes: &[u8]) {
+        let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        let decoded = String::from_utf8_lossy(bytes);
+        let stripped = prefix::strip(&decoded);
+        if text::wrap_width(decoded.chars().count()) {
+            self.pending = Some(Pending {
+                no: self.lines,
+                text: stripped.to_string(),
+                wrapped: true,
+                prefixed: stripped.len() != decoded.len(),
+            });
+        } else {
+            self.prev.clear();
+            self.prev.push_str(stripped);
         }
     }
 
@@ -206,48 +249,92 @@ impl Scanner {
         let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
         let decoded = String::from_utf8_lossy(bytes);
         let stripped = prefix::strip(&decoded);
-        if let Some((first_no, first)) = self.pending.take() {
-            if let Some(joined) = text::join_cut(&first, stripped) {
-                self.offer(first_no, &joined);
-                return;
+        let width = decoded.chars().count();
+        let (no, text): (u64, std::borrow::Cow<'_, str>) = match self.pending.take() {
+            // A hard-wrapped line: its rest starts in column 1, with no prefix and no indent.
+            Some(p)
+                if p.wrapped
+                    && stripped.len() == decoded.len()
+                    && (p.prefixed || !decoded.starts_with([' ', '\t'])) =>
+            {
+                (p.no, format!("{}{}", p.text, stripped).into())
             }
-            self.offer(first_no, &first);
-        }
-        if text::looks_cut(stripped) {
-            self.pending = Some((no, stripped.to_string()));
+            Some(p) => match text::join_cut(&p.text, stripped) {
+                Some(joined) => (p.no, joined.into()),
+                None => {
+                    self.offer(p.no, &p.text);
+                    (no, stripped.into())
+                }
+            },
+            None => (no, stripped.into()),
+        };
+        if text::wrap_width(width) || text::looks_cut(&text) {
+            let prefixed = stripped.len() != decoded.len() || no != self.lines + 1;
+            self.pending = Some(Pending {
+                no,
+                text: text.into_owned(),
+                wrapped: text::wrap_width(width),
+                prefixed,
+            });
             return;
         }
-        self.offer(no, stripped);
+        self.offer(no, &text);
     }
 
     fn flush_pending(&mut self) {
-        if let Some((no, text)) = self.pending.take() {
-            self.offer(no, &text);
+        if let Some(p) = self.pending.take() {
+            self.offer(p.no, &p.text);
         }
     }
 
+    /// Hands a line to the parsers; a line holding a whole block with literal `\n` escapes (a
+    /// JSON string, an exception's `ToString`) is handed over as the lines it holds.
     fn offer(&mut self, no: u64, text: &str) {
         let hit = self.automaton.is_match(text);
-        let line = Line { no, text };
+        if hit && text.contains("\\n") && !text.trim_start().starts_with('{') {
+            for piece in text.split("\\n") {
+                let piece = piece
+                    .replace("\\t", "\t")
+                    .replace("\\\"", "\"")
+                    .replace("\\\\", "\\");
+                self.offer_one(no, &piece, true);
+            }
+            return;
+        }
+        self.offer_one(no, text, hit);
+    }
+
+    fn offer_one(&mut self, no: u64, text: &str, hit: bool) {
+        let line = Line {
+            no,
+            text,
+            prev: &self.prev,
+        };
         for (parser, wants) in self.parsers.iter_mut().zip(self.wants.iter_mut()) {
             if *wants || hit {
-                *wants = parser.line(line, &mut self.found);
+                *wants = parser.line(line, &mut self.found.incoming);
             }
         }
+        self.found.settle(no);
+        self.prev.clear();
+        self.prev.push_str(text);
     }
 
     fn finish(mut self) -> Explained {
         for parser in &mut self.parsers {
-            parser.finish(&mut self.found);
+            parser.finish(&mut self.found.incoming);
         }
         let mut found = std::mem::take(&mut self.found);
         if let Some(doc) = self.document.take() {
             if let Some(whole) = super::trustkit::document(&doc) {
-                found = whole;
+                found = diagnose::Collector::default();
+                for f in whole {
+                    found.push(f);
+                }
             }
         }
         Explained {
-            failures: diagnose::assemble(found),
+            failures: found.finish(),
             lines: self.lines,
         }
     }

@@ -79,10 +79,7 @@ pub fn hex_digest(s: &str) -> Option<(String, PinKind)> {
 
 /// Hex bytes (as NSData prints them) → base64.
 pub fn hex_to_b64(hex: &str) -> Option<String> {
-    let clean: Vec<u8> = hex
-        .bytes()
-        .filter(|c| !c.is_ascii_whitespace())
-        .collect();
+    let clean: Vec<u8> = hex.bytes().filter(|c| !c.is_ascii_whitespace()).collect();
     if clean.len() % 2 != 0 || clean.is_empty() {
         return None;
     }
@@ -94,23 +91,21 @@ pub fn hex_to_b64(hex: &str) -> Option<String> {
     Some(base64::engine::general_purpose::STANDARD.encode(out))
 }
 
-/// `https://host:port/path` → host and port (the scheme's default when absent).
+/// `https://host:port/path` → host and port (when the URL has one).
 pub fn url_host(url: &str) -> Option<(String, Option<u16>)> {
     let (scheme, rest) = url.split_once("://")?;
     let authority = rest.split(['/', '?', '#']).next()?;
     let authority = authority.rsplit('@').next()?;
-    let (host, port) = host_port(authority)?;
-    let port = port.or(match scheme.to_ascii_lowercase().as_str() {
-        "https" | "wss" => Some(443),
-        "http" | "ws" => Some(80),
-        _ => None,
-    });
-    Some((host, port))
+    let _ = scheme;
+    // The port only where the log prints it, not the scheme's default.
+    host_port(authority)
 }
 
 /// `host`, `host:port`, `[v6]:port` → host and port.
 pub fn host_port(s: &str) -> Option<(String, Option<u16>)> {
-    let s = s.trim().trim_end_matches(['.', ',', ';', ':', ')', '"', '\'']);
+    let s = s
+        .trim()
+        .trim_end_matches(['.', ',', ';', ':', ')', '"', '\'']);
     if let Some(rest) = s.strip_prefix('[') {
         let (host, tail) = rest.split_once(']')?;
         let port = tail.strip_prefix(':').and_then(|p| p.parse().ok());
@@ -125,13 +120,14 @@ pub fn host_port(s: &str) -> Option<(String, Option<u16>)> {
     is_host(host).then(|| (host.to_ascii_lowercase(), port))
 }
 
-/// A DNS name or an IP literal.
+/// A DNS name or an IP literal (a redaction such as `<domain>` kept as printed).
 pub fn is_host(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 253
         && s.bytes()
-            .all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'-' || c == b'*' || c == b'_' || c == b':')
-        && s.bytes().any(|c| c.is_ascii_alphabetic() || c == b'.' || c == b':')
+            .all(|c| c.is_ascii_alphanumeric() || b".-*_:<>".contains(&c))
+        && s.bytes()
+            .any(|c| c.is_ascii_alphabetic() || c == b'.' || c == b':')
 }
 
 /// A line whose last word looks like a digest cut by wrapping: a base64 run of 8 to 43
@@ -155,13 +151,21 @@ pub fn join_cut(first: &str, next: &str) -> Option<String> {
         return None;
     }
     let joined = format!("{tail}{head}");
-    let hex_len = joined.bytes().all(|c| c.is_ascii_hexdigit()).then_some(joined.len());
+    let hex_len = joined
+        .bytes()
+        .all(|c| c.is_ascii_hexdigit())
+        .then_some(joined.len());
     let whole = is_b64_digest(&joined).is_some()
         || (joined.starts_with("sha256/") && is_b64_digest(&joined[7..]).is_some())
         || matches!(hex_len, Some(64) | Some(40));
     // A base64 tail must also not already be a whole digest on its own.
     let tail_whole = is_b64_digest(tail).is_some();
     (whole && !tail_whole).then(|| format!("{first}{next}"))
+}
+
+/// A line length a terminal or a pasted log wraps at: a line this long may go on in the next.
+pub fn wrap_width(chars: usize) -> bool {
+    matches!(chars, 80 | 100 | 120 | 132 | 160 | 200)
 }
 
 #[cfg(test)]
@@ -174,7 +178,10 @@ mod tests {
         assert_eq!(pin, "/ixgr6MMNrnKpNw7Z/QDrCB97il+b0DJnI7iUZ5L9Ms=");
         assert_eq!(kind, PinKind::SpkiSha256);
         assert_eq!(spki_pin("sha256/AAAA").unwrap().0, "AAAA");
-        assert_eq!(spki_pin("sha1/AAAAAAAAAAAAAAAAAAAAAAAAAAA=").unwrap().1, PinKind::Sha1);
+        assert_eq!(
+            spki_pin("sha1/AAAAAAAAAAAAAAAAAAAAAAAAAAA=").unwrap().1,
+            PinKind::Sha1
+        );
     }
 
     #[test]
@@ -184,10 +191,13 @@ mod tests {
         assert_eq!(hex_to_b64("00 01").as_deref(), Some("AAE="));
         assert_eq!(
             url_host("https://api.example.com/v1?x=1"),
-            Some(("api.example.com".into(), Some(443)))
+            Some(("api.example.com".into(), None))
         );
         assert_eq!(host_port("[::1]:8443"), Some(("::1".into(), Some(8443))));
-        assert_eq!(host_port("api.example.com."), Some(("api.example.com".into(), None)));
+        assert_eq!(
+            host_port("api.example.com."),
+            Some(("api.example.com".into(), None))
+        );
     }
 
     #[test]

@@ -19,8 +19,9 @@
 
 use super::{text, ChainCert, Format, Found, Kind, Line, Parser};
 
-/// The prefix of every TrustKit iOS log line.
-const TSK: &str = "=== TrustKit: ";
+/// The prefix of every TrustKit iOS log line (`TSKLog`), and the one apps that copy TrustKit's
+/// demo logger print.
+const TSK: [&str; 2] = ["=== TrustKit: ", "TrustKit log: "];
 /// A report's keys, any of which starts a pretty-printed report inside a log.
 const REPORT_KEYS: [&str; 14] = [
     "\"validated-certificate-chain\"",
@@ -61,14 +62,25 @@ struct Eval {
 
 impl Parser for Trustkit {
     fn triggers(&self) -> &'static [&'static str] {
-        &[TSK]
+        &TSK
     }
 
     fn line(&mut self, line: Line<'_>, out: &mut Vec<Found>) -> bool {
-        let Some(msg) = text::after(line.text, TSK) else {
+        let Some(msg) = TSK.iter().find_map(|p| text::after(line.text, p)) else {
             return false;
         };
         let msg = msg.trim();
+        if let Some(host) = not_pinned(msg) {
+            out.push(Found {
+                format: Some(Format::Trustkit),
+                line: line.no,
+                host: text::host_port(host).map(|(h, _)| h),
+                kind: Kind::NoPinsOpen,
+                message: "Domain is not pinned".into(),
+                ..Found::default()
+            });
+            return false;
+        }
         if let Some(cn) = msg.strip_prefix("Checking certificate with CN:") {
             let eval = self.eval.get_or_insert_with(|| Eval {
                 line: line.no,
@@ -156,14 +168,26 @@ impl Eval {
                 pin: pins.first().cloned(),
             });
         }
-        if !found.presented_pins.is_empty() {
+        if kind == Kind::Pinning || !found.presented_pins.is_empty() {
             found.pin_kind = Some(super::PinKind::SpkiSha256);
         }
         if self.truncated_pin {
-            found.message.push_str(" (some digests were cut by NSData's description)");
+            found
+                .message
+                .push_str(" (some digests were cut by NSData's description)");
         }
         found
     }
+}
+
+/// `Domain X is not pinned` (configuration_utils.m) and `Domain not pinned - X` (older
+/// TSKPinningValidator.m) → X.
+fn not_pinned(msg: &str) -> Option<&str> {
+    if let Some(rest) = msg.strip_prefix("Domain not pinned - ") {
+        return Some(text::word(rest));
+    }
+    let rest = msg.strip_prefix("Domain ")?;
+    rest.strip_suffix(" is not pinned").map(str::trim)
 }
 
 /// NSData's description → base64: `<1a2b3c4d 5e6f...>` or `{length = 32, bytes = 0x1a2b... }`.
@@ -186,10 +210,17 @@ fn nsdata_b64(data: &str) -> Option<String> {
 /// TrustKit-Android.
 #[derive(Default)]
 pub(crate) struct TrustkitAndroid {
-    /// The line of the last `Pin verification failed`, for a block that follows it.
-    pvf_line: Option<u64>,
+    /// The line of the last `Pin verification failed`, for a block that follows it, and whether
+    /// it was a `Caused by:` (the same exception's message again).
+    pvf_line: Option<(u64, bool)>,
+    /// The last failure taken: its line and its pins, so a `Caused by:` repeat is not counted.
+    last: Option<(u64, Vec<String>, Vec<String>)>,
     block: Option<Found>,
     in_chain: bool,
+    /// The open block is a `Caused by:` repeat candidate.
+    repeat: bool,
+    /// The line of the last trust failure taken.
+    trust_line: Option<u64>,
 }
 
 impl Parser for TrustkitAndroid {
@@ -225,22 +256,23 @@ impl Parser for TrustkitAndroid {
                 }
             }
             if let Some(done) = self.block.take() {
-                out.push(done);
+                self.take(done, out);
             }
             self.in_chain = false;
         }
         if t.contains("Pin verification failed") {
-            self.pvf_line = Some(line.no);
+            self.pvf_line = Some((line.no, t.starts_with("Caused by:")));
             // The whole message may be on one line when a logger joined it.
             if !t.contains("Configured pins:") {
                 return true;
             }
         }
         if let Some(pins) = text::after(t, "Configured pins:") {
-            let start = match self.pvf_line {
-                Some(no) if no + 1 >= line.no => no,
-                _ => line.no,
+            let (start, caused_by) = match self.pvf_line {
+                Some((no, caused_by)) if no + 1 >= line.no => (no, caused_by),
+                _ => (line.no, false),
             };
+            self.repeat = caused_by;
             let mut found = Found {
                 format: Some(Format::TrustkitAndroid),
                 line: start,
@@ -259,6 +291,12 @@ impl Parser for TrustkitAndroid {
             return true;
         }
         if let Some(host) = text::after(t, "Certificate validation failed for") {
+            if t.starts_with("Caused by:")
+                && self.trust_line.is_some_and(|l| line.no - l <= REPEAT_LINES)
+            {
+                return false;
+            }
+            self.trust_line = Some(line.no);
             out.push(Found {
                 format: Some(Format::TrustkitAndroid),
                 line: line.no,
@@ -274,8 +312,27 @@ impl Parser for TrustkitAndroid {
 
     fn finish(&mut self, out: &mut Vec<Found>) {
         if let Some(done) = self.block.take() {
-            out.push(done);
+            self.take(done, out);
         }
+    }
+}
+
+/// Lines within which a `Caused by:` repeats the exception it is part of.
+const REPEAT_LINES: u64 = 60;
+
+impl TrustkitAndroid {
+    fn take(&mut self, done: Found, out: &mut Vec<Found>) {
+        let pins = (done.presented_pins.clone(), done.pinned_pins.clone());
+        let repeat = self.repeat
+            && self.last.as_ref().is_some_and(|(l, p, q)| {
+                done.line - l <= REPEAT_LINES && *p == pins.0 && *q == pins.1
+            });
+        self.repeat = false;
+        if repeat {
+            return;
+        }
+        self.last = Some((done.line, pins.0, pins.1));
+        out.push(done);
     }
 }
 
@@ -441,15 +498,17 @@ fn from_value(value: &serde_json::Value, line: u64) -> Option<Found> {
 /// One PEM of the report → its subject, issuer and SPKI pin (computed: the report has no pins).
 fn pem_cert(position: usize, pem: &str) -> ChainCert {
     let pem = pem.replace("\\/", "/");
-    let parsed = crate::pins::pem_certs(pem.as_bytes()).ok().and_then(|certs| {
-        let der = certs.into_iter().next()?;
-        let (_, x) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
-        Some((
-            x.subject().to_string(),
-            x.issuer().to_string(),
-            crate::pins::spki_pin(x.tbs_certificate.subject_pki.raw),
-        ))
-    });
+    let parsed = crate::pins::pem_certs(pem.as_bytes())
+        .ok()
+        .and_then(|certs| {
+            let der = certs.into_iter().next()?;
+            let (_, x) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
+            Some((
+                x.subject().to_string(),
+                x.issuer().to_string(),
+                crate::pins::spki_pin(x.tbs_certificate.subject_pki.raw),
+            ))
+        });
     match parsed {
         Some((subject, issuer, pin)) => ChainCert {
             position,

@@ -18,7 +18,13 @@ pub(crate) struct Urllib3 {
     taken: Option<(String, String)>,
     /// The last line said the next traceback continues this one.
     chained: bool,
+    /// Failures of the current request, held until the pool line that names the host (it comes
+    /// last, in the `MaxRetryError`) or until they are [`HOLD_LINES`] old.
+    held: Vec<Found>,
 }
+
+/// How long a failure waits for the line that names its host.
+const HOLD_LINES: u64 = 400;
 
 impl Parser for Urllib3 {
     fn triggers(&self) -> &'static [&'static str] {
@@ -33,6 +39,17 @@ impl Parser for Urllib3 {
 
     fn line(&mut self, line: Line<'_>, out: &mut Vec<Found>) -> bool {
         let t = line.text;
+        if self
+            .held
+            .first()
+            .is_some_and(|f| line.no - f.line > HOLD_LINES)
+        {
+            out.append(&mut self.held);
+        }
+        // Each logged retry is an attempt of its own.
+        if t.contains("Retrying (") {
+            self.taken = None;
+        }
         if t.contains("During handling of the above exception")
             || t.contains("The above exception was the direct cause")
         {
@@ -49,14 +66,25 @@ impl Parser for Urllib3 {
         if let Some(rest) = text::after(t, "HTTPSConnectionPool(host=") {
             let host = rest.trim_start_matches(['\'', '"']);
             let host = host.split(['\'', '"']).next().unwrap_or("");
-            let port = text::after(rest, "port=").and_then(|p| {
-                p.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
-            });
+            let port = text::after(rest, "port=")
+                .and_then(|p| p.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok());
             if let Some((h, _)) = text::host_port(host) {
+                for f in &mut self.held {
+                    if f.host.is_none() {
+                        f.host = Some(h.clone());
+                        f.port = port;
+                    }
+                }
                 self.host = Some((h, port));
             }
         }
         let Some(rest) = text::after(t, "Fingerprints did not match. Expected ") else {
+            if t.contains("HTTPSConnectionPool(host=")
+                && !self.held.is_empty()
+                && !t.contains("Retrying")
+            {
+                out.append(&mut self.held);
+            }
             return false;
         };
         let mut quoted = rest.split(['"', '\'']);
@@ -69,8 +97,11 @@ impl Parser for Urllib3 {
             return false;
         }
         self.taken = Some(key);
-        let (host, port) = self.host.clone().map_or((None, None), |(h, p)| (Some(h), p));
-        out.push(Found {
+        let (host, port) = self
+            .host
+            .clone()
+            .map_or((None, None), |(h, p)| (Some(h), p));
+        self.held.push(Found {
             format: Some(Format::Urllib3),
             line: line.no,
             host,
@@ -85,5 +116,7 @@ impl Parser for Urllib3 {
         false
     }
 
-    fn finish(&mut self, _out: &mut Vec<Found>) {}
+    fn finish(&mut self, out: &mut Vec<Found>) {
+        out.append(&mut self.held);
+    }
 }
