@@ -216,11 +216,13 @@ fn prepare(index: usize, suite: Suite, options: &RunOptions) -> Result<(SuiteEnv
                 known.add(format!("{}.{key}", origin.name), &pin, None);
             }
         }
-        known.add(
-            format!("{}.intermediate", origin.name),
-            pki.intermediate_pin(),
-            Some(pki.intermediate_name()),
-        );
+        if let Some(pin) = pki.intermediate_pin() {
+            known.add(
+                format!("{}.intermediate", origin.name),
+                pin,
+                pki.intermediate_name(),
+            );
+        }
         known.add(
             format!("{}.root", origin.name),
             pki.root_pin(),
@@ -329,7 +331,10 @@ impl SuiteEnv {
     fn pin(&self, pin: &PinRef) -> String {
         match pin {
             PinRef::Key { origin, key } => self.pkis[*origin].key_pin(key).unwrap_or_default(),
-            PinRef::Intermediate(o) => self.pkis[*o].intermediate_pin().to_string(),
+            PinRef::Intermediate(o) => self.pkis[*o]
+                .intermediate_pin()
+                .unwrap_or_default()
+                .to_string(),
             PinRef::Root(o) => self.pkis[*o].root_pin().to_string(),
             PinRef::Proxy(None) => self.issuer.ca().pin().to_string(),
             PinRef::Proxy(Some(profile)) => self.issuer.profile_pin(*profile).unwrap_or_default(),
