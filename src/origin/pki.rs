@@ -681,6 +681,59 @@ mod tests {
     }
 
     #[test]
+    fn openssl_strict_verifies_every_depth_as_a_tls_server_chain() {
+        use base64::Engine as _;
+        let pem = |der: &[u8]| {
+            let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+            let lines: Vec<&str> = b64
+                .as_bytes()
+                .chunks(64)
+                .map(|l| std::str::from_utf8(l).unwrap())
+                .collect();
+            format!(
+                "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+                lines.join("\n")
+            )
+        };
+        let dir = tempfile::tempdir().unwrap();
+        for depth in ChainSpec::MIN_DEPTH..=ChainSpec::MAX_DEPTH {
+            // Given subjects on the leaf and the root, generated between.
+            let mut subjects = vec![None; depth];
+            subjects[0] = Some(dn("CN=leaf.example,O=Example"));
+            subjects[depth - 1] = Some(dn("CN=Example Root,O=Example,C=US"));
+            let chain = ChainSpec::new(subjects).unwrap();
+            let pki =
+                OriginPki::generate_chain(KeyType::EcdsaP256, "api", &chain, &["current"]).unwrap();
+            let leaf = pki.leaf(&[HOST.to_string()], "current").unwrap();
+            let write = |name: &str, text: String| {
+                let path = dir.path().join(name);
+                std::fs::write(&path, text).unwrap();
+                path
+            };
+            let root = write("root.pem", pki.root_pem().to_string());
+            let leaf_pem = write("leaf.pem", pem(&leaf.cert[0]));
+            let mut cmd = std::process::Command::new("openssl");
+            cmd.args(["verify", "-x509_strict", "-purpose", "sslserver"])
+                .args(["-verify_hostname", HOST, "-CAfile"])
+                .arg(&root);
+            if depth > 2 {
+                let ints: String = leaf.cert[1..].iter().map(|c| pem(c)).collect();
+                cmd.arg("-untrusted").arg(write("ints.pem", ints));
+            }
+            let out = cmd
+                .arg(&leaf_pem)
+                .output()
+                .expect("openssl is needed (.ci/run installs it)");
+            assert!(
+                out.status.success(),
+                "depth {depth}: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+
+    #[test]
     fn a_chain_spec_refuses_what_no_chain_can_be() {
         assert_eq!(ChainSpec::default().depth(), 3);
         assert_eq!(ChainSpec::default(), ChainSpec::generated(3).unwrap());
