@@ -7,6 +7,7 @@
 //! - [`rules`]: host patterns to actions; [`pins`]: SPKI pins;
 //! - [`pin_config`]: signed pin configs (JWS and Wultra), their keys and the rollback rule;
 //! - [`ca`]: the local CA and the leaves it signs (files, no sockets);
+//! - [`dn`]: distinguished names as RFC 4514 strings, for the subjects a test chain is given;
 //! - [`proxy`]: the tokio/rustls/hyper shell that accepts connections and feeds the core;
 //! - [`cli`]: argument parsing and dispatch, above everything.
 //!
@@ -17,6 +18,7 @@ pub mod ca;
 pub mod case_record;
 pub mod cli;
 pub mod client;
+pub mod dn;
 pub mod duration;
 pub mod error;
 pub mod logs;

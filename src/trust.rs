@@ -382,7 +382,7 @@ mod tests {
             pins,
             [
                 api.key_pin("current").unwrap().as_str(),
-                api.intermediate_pin(),
+                api.intermediate_pin().unwrap(),
                 api.root_pin()
             ]
         );

@@ -159,7 +159,7 @@ fn passed_through_the_origins_chain_is_the_path_and_pins_are_scoped_to_hosts() {
         ..Opts::default()
     });
     let (current, next) = (h.pin("current"), h.pin("next"));
-    let (int, root) = (h.pki.intermediate_pin(), h.pki.root_pin());
+    let (int, root) = (h.pki.intermediate_pin().unwrap(), h.pki.root_pin());
 
     let ok = via(&h, "/status/404", &["--pin", &format!("{next},{current}")]);
     assert_eq!(

@@ -320,6 +320,186 @@ fn a_stepped_case_carries_its_setup_from_step_to_step_and_reports_every_step() {
     );
 }
 
+/// Origins with chains of their own: `api` of depth 4 with given subjects (ca2's generated),
+/// `cdn` of depth 2 (the root signs the leaf). The reference client pins `api.ca2` and keeps its
+/// `--json` result beside the suite; `openssl s_client` shows what the origin sends.
+const DEEP_CHAIN: &str = r#"[suite]
+name = "deep-chain"
+
+[client]
+command = '''if [ "$PIN_PROXY_CASE" = api/s_client ]; then printf 'GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n' "$PIN_PROXY_PATH" "$PIN_PROXY_HOST" | openssl s_client -proxy "$PIN_PROXY_PROXY" -connect "$PIN_PROXY_HOST:443" -servername "$PIN_PROXY_HOST" -CAfile "$PIN_PROXY_TRUST_BUNDLE" -verify_return_error -ign_eof -nameopt RFC2253 2>&1 | grep -E '^ *[0-9]+ s:|^ +i:|^Verify return code|^HTTP/'; else "$PIN_PROXY_BIN" client "$PIN_PROXY_URL" --proxy "$PIN_PROXY_PROXY" --ca "$PIN_PROXY_TRUST_BUNDLE" --no-system-roots ${PIN_PROXY_PINS:+--pin "$PIN_PROXY_PINS"} --match chain --json > "$PIN_PROXY_SUITE_DIR/${PIN_PROXY_CASE##*/}.json"; code=$?; cat "$PIN_PROXY_SUITE_DIR/${PIN_PROXY_CASE##*/}.json"; exit $code; fi'''
+timeout = "20s"
+
+[[origin]]
+name = "api"
+host = "api.example.test"
+depth = 4
+chain = ["CN=leaf.example,O=Example", "CN=Example Issuing CA 1,O=Example", "", "CN=Example Root,O=Example,C=US"]
+
+[[origin]]
+name = "cdn"
+host = "cdn.example.test"
+depth = 2
+
+[matrix]
+origins = ["cdn"]
+families = ["chain"]
+chain_pins = true
+
+[[case]]
+name = "api/ca2-passthrough"
+origin = "api"
+proxy = "passthrough"
+pins = ["api.ca2"]
+expect = "proceeded"
+reason = "a pin on the second intermediate matches the real chain"
+
+[[case]]
+name = "api/ca2-intercept"
+origin = "api"
+proxy = "intercept"
+pins = ["api.ca2"]
+expect = "cancelled"
+reason = "the forged chain has no api.ca2"
+
+[[case]]
+name = "api/s_client"
+origin = "api"
+proxy = "passthrough"
+expect = "proceeded"
+reason = "openssl builds and verifies the chain the origin sends"
+"#;
+
+#[test]
+fn an_origin_of_depth_4_with_given_subjects_sends_its_chain_and_a_pin_on_ca2_proceeds() {
+    let found = Command::new("openssl").arg("version").output();
+    assert!(
+        found.is_ok_and(|o| o.status.success()),
+        "openssl is needed (.ci/run installs it)"
+    );
+    let dir = suite_dir(DEEP_CHAIN);
+    let out = run_in(
+        dir.path(),
+        &[
+            "run",
+            "suite.toml",
+            "--report-json",
+            "r.json",
+            "--snapshot",
+            "s.snap",
+            "--update-snapshot",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let report = read_json(&dir.path().join("r.json"));
+    let suite = &report["suites"][0];
+    let all = cases(&report);
+    let names: Vec<&str> = all.iter().filter_map(|c| c["name"].as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "cdn/chain/root-passthrough",
+            "cdn/chain/root-intercept",
+            "api/ca2-passthrough",
+            "api/ca2-intercept",
+            "api/s_client"
+        ],
+        "at depth 2 the chain family has no intermediate variants"
+    );
+    assert!(all.iter().all(|c| c["status"] == "passed"));
+    assert_eq!(
+        suite["notes"][0],
+        "chain: intermediate variants skipped for origin \"cdn\", whose chain of depth 2 has no \
+         intermediate (the root signs the leaf)"
+    );
+
+    // One name per CA; only generated CA names are the run's to redact.
+    let pins = &suite["known_pins"];
+    for name in ["api.intermediate", "api.ca2", "api.root", "cdn.root"] {
+        assert!(pins[name].is_string(), "{name}: {pins}");
+    }
+    assert!(pins.get("cdn.intermediate").is_none() && pins.get("api.ca1").is_none());
+    let subjects = &suite["known_subjects"];
+    assert!(subjects["api.ca2"]
+        .as_str()
+        .unwrap()
+        .starts_with("pin-proxy test intermediate 2 api "));
+    assert!(subjects["cdn.root"]
+        .as_str()
+        .unwrap()
+        .starts_with("pin-proxy test root cdn "));
+    assert!(subjects.get("api.root").is_none() && subjects.get("api.intermediate").is_none());
+
+    // The reference client got leaf, ca1 and ca2 (not the root), built the path to the given
+    // root from the trust bundle, and let the pin on ca2 through.
+    let pinned = case(&all, "api/ca2-passthrough");
+    assert_eq!(pinned["pins"][0]["reference"], "api.ca2");
+    assert_eq!(pinned["pins"][0]["pin"], pins["api.ca2"]);
+    assert_eq!(pinned["evidence"]["client"]["exit"]["code"], 0);
+    let result = read_json(&dir.path().join("ca2-passthrough.json"));
+    let common_names = |list: &Value| -> Vec<String> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["common_name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let generated = subjects["api.ca2"].as_str().unwrap();
+    assert_eq!(
+        common_names(&result["presented"]),
+        ["leaf.example", "Example Issuing CA 1", generated]
+    );
+    assert_eq!(
+        common_names(&result["verified_path"]),
+        [
+            "leaf.example",
+            "Example Issuing CA 1",
+            generated,
+            "Example Root"
+        ]
+    );
+    let path = result["verified_path"].as_array().unwrap();
+    assert_eq!(path[3]["source"], "trust_store");
+    assert_eq!(path[3]["pin"], pins["api.root"]);
+    assert_eq!(path[1]["pin"], pins["api.intermediate"]);
+    assert_eq!(result["matched_pin"]["position"], 2);
+    assert_eq!(result["matched_pin"]["pin"], pins["api.ca2"]);
+    assert_eq!(
+        (&result["outcome"], &result["status"]),
+        (&"ok".into(), &200.into())
+    );
+
+    // Through the proxy's forged chain the same pin matches nothing.
+    let forged = case(&all, "api/ca2-intercept");
+    assert_eq!(forged["observed"], "cancelled");
+    assert_eq!(forged["evidence"]["client"]["exit"]["code"], 10);
+
+    // OpenSSL sees the same three certificates, each subject printed as the suite wrote it,
+    // and verifies them.
+    let shown = case(&all, "api/s_client")["evidence"]["client"]["stdout_tail"]
+        .as_str()
+        .unwrap()
+        .replace(generated, "GENERATED");
+    assert_eq!(
+        shown,
+        " 0 s:CN=leaf.example,O=Example\n   i:CN=Example Issuing CA 1,O=Example\n \
+         1 s:CN=Example Issuing CA 1,O=Example\n   \
+         i:CN=GENERATED,O=pin-proxy test origin (throwaway)\n \
+         2 s:CN=GENERATED,O=pin-proxy test origin (throwaway)\n   \
+         i:CN=Example Root,O=Example,C=US\nVerify return code: 0 (ok)\nHTTP/1.1 200 OK",
+    );
+
+    // The snapshot names the pin as written and holds no generated CA name.
+    let snap = std::fs::read_to_string(dir.path().join("s.snap")).unwrap();
+    assert!(snap.contains("pins api.ca2\n"), "{snap}");
+    assert!(!snap.contains(generated), "{snap}");
+}
+
 #[test]
 fn a_wrong_expectation_fails_the_run_and_the_junit_file_carries_the_evidence() {
     let dir = suite_dir(&format!(

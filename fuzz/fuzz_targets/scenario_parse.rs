@@ -26,9 +26,12 @@ fuzz_target!(|data: &[u8]| {
                         PinRef::Key { origin, key } => {
                             assert!(suite.origins[*origin].keys.contains(key))
                         }
-                        PinRef::Intermediate(o) | PinRef::Root(o) => {
-                            assert!(*o < suite.origins.len())
+                        PinRef::Intermediate(o) => assert!(suite.origins[*o].depth() > 2),
+                        PinRef::Root(o) => assert!(*o < suite.origins.len()),
+                        PinRef::Ca { origin, level } => {
+                            assert!((2..suite.origins[*origin].depth() - 1).contains(level))
                         }
+                        PinRef::Proxy(_) => {}
                         PinRef::Literal(p) => assert!(pin_proxy::pins::is_pin(p)),
                     }
                 }

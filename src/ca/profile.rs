@@ -12,8 +12,12 @@ use x509_parser::prelude::*;
 pub(crate) enum Role {
     /// A self-signed trust anchor.
     Root,
-    /// A CA below a root that signs only leaves (pathLen 0).
-    Intermediate,
+    /// A CA below a root, with the pathLenConstraint it must carry: the number of CAs below it
+    /// (0 for the one that signs leaves).
+    Intermediate {
+        /// The pathLenConstraint it must carry.
+        path_len: u8,
+    },
     /// A TLS server certificate.
     Leaf,
 }
@@ -172,13 +176,14 @@ pub(crate) fn problems(cert: &[u8], issuer: &[u8], role: Role) -> Vec<String> {
     } else {
         match &bc {
             Some(b) if b.critical && b.value.ca => {
-                let want = if role == Role::Intermediate {
-                    Some(0)
-                } else {
-                    None
-                };
-                if role == Role::Intermediate && b.value.path_len_constraint != want {
-                    fail("an intermediate that signs only leaves should have pathLen 0".into());
+                if let Role::Intermediate { path_len } = role {
+                    if b.value.path_len_constraint != Some(u32::from(path_len)) {
+                        fail(format!(
+                            "an intermediate with {path_len} CA(s) below it should have pathLen \
+                             {path_len} (it has {:?})",
+                            b.value.path_len_constraint
+                        ));
+                    }
                 }
             }
             _ => fail("basic constraints must be critical with cA=TRUE".into()),
@@ -192,8 +197,8 @@ pub(crate) fn problems(cert: &[u8], issuer: &[u8], role: Role) -> Vec<String> {
         }
         match (role, &eku) {
             (Role::Root, Some(_)) => fail("a root with an extended key usage".into()),
-            (Role::Intermediate, Some(e)) if e.value.server_auth && !e.value.any => {}
-            (Role::Intermediate, _) => {
+            (Role::Intermediate { .. }, Some(e)) if e.value.server_auth && !e.value.any => {}
+            (Role::Intermediate { .. }, _) => {
                 fail("a TLS intermediate's extended key usage must name serverAuth".into())
             }
             _ => {}
@@ -244,7 +249,7 @@ mod tests {
         let leaf = &leaf.certified.cert[0];
         let ca_der = issuer.ca().cert_der();
         assert_meets("forged leaf", leaf, ca_der, Role::Leaf);
-        let as_ca = problems(leaf, ca_der, Role::Intermediate);
+        let as_ca = problems(leaf, ca_der, Role::Intermediate { path_len: 0 });
         assert!(as_ca.iter().any(|p| p.contains("cA=TRUE")), "{as_ca:?}");
         let wrong = problems(leaf, other.cert_der(), Role::Leaf);
         assert!(

@@ -11,6 +11,9 @@
 //! | missing-pin | current | intercept / passthrough | another origin's | `missing_pin` |
 //! | chain | current | passthrough | intermediate / root | proceeded if `chain_pins`, else cancelled |
 //! | chain | current | intercept | intermediate / root | cancelled |
+//!
+//! An origin whose chain has depth 2 (the root signs the leaf) has no intermediate: its chain
+//! family keeps the root variants, and a note says the intermediate ones were skipped.
 
 use crate::case_record::Expected;
 use crate::rules::{Action, Profile};
@@ -80,7 +83,7 @@ pub fn expand(spec: &MatrixSpec, origins: &[Origin]) -> Result<(Vec<Case>, Vec<S
             );
         }
         for &o in &spec.origins {
-            family_cases(family, o, origins, spec, &mut cases);
+            family_cases(family, o, origins, spec, &mut cases, &mut notes);
         }
     }
     Ok((cases, notes))
@@ -92,6 +95,7 @@ fn family_cases(
     origins: &[Origin],
     spec: &MatrixSpec,
     out: &mut Vec<Case>,
+    notes: &mut Vec<String>,
 ) {
     let origin = &origins[o];
     let current = origin.keys[0].clone();
@@ -219,10 +223,17 @@ fn family_cases(
         }
         Family::Chain => {
             let any = spec.chain_pins.unwrap_or(false);
-            for (level, pin) in [
-                ("intermediate", PinRef::Intermediate(o)),
-                ("root", PinRef::Root(o)),
-            ] {
+            let mut levels = vec![("root", PinRef::Root(o))];
+            if origin.depth() > 2 {
+                levels.insert(0, ("intermediate", PinRef::Intermediate(o)));
+            } else {
+                notes.push(format!(
+                    "chain: intermediate variants skipped for origin {n:?}, whose chain of \
+                     depth {} has no intermediate (the root signs the leaf)",
+                    origin.depth()
+                ));
+            }
+            for (level, pin) in levels {
                 let (expect, reason) = if any {
                     (
                         Expected::Proceeded,
@@ -260,6 +271,7 @@ fn family_cases(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::origin::pki::ChainSpec;
 
     fn origins(n: usize) -> Vec<Origin> {
         ["api", "cdn"][..n]
@@ -268,6 +280,7 @@ mod tests {
                 name: (*name).to_string(),
                 host: format!("{name}.example.test"),
                 keys: vec!["current".into(), "next".into()],
+                chain: ChainSpec::default(),
             })
             .collect()
     }
@@ -343,5 +356,36 @@ mod tests {
         assert!(expand(&s, &origins(1))
             .unwrap_err()
             .starts_with("chain_pins:"));
+    }
+
+    #[test]
+    fn at_depth_2_the_chain_family_keeps_the_root_and_notes_the_intermediate() {
+        let mut two = origins(2);
+        two[0].chain = ChainSpec::generated(2).unwrap();
+        two[1].chain = ChainSpec::generated(5).unwrap();
+        let mut s = spec(&[Family::Chain], true);
+        s.origins = vec![0, 1];
+        let (cases, notes) = expand(&s, &two).unwrap();
+        let names: Vec<&str> = cases.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "api/chain/root-passthrough",
+                "api/chain/root-intercept",
+                "cdn/chain/intermediate-passthrough",
+                "cdn/chain/intermediate-intercept",
+                "cdn/chain/root-passthrough",
+                "cdn/chain/root-intercept",
+            ]
+        );
+        assert_eq!(cases[0].pins, [PinRef::Root(0)]);
+        assert_eq!(cases[2].pins, [PinRef::Intermediate(1)]);
+        assert_eq!(
+            notes,
+            [
+                "chain: intermediate variants skipped for origin \"api\", whose chain of depth 2 \
+              has no intermediate (the root signs the leaf)"
+            ]
+        );
     }
 }

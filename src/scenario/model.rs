@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::ca::KeyType;
 use crate::case_record::Expected;
+use crate::origin::pki::ChainSpec;
 use crate::rules::{Action, Profile};
 
 use super::template::{Command, Template};
@@ -142,6 +143,27 @@ pub struct Origin {
     pub host: String,
     /// Leaf key names; the first is what the origin presents by default.
     pub keys: Vec<String>,
+    /// Its chain's depth and given subjects (`depth`, `chain`); root → intermediate → leaf with
+    /// generated names by default.
+    pub chain: ChainSpec,
+}
+
+impl Origin {
+    /// The number of certificates in its chain, leaf and root included.
+    pub fn depth(&self) -> usize {
+        self.chain.depth()
+    }
+
+    /// How references and reports name the CA at `level` (K of `caK`: 1 signs the leaf,
+    /// `depth() - 1` is the root): `root` for the root, `intermediate` for ca1 of a chain of 3
+    /// or more, `caK` for the others. `None` when there is no such CA.
+    pub fn ca_reference(&self, level: usize) -> Option<String> {
+        Some(match PinRef::ca(0, level, self.depth())? {
+            PinRef::Root(_) => "root".to_string(),
+            PinRef::Intermediate(_) => "intermediate".to_string(),
+            _ => format!("ca{level}"),
+        })
+    }
 }
 
 /// A standard-matrix family.
@@ -205,10 +227,19 @@ pub enum PinRef {
         /// Key name.
         key: String,
     },
-    /// An origin's intermediate CA (`api.intermediate`).
+    /// An origin's intermediate CA, ca1, the one that signs its leaves (`api.intermediate`, or
+    /// `api.ca1`, in a chain of 3 or more).
     Intermediate(usize),
-    /// An origin's root CA (`api.root`).
+    /// An origin's root CA (`api.root`, or `api.caK` for the last K).
     Root(usize),
+    /// One of an origin's CAs between ca1 and the root (`api.ca2` in a chain of 4 or more).
+    /// Build it with [`PinRef::ca`], which gives ca1 and the root their own variants.
+    Ca {
+        /// Index into [`Suite::origins`].
+        origin: usize,
+        /// K of `caK`, 2 ..= depth - 2.
+        level: usize,
+    },
     /// The case proxy's CA (`proxy.ca`), or the key a forged profile signs with
     /// (`proxy.forged`, `proxy.expired`, ...): what a forging proxy would publish as its pins.
     Proxy(Option<Profile>),
@@ -217,6 +248,32 @@ pub enum PinRef {
 }
 
 impl PinRef {
+    /// The pin of CA `level` (K of `caK`: 1 signs the leaf, `depth - 1` is the root) of origin
+    /// `origin` (an index into [`Suite::origins`]) whose chain has `depth` certificates:
+    /// [`PinRef::Intermediate`] for ca1 (depth 3 or more), [`PinRef::Root`] for the root,
+    /// [`PinRef::Ca`] between; `None` when there is no such CA. One certificate, one reference,
+    /// so reports name it one way.
+    pub fn ca(origin: usize, level: usize, depth: usize) -> Option<PinRef> {
+        match level {
+            0 => None,
+            l if l + 1 == depth => Some(PinRef::Root(origin)),
+            l if l + 1 > depth => None,
+            1 => Some(PinRef::Intermediate(origin)),
+            level => Some(PinRef::Ca { origin, level }),
+        }
+    }
+
+    /// The CA level it names (K of `caK`) for an origin whose chain has `depth` certificates;
+    /// `None` for a leaf key, the proxy's keys and literals.
+    pub fn ca_level(&self, depth: usize) -> Option<usize> {
+        match self {
+            PinRef::Intermediate(_) => Some(1),
+            PinRef::Root(_) => Some(depth.saturating_sub(1)),
+            PinRef::Ca { level, .. } => Some(*level),
+            PinRef::Key { .. } | PinRef::Proxy(_) | PinRef::Literal(_) => None,
+        }
+    }
+
     /// How to name it in reports (`api.current`, `literal`).
     pub fn label(&self, origins: &[Origin]) -> String {
         let name = |i: usize| origins.get(i).map_or("?", |o| o.name.as_str());
@@ -224,6 +281,7 @@ impl PinRef {
             PinRef::Key { origin, key } => format!("{}.{key}", name(*origin)),
             PinRef::Intermediate(o) => format!("{}.intermediate", name(*o)),
             PinRef::Root(o) => format!("{}.root", name(*o)),
+            PinRef::Ca { origin, level } => format!("{}.ca{level}", name(*origin)),
             PinRef::Proxy(None) => "proxy.ca".to_string(),
             PinRef::Proxy(Some(p)) => format!("proxy.{}", p.name()),
             PinRef::Literal(_) => "literal".to_string(),
@@ -233,9 +291,10 @@ impl PinRef {
     /// The origin it belongs to, if any.
     pub fn origin(&self) -> Option<usize> {
         match self {
-            PinRef::Key { origin, .. } | PinRef::Intermediate(origin) | PinRef::Root(origin) => {
-                Some(*origin)
-            }
+            PinRef::Key { origin, .. }
+            | PinRef::Intermediate(origin)
+            | PinRef::Root(origin)
+            | PinRef::Ca { origin, .. } => Some(*origin),
             PinRef::Proxy(_) | PinRef::Literal(_) => None,
         }
     }

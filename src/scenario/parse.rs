@@ -14,7 +14,9 @@ use toml::Spanned;
 
 use crate::ca::KeyType;
 use crate::case_record::Expected;
+use crate::dn::DistinguishedName;
 use crate::error::{Error, Result};
+use crate::origin::pki::ChainSpec;
 use crate::rules::file::{line_of, one_line};
 use crate::rules::{Action, HostGlob, Profile};
 
@@ -107,6 +109,8 @@ struct RawOrigin {
     name: Spanned<String>,
     host: Spanned<String>,
     keys: Option<Spanned<Vec<Spanned<String>>>>,
+    depth: Option<Spanned<i64>>,
+    chain: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Deserialize)]
@@ -622,11 +626,11 @@ impl Parser<'_> {
                     let mut names: Vec<String> = Vec::new();
                     for k in keys.into_inner() {
                         let key = k.get_ref().clone();
-                        if !is_name(&key) || key == "intermediate" || key == "root" {
+                        if !is_name(&key) || is_ca_word(&key) {
                             return Err(self.err(
                                 k.span(),
                                 "origin.keys",
-                                format!("{key:?}: use lower-case letters, digits, '-' and '_' (not \"intermediate\" or \"root\")"),
+                                format!("{key:?}: use lower-case letters, digits, '-' and '_' (not \"intermediate\", \"root\" or caN, which name the origin's CAs)"),
                             ));
                         }
                         if names.contains(&key) {
@@ -644,9 +648,125 @@ impl Parser<'_> {
                     names
                 }
             };
-            origins.push(Origin { name, host, keys });
+            let chain = self.chain(o.depth, o.chain, &origins)?;
+            origins.push(Origin {
+                name,
+                host,
+                keys,
+                chain,
+            });
         }
         Ok(origins)
+    }
+
+    /// `depth` and `chain` of an `[[origin]]` → its chain; a given subject may not be a CA
+    /// subject of another origin (`earlier`), nor another origin's leaf subject when it is a CA.
+    fn chain(
+        &self,
+        depth: Option<Spanned<i64>>,
+        chain: Option<Spanned<Vec<Spanned<String>>>>,
+        earlier: &[Origin],
+    ) -> Result<ChainSpec> {
+        let range = ChainSpec::MIN_DEPTH..=ChainSpec::MAX_DEPTH;
+        let depth = match depth {
+            None => None,
+            Some(d) => {
+                let n = usize::try_from(*d.get_ref())
+                    .ok()
+                    .filter(|n| range.contains(n))
+                    .ok_or_else(|| {
+                        self.err(
+                            d.span(),
+                            "origin.depth",
+                            format!(
+                                "{}: a chain has {} to {} certificates, leaf and root included",
+                                d.get_ref(),
+                                range.start(),
+                                range.end()
+                            ),
+                        )
+                    })?;
+                Some((n, d.span()))
+            }
+        };
+        let Some(chain) = chain else {
+            let n = depth.map_or(ChainSpec::DEFAULT_DEPTH, |(n, _)| n);
+            return ChainSpec::generated(n)
+                .map_err(|e| Error::input(format!("{}:1", self.file), e));
+        };
+        let span = chain.span();
+        let entries = chain.into_inner();
+        if !range.contains(&entries.len()) {
+            return Err(self.err(
+                span,
+                "origin.chain",
+                format!(
+                    "{} subject(s): a chain has {} to {} certificates, leaf first, root last",
+                    entries.len(),
+                    range.start(),
+                    range.end()
+                ),
+            ));
+        }
+        if let Some((n, depth_span)) = depth {
+            if n != entries.len() {
+                return Err(self.err(
+                    depth_span,
+                    "origin.depth",
+                    format!(
+                        "{n} disagrees with chain, which lists {} subjects (leave depth out: \
+                         the chain's length is its depth)",
+                        entries.len()
+                    ),
+                ));
+            }
+        }
+        let mut subjects = Vec::new();
+        for (i, entry) in entries.iter().enumerate() {
+            let text = entry.get_ref().trim();
+            if text.is_empty() {
+                subjects.push(None);
+                continue;
+            }
+            let subject = DistinguishedName::parse(text).map_err(|e| {
+                self.err(
+                    entry.span(),
+                    "origin.chain",
+                    format!("entry {} {text:?}: {e}", i + 1),
+                )
+            })?;
+            let is_ca = i > 0;
+            for other in earlier {
+                let clash = (0..other.depth()).find(|&k| {
+                    (is_ca || k > 0)
+                        && other
+                            .chain
+                            .subject(k)
+                            .is_some_and(|s| s.same_name(&subject))
+                });
+                if let Some(k) = clash {
+                    let theirs = match k {
+                        0 => "leaf".to_string(),
+                        k => format!(
+                            "CA {}.{}",
+                            other.name,
+                            other.ca_reference(k).unwrap_or_default()
+                        ),
+                    };
+                    return Err(self.err(
+                        entry.span(),
+                        "origin.chain",
+                        format!(
+                            "{text:?} is also the subject of origin {:?}'s {theirs}: a \
+                             client that looks an issuer up by name would build the wrong path",
+                            other.name
+                        ),
+                    ));
+                }
+            }
+            subjects.push(Some(subject));
+        }
+        ChainSpec::new(subjects).map_err(|e| self.err(span, "origin.chain", e))
     }
 
     fn origin_index(
@@ -1118,9 +1238,34 @@ impl Parser<'_> {
         }
         if let Some((origin, what)) = s.split_once('.') {
             if let Some(o) = origins.iter().position(|x| x.name == origin) {
+                let depth = origins[o].depth();
+                let cas = format!(
+                    "its chain of {depth} has {origin}.ca1 to {origin}.ca{} (ca1 signs the leaf, ca{} is {origin}.root)",
+                    depth - 1,
+                    depth - 1
+                );
                 return match what {
+                    "intermediate" if depth == 2 => Err(self.err(
+                        p.span(),
+                        field,
+                        format!(
+                            "{s:?}: origin {origin:?} has no intermediate at depth 2; use {origin}.root"
+                        ),
+                    )),
                     "intermediate" => Ok(PinRef::Intermediate(o)),
                     "root" => Ok(PinRef::Root(o)),
+                    ca if is_ca_word(ca) => ca
+                        .strip_prefix("ca")
+                        .and_then(|k| k.parse::<usize>().ok())
+                        .filter(|_| !ca.starts_with("ca0"))
+                        .and_then(|k| PinRef::ca(o, k, depth))
+                        .ok_or_else(|| {
+                            self.err(
+                                p.span(),
+                                field,
+                                format!("{s:?}: origin {origin:?} has no {ca}: {cas}"),
+                            )
+                        }),
                     key if origins[o].keys.iter().any(|k| k == key) => Ok(PinRef::Key {
                         origin: o,
                         key: key.to_string(),
@@ -1129,7 +1274,7 @@ impl Parser<'_> {
                         p.span(),
                         field,
                         format!(
-                            "origin {origin:?} has no key {key:?} (use {origin}.{}, {origin}.intermediate or {origin}.root)",
+                            "origin {origin:?} has no key {key:?} (use {origin}.{}, {origin}.intermediate, {origin}.root or {origin}.caK; {cas})",
                             origins[o].keys.join(&format!(", {origin}."))
                         ),
                     )),
@@ -1148,11 +1293,20 @@ impl Parser<'_> {
             p.span(),
             field,
             format!(
-                "{s:?} is neither a reference ({}, ORIGIN.intermediate, ORIGIN.root) nor a base64 SHA-256 pin",
+                "{s:?} is neither a reference ({}, ORIGIN.intermediate, ORIGIN.root, ORIGIN.caK) nor a base64 SHA-256 pin",
                 examples.first().map_or("ORIGIN.KEY", String::as_str)
             ),
         ))
     }
+}
+
+/// Whether a leaf key name would read as one of the origin's CAs: `intermediate`, `root` or
+/// `caN`.
+fn is_ca_word(s: &str) -> bool {
+    s == "intermediate"
+        || s == "root"
+        || s.strip_prefix("ca")
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn is_name(s: &str) -> bool {
@@ -1433,6 +1587,174 @@ host = "api.example.test"
             );
             assert!(!err.contains('\n'), "one line: {err}");
         }
+    }
+
+    /// A suite whose origins are `origins` (TOML of `[[origin]]` tables) and one case pinning
+    /// `pins`.
+    fn with_origins(origins: &str, pins: &str) -> std::result::Result<Suite, String> {
+        parse(
+            "s.toml",
+            "s",
+            &format!("[client]\ncommand = \"x\"\n{origins}\n[[case]]\nname = \"c\"\norigin = \"api\"\nproxy = \"passthrough\"\npins = [{pins}]\nexpect = \"proceeded\"\n"),
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn origins_give_their_chains_depth_and_subjects() {
+        let suite = with_origins(
+            "[[origin]]\nname = \"api\"\nhost = \"api.test\"\ndepth = 4\nchain = [\"CN=leaf.example, O=Example\", \"CN=Example Issuing CA 1,O=Example\", \"\", \"CN=Example Root,O=Example,C=US\"]\n\
+             [[origin]]\nname = \"cdn\"\nhost = \"cdn.test\"\ndepth = 2\n\
+             [[origin]]\nname = \"web\"\nhost = \"web.test\"\n",
+            "\"api.ca1\", \"api.ca2\", \"api.ca3\", \"api.intermediate\", \"api.root\", \"cdn.ca1\", \"cdn.root\", \"web.ca2\"",
+        )
+        .unwrap();
+        let [api, cdn, web] = &suite.origins[..] else {
+            panic!("three origins")
+        };
+        assert_eq!((api.depth(), cdn.depth(), web.depth()), (4, 2, 3));
+        let given: Vec<Option<String>> = (0..4)
+            .map(|k| api.chain.subject(k).map(ToString::to_string))
+            .collect();
+        assert_eq!(
+            given,
+            [
+                Some("CN=leaf.example,O=Example".to_string()),
+                Some("CN=Example Issuing CA 1,O=Example".to_string()),
+                None,
+                Some("CN=Example Root,O=Example,C=US".to_string()),
+            ]
+        );
+        // One reference per certificate: ca1 is the intermediate, the last caK the root.
+        let pins = &suite.cases[0].pins;
+        assert_eq!(
+            pins,
+            &[
+                PinRef::Intermediate(0),
+                PinRef::Ca {
+                    origin: 0,
+                    level: 2
+                },
+                PinRef::Root(0),
+                PinRef::Intermediate(0),
+                PinRef::Root(0),
+                PinRef::Root(1),
+                PinRef::Root(1),
+                PinRef::Root(2),
+            ]
+        );
+        let labels: Vec<String> = pins.iter().map(|p| p.label(&suite.origins)).collect();
+        assert_eq!(
+            labels,
+            [
+                "api.intermediate",
+                "api.ca2",
+                "api.root",
+                "api.intermediate",
+                "api.root",
+                "cdn.root",
+                "cdn.root",
+                "web.root"
+            ]
+        );
+        let refs: Vec<Option<String>> = (0..5).map(|k| api.ca_reference(k)).collect();
+        assert_eq!(
+            refs,
+            [
+                None,
+                Some("intermediate".to_string()),
+                Some("ca2".to_string()),
+                Some("root".to_string()),
+                None
+            ]
+        );
+        // A chain alone sets the depth; one that agrees with depth is fine.
+        let suite = with_origins(
+            "[[origin]]\nname = \"api\"\nhost = \"api.test\"\ndepth = 2\nchain = [\"\", \"CN=R\"]\n",
+            "",
+        )
+        .unwrap();
+        assert_eq!(suite.origins[0].depth(), 2);
+        // Leaves may share a subject: no client looks a leaf up as an issuer.
+        with_origins(
+            "[[origin]]\nname = \"api\"\nhost = \"a.test\"\nchain = [\"CN=leaf\", \"\", \"\"]\n\
+             [[origin]]\nname = \"b\"\nhost = \"b.test\"\nchain = [\"CN=leaf\", \"\", \"\"]\n",
+            "",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn chain_errors_name_the_field() {
+        let origin =
+            |extra: &str| format!("[[origin]]\nname = \"api\"\nhost = \"api.test\"\n{extra}");
+        for (origins, pins, want) in [
+            (origin("depth = 1\n"), "", "s.toml:6: origin.depth: 1: a chain has 2 to 6 certificates"),
+            (origin("depth = 7\n"), "", "s.toml:6: origin.depth: 7: a chain has 2 to 6"),
+            (origin("depth = -3\n"), "", "s.toml:6: origin.depth: -3:"),
+            (origin("chain = [\"CN=a\"]\n"), "", "s.toml:6: origin.chain: 1 subject(s): a chain has 2 to 6 certificates, leaf first, root last"),
+            (origin("chain = [\"\", \"\", \"\", \"\", \"\", \"\", \"\"]\n"), "", "s.toml:6: origin.chain: 7 subject(s)"),
+            (
+                origin("depth = 4\nchain = [\"\", \"\", \"CN=Root\"]\n"),
+                "",
+                "s.toml:6: origin.depth: 4 disagrees with chain, which lists 3 subjects",
+            ),
+            (
+                origin("chain = [\"\",\n  \"CN=CA,E=ca@example.com\", \"\"]\n"),
+                "",
+                "s.toml:7: origin.chain: entry 2 \"CN=CA,E=ca@example.com\": unknown attribute type \"E\" (known: CN, O, OU, C, ST, L)",
+            ),
+            (
+                origin("chain = [\"CN=a+OU=b\", \"\"]\n"),
+                "",
+                "origin.chain: entry 1 \"CN=a+OU=b\": CN: multi-valued RDNs (+) are not supported",
+            ),
+            (
+                origin("chain = [\"\", \"CN=Example CA\", \"cn=example ca\"]\n"),
+                "",
+                "s.toml:6: origin.chain: ca1 and the root (ca2) have the same subject \"CN=example ca\"",
+            ),
+            (
+                format!("{}[[origin]]\nname = \"cdn\"\nhost = \"cdn.test\"\nchain = [\"\", \"\", \"\", \"CN=Example Root, O=Example\"]\n",
+                    origin("depth = 4\nchain = [\"\", \"\", \"\", \"CN=Example Root,O=Example\"]\n")),
+                "",
+                "s.toml:11: origin.chain: \"CN=Example Root, O=Example\" is also the subject of origin \"api\"'s CA api.root: a client that looks an issuer up by name would build the wrong path",
+            ),
+            (
+                format!("{}[[origin]]\nname = \"cdn\"\nhost = \"cdn.test\"\nchain = [\"CN=Issuing\", \"\", \"\"]\n",
+                    origin("depth = 4\nchain = [\"\", \"\", \"CN=Issuing\", \"\"]\n")),
+                "",
+                "s.toml:11: origin.chain: \"CN=Issuing\" is also the subject of origin \"api\"'s CA api.ca2:",
+            ),
+            (
+                format!("{}[[origin]]\nname = \"cdn\"\nhost = \"cdn.test\"\nchain = [\"\", \"CN=api.test\", \"\"]\n",
+                    origin("chain = [\"CN=api.test\", \"\", \"\"]\n")),
+                "",
+                "origin.chain: \"CN=api.test\" is also the subject of origin \"api\"'s leaf:",
+            ),
+            (origin("depth = 2\n"), "\"api.intermediate\"", "s.toml:12: case.pins: \"api.intermediate\": origin \"api\" has no intermediate at depth 2; use api.root"),
+            (origin("depth = 4\n"), "\"api.ca4\"", "case.pins: \"api.ca4\": origin \"api\" has no ca4: its chain of 4 has api.ca1 to api.ca3 (ca1 signs the leaf, ca3 is api.root)"),
+            (origin(""), "\"api.ca0\"", "case.pins: \"api.ca0\": origin \"api\" has no ca0:"),
+            (origin(""), "\"api.ca01\"", "has no ca01"),
+            (origin(""), "\"api.curent\"", "origin \"api\" has no key \"curent\" (use api.current, api.next, api.intermediate, api.root or api.caK; its chain of 3 has api.ca1 to api.ca2"),
+        ] {
+            let e = with_origins(&origins, pins).unwrap_err();
+            assert!(e.contains(want), "{origins:?} {pins:?}:\n{e}");
+            assert!(!e.contains('\n'), "{e}");
+        }
+        for key in ["root", "intermediate", "ca1", "ca12"] {
+            let e = with_origins(&origin(&format!("keys = [\"current\", \"{key}\"]\n")), "")
+                .unwrap_err();
+            assert!(
+                e.starts_with(&format!(
+                    "s.toml:6: origin.keys: \"{key}\": use lower-case letters"
+                )) && e.contains("caN"),
+                "{e}"
+            );
+        }
+        // `ca` alone and `cafe` name no CA: they are key names like any other.
+        let suite = with_origins(&origin("keys = [\"ca\", \"cafe\"]\n"), "\"api.cafe\"").unwrap();
+        assert_eq!(suite.origins[0].keys, ["ca", "cafe"]);
     }
 
     #[test]

@@ -210,22 +210,23 @@ fn prepare(index: usize, suite: Suite, options: &RunOptions) -> Result<(SuiteEnv
     let mut bundle = issuer.ca().cert_pem().to_string();
     for origin in &suite.origins {
         let names: Vec<&str> = origin.keys.iter().map(String::as_str).collect();
-        let pki = OriginPki::generate(suite.key_type, &origin.name, &names)?;
+        let pki = OriginPki::generate_chain(suite.key_type, &origin.name, &origin.chain, &names)?;
         for key in &origin.keys {
             if let Some(pin) = pki.key_pin(key) {
                 known.add(format!("{}.{key}", origin.name), &pin, None);
             }
         }
-        known.add(
-            format!("{}.intermediate", origin.name),
-            pki.intermediate_pin(),
-            Some(pki.intermediate_name()),
-        );
-        known.add(
-            format!("{}.root", origin.name),
-            pki.root_pin(),
-            Some(pki.root_name()),
-        );
+        // Each CA under one name (`api.intermediate`, `api.ca2`, `api.root`); only generated
+        // names are the run's own, to redact: a subject the suite gives is the user's text.
+        for level in 1..pki.depth() {
+            if let (Some(reference), Some(pin)) = (origin.ca_reference(level), pki.ca_pin(level)) {
+                known.add(
+                    format!("{}.{reference}", origin.name),
+                    pin,
+                    pki.generated_ca_name(level),
+                );
+            }
+        }
         bundle.push_str(pki.root_pem());
         roots.push(pki.root_der().clone());
         pkis.push(pki);
@@ -329,8 +330,13 @@ impl SuiteEnv {
     fn pin(&self, pin: &PinRef) -> String {
         match pin {
             PinRef::Key { origin, key } => self.pkis[*origin].key_pin(key).unwrap_or_default(),
-            PinRef::Intermediate(o) => self.pkis[*o].intermediate_pin().to_string(),
-            PinRef::Root(o) => self.pkis[*o].root_pin().to_string(),
+            PinRef::Intermediate(o) | PinRef::Root(o) | PinRef::Ca { origin: o, .. } => {
+                let pki = &self.pkis[*o];
+                pin.ca_level(pki.depth())
+                    .and_then(|level| pki.ca_pin(level))
+                    .unwrap_or_default()
+                    .to_string()
+            }
             PinRef::Proxy(None) => self.issuer.ca().pin().to_string(),
             PinRef::Proxy(Some(profile)) => self.issuer.profile_pin(*profile).unwrap_or_default(),
             PinRef::Literal(p) => p.clone(),
