@@ -102,6 +102,22 @@ impl DistinguishedName {
         Ok(Self { attributes })
     }
 
+    /// The attributes of a logged name that a test certificate can carry: those of the types
+    /// above, each type's first occurrence, in string order; `None` when none is left. For names
+    /// read from logs (`logs reproduce`), where a name may repeat a type (two `OU`) or use others.
+    pub fn parse_lenient(s: &str) -> Option<Self> {
+        let mut attributes: Vec<(Attribute, String)> = Vec::new();
+        for rdn in split_unescaped(s, ',').ok()? {
+            let Ok((attribute, value)) = rdn_pair(&rdn) else {
+                continue;
+            };
+            if !attributes.iter().any(|(a, _)| *a == attribute) {
+                attributes.push((attribute, value));
+            }
+        }
+        Self::from_attributes(attributes).ok()
+    }
+
     /// A name of `(type, value)` attributes in string order (most specific first). Errors as
     /// [`DistinguishedName::parse`] does for what no string could hold.
     pub fn from_attributes(attributes: Vec<(Attribute, String)>) -> Result<Self, String> {

@@ -1,6 +1,7 @@
-//! `pin-proxy logs explain`: reads a log file (or stdin), prints each pinning or trust failure
-//! it holds with what it means, as text or `--json`. The reading and the meaning live in
-//! [`crate::logs`]; this file opens the input and prints.
+//! `pin-proxy logs explain|reproduce`: reads a log file (or stdin), prints each pinning or trust
+//! failure it holds with what it means (text or `--json`), or writes (and runs) the scenario
+//! that reproduces one. The reading, the meaning and the suite text live in [`crate::logs`];
+//! this file opens the input, writes the files and prints.
 
 use std::fs::File;
 use std::io::{self, Write as _};
@@ -17,6 +18,33 @@ pub(crate) enum LogsCommand {
     /// Each pinning or trust failure in a log (logcat, syslog, Xcode, CI output, a TrustKit
     /// report, a pin-proxy events file): what it means and what to do. Exit 1 when none is found.
     Explain(ExplainArgs),
+    /// Write a scenario suite that fails the way a logged failure did, with its fix beside it
+    /// (`--run` runs it at once). Exit 2 when the log lacks what a reproduction needs.
+    Reproduce(ReproduceArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ReproduceArgs {
+    /// The log; `-` reads stdin.
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// Where to write the suite (TOML).
+    #[arg(long, short, value_name = "FILE")]
+    out: PathBuf,
+    /// Which failure, by its number in `logs explain` (default: the first that can be
+    /// reproduced).
+    #[arg(long, value_name = "N")]
+    failure: Option<usize>,
+    /// Your own client command (run by `sh -c` with the `PIN_PROXY_*` variables) instead of
+    /// `pin-proxy client` with the logged library's policy.
+    #[arg(long, value_name = "CMD")]
+    client: Option<String>,
+    /// Run the suite at once and print its table (the exit code is the run's).
+    #[arg(long)]
+    run: bool,
+    /// Replace the output file if it exists.
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -32,7 +60,102 @@ pub(crate) struct ExplainArgs {
 pub(crate) fn run(cmd: LogsCommand) -> Result<i32> {
     match cmd {
         LogsCommand::Explain(args) => explain(&args),
+        LogsCommand::Reproduce(args) => reproduce(&args),
     }
+}
+
+/// Reads a log (a file or `-`) and explains it.
+fn read(file: &PathBuf) -> Result<logs::Explained> {
+    let name = file.display().to_string();
+    let result = if name == "-" {
+        logs::explain(io::stdin().lock())
+    } else {
+        let f = File::open(file).map_err(|e| Error::file(file, "open the log", e))?;
+        logs::explain(f)
+    };
+    match result {
+        Ok(e) => Ok(e),
+        Err(ReadError::Binary { line }) => Err(Error::input(
+            name,
+            format!(
+                "binary or non-text input (a NUL byte on line {line}); give a text log \
+                 (UTF-16 logs: convert with `iconv -f UTF-16 -t UTF-8`)"
+            ),
+        )),
+        Err(ReadError::Io(e)) => Err(Error::file(file, "read the log", e)),
+    }
+}
+
+fn reproduce(args: &ReproduceArgs) -> Result<i32> {
+    let name = args.file.display().to_string();
+    let explained = read(&args.file)?;
+    if explained.failures.is_empty() {
+        eprintln!(
+            "pin-proxy logs: no pinning failure found in {} lines: nothing to reproduce",
+            explained.lines
+        );
+        return Ok(exit::EXPECTATION_FAILED);
+    }
+    let n = explained.failures.len();
+    let index = match args.failure {
+        Some(0) => return Err(Error::input("--failure", "failures are numbered from 1")),
+        Some(i) if i > n => {
+            return Err(Error::input(
+                "--failure",
+                format!("{name} has {n} failure(s); `pin-proxy logs explain {name}` lists them"),
+            ))
+        }
+        Some(i) => i,
+        None => explained
+            .failures
+            .iter()
+            .position(|f| f.diagnosis != logs::Diagnosis::Unknown)
+            .map_or(1, |i| i + 1),
+    };
+    let failure = &explained.failures[index - 1];
+    let text = logs::reproduce::suite(failure, &name, index, args.client.as_deref())
+        .map_err(|r| Error::input(name.clone(), r.0))?;
+    if args.out.exists() && !args.force {
+        return Err(Error::input(
+            "--out",
+            format!("{} exists; give --force to replace it", args.out.display()),
+        ));
+    }
+    write_atomically(&args.out, text.as_bytes())?;
+    eprintln!(
+        "pin-proxy logs: wrote {} for failure {index} of {n} ({}, line {}, {}): a failure case and its fix",
+        args.out.display(),
+        failure.format.name(),
+        failure.line,
+        failure.diagnosis.name()
+    );
+    if !args.run {
+        eprintln!("run it: pin-proxy run {}", args.out.display());
+        return Ok(exit::OK);
+    }
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::runtime(format!("cannot find pin-proxy's own binary: {e}")))?;
+    let status = std::process::Command::new(exe)
+        .arg("run")
+        .arg(&args.out)
+        .status()
+        .map_err(|e| Error::runtime(format!("cannot run the suite: {e}")))?;
+    Ok(status.code().unwrap_or(exit::RUNTIME))
+}
+
+/// Writes a file through a temporary file in the same directory and a rename.
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir)
+        .map_err(|e| Error::file(path, "create the suite", e))?;
+    tmp.write_all(bytes)
+        .map_err(|e| Error::file(path, "write the suite", e))?;
+    tmp.persist(path)
+        .map_err(|e| Error::file(path, "write the suite", e.error))?;
+    Ok(())
 }
 
 #[derive(Serialize)]
@@ -42,26 +165,7 @@ struct JsonOut<'a> {
 
 fn explain(args: &ExplainArgs) -> Result<i32> {
     let name = args.file.display().to_string();
-    let result = if name == "-" {
-        logs::explain(io::stdin().lock())
-    } else {
-        let file =
-            File::open(&args.file).map_err(|e| Error::file(&args.file, "open the log", e))?;
-        logs::explain(file)
-    };
-    let explained = match result {
-        Ok(e) => e,
-        Err(ReadError::Binary { line }) => {
-            return Err(Error::input(
-                name,
-                format!(
-                    "binary or non-text input (a NUL byte on line {line}); give a text log \
-                     (UTF-16 logs: convert with `iconv -f UTF-16 -t UTF-8`)"
-                ),
-            ))
-        }
-        Err(ReadError::Io(e)) => return Err(Error::file(&args.file, "read the log", e)),
-    };
+    let explained = read(&args.file)?;
     let mut out = io::stdout().lock();
     let written = if args.json {
         serde_json::to_writer_pretty(

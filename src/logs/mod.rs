@@ -10,6 +10,7 @@
 pub mod diagnose;
 pub mod prefix;
 pub mod read;
+pub mod reproduce;
 mod text;
 
 mod alamofire;

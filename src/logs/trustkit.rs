@@ -504,8 +504,8 @@ fn pem_cert(position: usize, pem: &str) -> ChainCert {
             let der = certs.into_iter().next()?;
             let (_, x) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
             Some((
-                x.subject().to_string(),
-                x.issuer().to_string(),
+                rfc4514(x.subject()),
+                rfc4514(x.issuer()),
                 crate::pins::spki_pin(x.tbs_certificate.subject_pki.raw),
             ))
         });
@@ -523,4 +523,48 @@ fn pem_cert(position: usize, pem: &str) -> ChainCert {
             pin: None,
         },
     }
+}
+
+/// A certificate name as Java and `openssl -nameopt RFC2253` print it: most specific first
+/// (`CN=www.datatheorem.com,OU=...,O=Data Theorem\, Inc.,C=US`), the way OkHttp's and
+/// TrustKit-Android's logs show names.
+fn rfc4514(name: &x509_parser::x509::X509Name<'_>) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for rdn in name.iter_rdn() {
+        for attr in rdn.iter() {
+            let key = match attr.attr_type().to_id_string().as_str() {
+                "2.5.4.3" => "CN".to_string(),
+                "2.5.4.10" => "O".to_string(),
+                "2.5.4.11" => "OU".to_string(),
+                "2.5.4.6" => "C".to_string(),
+                "2.5.4.8" => "ST".to_string(),
+                "2.5.4.7" => "L".to_string(),
+                "2.5.4.5" => "SERIALNUMBER".to_string(),
+                "1.2.840.113549.1.9.1" => "EMAILADDRESS".to_string(),
+                other => other.to_string(),
+            };
+            // Old certificates use T61String, which x509-parser does not decode: its bytes are
+            // ASCII in practice.
+            let value = match attr.as_str() {
+                Ok(v) => escape(v),
+                Err(_) => escape(&String::from_utf8_lossy(attr.attr_value().data)),
+            };
+            parts.push(format!("{key}={value}"));
+        }
+    }
+    parts.reverse();
+    parts.join(",")
+}
+
+/// RFC 4514 escaping of an attribute value.
+fn escape(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for (i, c) in v.chars().enumerate() {
+        let edge = (i == 0 && (c == ' ' || c == '#')) || (i + 1 == v.chars().count() && c == ' ');
+        if edge || matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';' | '=') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
