@@ -562,3 +562,52 @@ fn only_loopback_and_an_existing_directory() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("does not exist"), "{stderr}");
 }
+
+#[test]
+fn explain_json_into_a_closed_pipe_is_not_an_error() {
+    // 300 reports for 300 hosts: far more `--json` than a pipe holds, read by a consumer that
+    // stops after one line (`| head -1`).
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("reports.jsonl");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(sample()).unwrap()).unwrap();
+    let mut lines = String::new();
+    for i in 0..300 {
+        let mut r = report.clone();
+        r["hostname"] = format!("host{i}.example.com").into();
+        let line = serde_json::json!({"received": "2026-12-02T10:00:00.000Z", "from": "127.0.0.1",
+            "path": "/report", "report": r});
+        lines.push_str(&format!("{line}\n"));
+    }
+    std::fs::write(&file, lines).unwrap();
+    let mut child = Command::new(common::bin())
+        .args(["logs", "explain", "--json"])
+        .arg(&file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert_eq!(first.trim(), "{");
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "logs explain did not exit");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(status.success(), "{status:?}: {stderr}");
+    assert!(!stderr.contains("cannot write"), "{stderr}");
+}

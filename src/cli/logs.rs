@@ -154,7 +154,11 @@ fn explain(args: &ExplainArgs) -> Result<i32> {
                 failures: &explained.failures,
             },
         )
-        .map_err(io::Error::other)
+        // Keep the kind of a write error (a closed pipe is not a failure of ours).
+        .map_err(|e| {
+            e.io_error_kind()
+                .map_or_else(|| io::Error::other(e), io::Error::from)
+        })
         .and_then(|()| writeln!(out))
     } else {
         write_text(&mut out, &name, &explained)
