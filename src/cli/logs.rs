@@ -1,16 +1,21 @@
-//! `pin-proxy logs explain|reproduce`: reads a log file (or stdin), prints each pinning or trust
-//! failure it holds with what it means (text or `--json`), or writes (and runs) the scenario
-//! that reproduces one. The reading, the meaning and the suite text live in [`crate::logs`];
-//! this file opens the input, writes the files and prints.
+//! `pin-proxy logs explain|reproduce|collect`: reads a log file (or stdin), prints each pinning
+//! or trust failure it holds with what it means (text or `--json`), writes (and runs) the
+//! scenario that reproduces one, or runs the TrustKit `report-uri` endpoint until Ctrl-C,
+//! SIGTERM or `--max-reports` (each report's explanation on stdout, every other request on
+//! stderr). The reading, the meaning, the suite text and the server live in [`crate::logs`];
+//! this file opens the input, writes the files, starts the runtime and prints.
 
+use std::fmt::Display;
 use std::fs::File;
 use std::io::{self, Write as _};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use crate::error::{exit, Error, Result};
+use crate::logs::collect::{self, Collector, Event};
 use crate::logs::{self, Failure, ReadError};
 
 #[derive(Debug, Subcommand)]
@@ -21,6 +26,23 @@ pub(crate) enum LogsCommand {
     /// Write a scenario suite that fails the way a logged failure did, with its fix beside it
     /// (`--run` runs it at once). Exit 2 when the log lacks what a reproduction needs.
     Reproduce(ReproduceArgs),
+    /// A TrustKit report-uri endpoint on loopback: each pin-failure report a device POSTs is
+    /// appended to FILE (JSON Lines, which `logs explain` reads) and explained on stdout.
+    Collect(CollectArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CollectArgs {
+    /// Where to listen: loopback only (127.0.0.0/8 or ::1); port 0 picks a free port.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8765")]
+    listen: SocketAddr,
+    /// The reports file (JSON Lines), appended to; created if missing, in a directory that
+    /// exists.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Stop after N reports were collected.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    max_reports: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -61,7 +83,69 @@ pub(crate) fn run(cmd: LogsCommand) -> Result<i32> {
     match cmd {
         LogsCommand::Explain(args) => explain(&args),
         LogsCommand::Reproduce(args) => reproduce(&args),
+        LogsCommand::Collect(args) => collect(&args),
     }
+}
+
+/// One line to stderr; a closed stderr is not a reason to stop collecting.
+fn say(line: impl Display) {
+    let _ = writeln!(io::stderr(), "{line}");
+}
+
+fn print_event(event: Event) {
+    match event {
+        Event::Report(collected) => {
+            let _ = writeln!(io::stdout(), "{collected}");
+        }
+        Event::Answered(answered) => say(answered),
+    }
+}
+
+fn collect(args: &CollectArgs) -> Result<i32> {
+    let config = collect::Config {
+        listen: args.listen,
+        out: args.out.clone(),
+        max_reports: args.max_reports,
+    };
+    let out = args.out.display().to_string();
+    let rt = super::current_thread_runtime()?;
+    rt.block_on(async move {
+        let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+        let collector = Collector::start(&config, events).await?;
+        say(format_args!(
+            "pin-proxy logs collect: listening on {}; report URL {} (TrustKit: kTSKReportUris; \
+             TrustKit-Android: <report-uri>); appending to {out}",
+            collector.addr(),
+            collector.report_url()
+        ));
+        match config.max_reports {
+            Some(n) => say(format_args!(
+                "pin-proxy logs collect: stops after {n} report(s), or on Ctrl-C"
+            )),
+            None => say("pin-proxy logs collect: stop with Ctrl-C"),
+        }
+        {
+            let stop = super::stop_signal();
+            tokio::pin!(stop);
+            loop {
+                tokio::select! {
+                    () = &mut stop => break,
+                    () = collector.reached_max() => break,
+                    Some(event) = received.recv() => print_event(event),
+                }
+            }
+        }
+        let n = collector.shutdown().await?;
+        while let Ok(event) = received.try_recv() {
+            print_event(event);
+        }
+        say(format_args!(
+            "pin-proxy logs collect: stopped; {n} report{} collected into {out}",
+            if n == 1 { "" } else { "s" }
+        ));
+        Ok::<_, Error>(())
+    })?;
+    Ok(exit::OK)
 }
 
 /// Reads a log (a file or `-`) and explains it.
@@ -174,7 +258,11 @@ fn explain(args: &ExplainArgs) -> Result<i32> {
                 failures: &explained.failures,
             },
         )
-        .map_err(io::Error::other)
+        // Keep the kind of a write error (a closed pipe is not a failure of ours).
+        .map_err(|e| {
+            e.io_error_kind()
+                .map_or_else(|| io::Error::other(e), io::Error::from)
+        })
         .and_then(|()| writeln!(out))
     } else {
         write_text(&mut out, &name, &explained)
@@ -207,12 +295,7 @@ fn write_text(out: &mut impl io::Write, name: &str, explained: &logs::Explained)
     )?;
     for (i, f) in explained.failures.iter().enumerate() {
         writeln!(out)?;
-        let host = match (&f.host, f.port) {
-            (Some(h), Some(p)) if h.contains(':') => format!("[{h}]:{p}"),
-            (Some(h), Some(p)) => format!("{h}:{p}"),
-            (Some(h), None) => h.clone(),
-            (None, _) => "host not logged".to_string(),
-        };
+        let host = f.host_port();
         let times = if f.count > 1 {
             format!(", {} times", f.count)
         } else {

@@ -125,13 +125,18 @@ impl Collector {
 
     fn add(&mut self, f: Found, format: Format) {
         let (diagnosis, explanation) = diagnose(&f);
+        // The chain's pins too: a TrustKit report gives its chain as PEMs, with no pins of its
+        // own, and two reports for one host with other chains are two failures.
+        let chain_pins: Vec<Option<&str>> =
+            f.presented_chain.iter().map(|c| c.pin.as_deref()).collect();
         let key = format!(
-            "{}|{:?}|{:?}|{:?}|{:?}|{}|{}",
+            "{}|{:?}|{:?}|{:?}|{:?}|{:?}|{}|{}",
             format.name(),
             f.host,
             f.port,
             f.presented_pins,
             f.pinned_pins,
+            chain_pins,
             diagnosis.name(),
             f.message
         );
@@ -154,6 +159,15 @@ impl Collector {
             count: 1,
         });
     }
+}
+
+/// The failures of a list of found ones, as a whole log would give them.
+pub(crate) fn assemble(found: Vec<Found>) -> Vec<Failure> {
+    let mut collector = Collector::default();
+    for f in found {
+        collector.push(f);
+    }
+    collector.finish()
 }
 
 /// Whether a failure of `strong`'s format explains a weak one of `weak`'s close by: iOS's -999
@@ -361,4 +375,45 @@ fn library(f: &Found) -> &'static str {
         super::Format::PinProxyClient => "pin-proxy client",
         super::Format::PinProxyEvents => "pin-proxy's events file",
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Format, PinKind};
+    use super::*;
+
+    fn report(line: u64, chain: &[&str]) -> Found {
+        Found {
+            format: Some(Format::TrustkitReport),
+            line,
+            host: Some("api.example.com".into()),
+            port: Some(443),
+            pinned_pins: vec!["AAAA".into()],
+            presented_chain: chain
+                .iter()
+                .enumerate()
+                .map(|(position, pin)| ChainCert {
+                    position,
+                    subject: Some(format!("CN=cert {position}")),
+                    issuer: Some(format!("CN=cert {}", position + 1)),
+                    pin: Some(pin.to_string()),
+                })
+                .collect(),
+            pin_kind: Some(PinKind::SpkiSha256),
+            message: "validation-result 1".into(),
+            ..Found::default()
+        }
+    }
+
+    #[test]
+    fn repeats_are_counted_and_other_chains_are_not_repeats() {
+        let failures = assemble(vec![
+            report(1, &["leaf1", "ca"]),
+            report(2, &["leaf1", "ca"]),
+            report(3, &["leaf2", "ca"]),
+            report(4, &["leaf1", "ca"]),
+        ]);
+        let seen: Vec<(u64, u64)> = failures.iter().map(|f| (f.line, f.count)).collect();
+        assert_eq!(seen, [(1, 3), (3, 1)]);
+    }
 }

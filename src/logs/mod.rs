@@ -6,7 +6,13 @@
 //! lines that matter to the format parsers (one module per format, each naming the samples it
 //! was tested on); [`diagnose`] turns what a parser found into a [`Failure`] with a diagnosis and
 //! an explanation, and counts repeats. It opens no file and no socket: the CLI gives it a reader.
+//! [`reproduce`] turns a failure into a scenario suite that fails the same way.
+//!
+//! [`collect`] is the room's one I/O shell: a TrustKit `report-uri` endpoint on loopback that
+//! appends each posted report to a file `logs explain` reads, and accepts a body exactly when
+//! the TrustKit report parser above finds a failure in it.
 
+pub mod collect;
 pub mod diagnose;
 pub mod prefix;
 pub mod read;
@@ -193,6 +199,19 @@ pub struct Failure {
     pub explanation: String,
     /// How many times the same failure appears (retries).
     pub count: u64,
+}
+
+impl Failure {
+    /// Where it happened as the terminal shows it: `host:port` (`[v6]:port`), the host alone,
+    /// or `host not logged`.
+    pub fn host_port(&self) -> String {
+        match (&self.host, self.port) {
+            (Some(h), Some(p)) if h.contains(':') => format!("[{h}]:{p}"),
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.clone(),
+            (None, _) => "host not logged".to_string(),
+        }
+    }
 }
 
 /// What a parser saw, before it is diagnosed.

@@ -12,7 +12,8 @@
 //! - The pin-failure report (JSON, `TSKReportsRateLimiter`/`TSKPinFailureReport`): `hostname`,
 //!   `port`, `known-pins` (`pin-sha256="<b64>"`), `validated-certificate-chain` (PEM),
 //!   `validation-result` (1 no pin matched, 2 chain not trusted), as a whole file, one JSON line
-//!   (a `logs collect` file: `{"report": {...}}`), or pretty-printed inside a longer log.
+//!   (a `logs collect` file: `{"received": ..., "report": {...}}`), or pretty-printed inside a
+//!   longer log. [`report_failure`] is the same parser for one posted report (`logs collect`).
 //!
 //! Tested on: TrustKit's own `docs/sample_report.json` (`trustkit-report-sample.log`), the
 //! message templates of the files above, and reports built from generated chains.
@@ -434,9 +435,21 @@ pub(crate) fn document(bytes: &[u8]) -> Option<Vec<Found>> {
     (!found.is_empty()).then_some(found)
 }
 
+/// A report as TrustKit posts it to its `report-uri` (the bare object, not a `logs collect`
+/// line) → the failure `logs explain` would list for it, or `None` when the value is not a
+/// report. `logs collect` runs it on each body it gets: one parser for both.
+pub(crate) fn report_failure(report: &serde_json::Value) -> Option<super::Failure> {
+    let found = report_found(report, 1)?;
+    super::diagnose::assemble(vec![found]).into_iter().next()
+}
+
 /// A report (or `{"report": {...}}`) → what it says.
 fn from_value(value: &serde_json::Value, line: u64) -> Option<Found> {
-    let report = value.get("report").unwrap_or(value);
+    report_found(value.get("report").unwrap_or(value), line)
+}
+
+/// A bare report → what it says: an object with `validated-certificate-chain` or `known-pins`.
+fn report_found(report: &serde_json::Value, line: u64) -> Option<Found> {
     let obj = report.as_object()?;
     if !obj.contains_key("validated-certificate-chain") && !obj.contains_key("known-pins") {
         return None;
