@@ -330,3 +330,17 @@ fn a_log_without_failures_is_empty() {
     assert!(e.failures.is_empty());
     assert_eq!(e.lines, 3);
 }
+
+#[test]
+fn the_same_urllib3_failure_logged_twice_counts_twice() {
+    let line = format!(
+        "ERROR sync: SSLError: HTTPSConnectionPool(host='api.example.com', port=443): Max retries exceeded (Caused by SSLError(SSLError('Fingerprints did not match. Expected \"{}\", got \"{}\"')))\n",
+        "ab".repeat(32),
+        "cd".repeat(32)
+    );
+    let log = format!("{line}noise\n{line}");
+    let f = one(&log);
+    assert_eq!(f.count, 2);
+    assert_eq!(f.host.as_deref(), Some("api.example.com"));
+    assert_eq!(f.port, Some(443));
+}

@@ -18,6 +18,9 @@ pub(crate) struct Urllib3 {
     taken: Option<(String, String)>,
     /// The last line said the next traceback continues this one.
     chained: bool,
+    /// A chained traceback began since the failure in `taken`: a repeat of it now is the same
+    /// failure printed again by the chain.
+    chain_since_taken: bool,
     /// Failures of the current request, held until the pool line that names the host (it comes
     /// last, in the `MaxRetryError`) or until they are [`HOLD_LINES`] old.
     held: Vec<Found>,
@@ -54,6 +57,7 @@ impl Parser for Urllib3 {
             || t.contains("The above exception was the direct cause")
         {
             self.chained = true;
+            self.chain_since_taken = self.taken.is_some();
             return false;
         }
         if t.contains("Traceback (most recent call last)") {
@@ -93,10 +97,11 @@ impl Parser for Urllib3 {
         let pinned = text::hex_digest(expected);
         let presented = text::hex_digest(got);
         let key = (expected.to_string(), got.to_string());
-        if self.taken.as_ref() == Some(&key) {
+        if self.chain_since_taken && self.taken.as_ref() == Some(&key) {
             return false;
         }
         self.taken = Some(key);
+        self.chain_since_taken = false;
         let (host, port) = self
             .host
             .clone()
