@@ -122,12 +122,17 @@ impl Block {
         if self.state == State::Hostname {
             return self.take_text(line.text);
         }
-        // A paste that lost its line breaks holds several entries on one line.
-        segments(line.text).into_iter().all(|t| self.take_text(t))
+        // A paste that lost its line breaks holds several entries on one line; what comes
+        // before the first entry is a prefix.
+        let mut parts = segments(line.text);
+        if parts.len() > 1 && !starts_entry(parts[0].trim()) {
+            parts.remove(0);
+        }
+        parts.into_iter().all(|t| self.take_text(t))
     }
 
     fn take_text(&mut self, t: &str) -> bool {
-        let t = t.trim();
+        let t = unprefixed(t.trim());
         if self.state == State::Hostname {
             return self.hostname_line(t);
         }
@@ -208,6 +213,48 @@ impl Block {
         }
         &mut self.found.presented_chain[0]
     }
+}
+
+/// A line that begins with one of a block's own words.
+fn starts_entry(t: &str) -> bool {
+    [
+        "Peer certificate chain:",
+        "Pinned certificates for ",
+        "sha256/",
+        "sha1/",
+        "certificate:",
+        "DN:",
+        "subjectAltNames:",
+    ]
+    .iter()
+    .any(|m| t.starts_with(m))
+}
+
+/// A block line behind a prefix the reader does not know (`log show`'s columns, a custom
+/// logger): the text from the block's own first word on. Lines without one stay as they are.
+fn unprefixed(t: &str) -> &str {
+    const MARKERS: [&str; 8] = [
+        "Peer certificate chain:",
+        "Pinned certificates for ",
+        " sha256/",
+        " sha1/",
+        " certificate: ",
+        " DN: ",
+        " subjectAltNames: ",
+        "\tsha256/",
+    ];
+    if starts_entry(t) {
+        return t;
+    }
+    MARKERS
+        .iter()
+        .filter_map(|m| t.find(m).map(|i| (i, m)))
+        .min_by_key(|(i, _)| *i)
+        .map_or(t, |(i, m)| {
+            t[i..]
+                .trim_start_matches(|c: char| c.is_whitespace() && m.starts_with([' ', '\t']))
+                .trim_start()
+        })
 }
 
 /// A line cut where a block's entries begin (`Peer certificate chain:`, `Pinned certificates

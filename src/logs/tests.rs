@@ -344,3 +344,23 @@ fn the_same_urllib3_failure_logged_twice_counts_twice() {
     assert_eq!(f.host.as_deref(), Some("api.example.com"));
     assert_eq!(f.port, Some(443));
 }
+
+#[test]
+fn an_okhttp_block_behind_an_unknown_prefix_is_still_read() {
+    let block = okhttp_block(
+        "api.example.com",
+        &[
+            (PIN_A, "CN=api.example.com"),
+            (PIN_C, "CN=R3,O=Let's Encrypt,C=US"),
+        ],
+        &[PIN_B],
+    );
+    let log: String = block
+        .lines()
+        .map(|l| format!("0x1a2b3c   Default     0x0   4242   0    MyApp: {l}\n"))
+        .collect();
+    let f = one(&log);
+    assert_eq!(f.presented_pins, [PIN_A, PIN_C]);
+    assert_eq!(f.pinned_pins, [PIN_B]);
+    assert_eq!(f.host.as_deref(), Some("api.example.com"));
+}

@@ -243,6 +243,8 @@ impl Parser for TrustkitAndroid {
             }
             if self.in_chain {
                 if let Some((pin, dn)) = t.split_once(" - ") {
+                    // The pin is the last word before ` - ` (a prefix may come before it).
+                    let pin = pin.split_whitespace().last().unwrap_or(pin);
                     if let Some((pin, kind)) = text::spki_pin(pin) {
                         block.presented_chain.push(ChainCert {
                             position: block.presented_pins.len(),
