@@ -45,7 +45,8 @@ fn explain(args: &ExplainArgs) -> Result<i32> {
     let result = if name == "-" {
         logs::explain(io::stdin().lock())
     } else {
-        let file = File::open(&args.file).map_err(|e| Error::file(&args.file, "open the log", e))?;
+        let file =
+            File::open(&args.file).map_err(|e| Error::file(&args.file, "open the log", e))?;
         logs::explain(file)
     };
     let explained = match result {

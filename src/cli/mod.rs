@@ -3,8 +3,8 @@
 
 mod ca;
 mod client;
-mod pin_config;
 mod logs;
+mod pin_config;
 mod pins;
 mod proxy;
 mod run;

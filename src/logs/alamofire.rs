@@ -15,7 +15,10 @@ const REASONS: [(&str, Kind); 6] = [
     ("Default evaluation failed for host ", Kind::Trust),
     ("Host validation failed for host ", Kind::Trust),
     ("Revocation check failed for host ", Kind::Trust),
-    ("A ServerTrustEvaluating value is required for host ", Kind::NoPins),
+    (
+        "A ServerTrustEvaluating value is required for host ",
+        Kind::NoPins,
+    ),
 ];
 
 #[derive(Default)]

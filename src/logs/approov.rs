@@ -24,7 +24,9 @@ impl Parser for Approov {
             return false;
         };
         let host = text::host_port(text::word(rest)).map(|(h, _)| h);
-        let pins = text::after(rest, "no match for ").map(text::word).unwrap_or("");
+        let pins = text::after(rest, "no match for ")
+            .map(text::word)
+            .unwrap_or("");
         out.push(Found {
             format: Some(Format::Approov),
             line: line.no,

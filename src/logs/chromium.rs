@@ -53,7 +53,9 @@ impl Parser for Chromium {
 pub(crate) fn first_url(t: &str) -> Option<(String, Option<u16>)> {
     let at = t.find("https://").or_else(|| t.find("http://"))?;
     let url = t[at..]
-        .split(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == ',' || c == ')' || c == '>')
+        .split(|c: char| {
+            c.is_whitespace() || c == '"' || c == '\'' || c == ',' || c == ')' || c == '>'
+        })
         .next()?;
     text::url_host(url)
 }

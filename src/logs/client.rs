@@ -8,7 +8,7 @@
 
 use crate::client::report::PREFIX;
 
-use super::{text, ChainCert, Format, Found, Kind, Line, PinKind, Parser};
+use super::{text, ChainCert, Format, Found, Kind, Line, Parser, PinKind};
 
 #[derive(Default)]
 pub(crate) struct Client {
@@ -45,10 +45,9 @@ impl Parser for Client {
             let host = text::word(rest).to_string();
             let rest = &rest[host.len()..];
             if let Some(pins) = text::after(rest, "pin(s): ") {
-                let mut found = self
-                    .open
-                    .take()
-                    .unwrap_or_else(|| self.found(line.no, &host, Kind::Pinning, "pinning invalid"));
+                let mut found = self.open.take().unwrap_or_else(|| {
+                    self.found(line.no, &host, Kind::Pinning, "pinning invalid")
+                });
                 found.pinned_pins = pins
                     .split(',')
                     .filter_map(|p| text::spki_pin(p).map(|(p, _)| p))
@@ -68,7 +67,9 @@ impl Parser for Client {
             let cert = text::after(rest, "certificate ");
             if let Some(cert) = cert {
                 let position = text::word(cert).parse().unwrap_or(self.certs.len());
-                let pin = text::after(cert, "public key hash ").map(text::word).unwrap_or("");
+                let pin = text::after(cert, "public key hash ")
+                    .map(text::word)
+                    .unwrap_or("");
                 let subject = text::after(cert, " subject ").unwrap_or("").trim();
                 if self.certs.len() < 32 {
                     self.certs

@@ -64,9 +64,19 @@ impl Parser for Curl {
         } else if t.contains("--pinnedpubkey") {
             self.command(t);
         } else if t.contains(MISMATCH) {
-            self.fail(line.no, Kind::Pinning, "SSL: public key does not match pinned public key", out);
+            self.fail(
+                line.no,
+                Kind::Pinning,
+                "SSL: public key does not match pinned public key",
+                out,
+            );
         } else if let Some(rest) = text::after(t, "SSL certificate problem: ") {
-            self.fail(line.no, Kind::Trust, &format!("SSL certificate problem: {}", rest.trim()), out);
+            self.fail(
+                line.no,
+                Kind::Trust,
+                &format!("SSL certificate problem: {}", rest.trim()),
+                out,
+            );
         } else if t.contains("no alternative certificate subject name matches") {
             self.fail(
                 line.no,
@@ -121,7 +131,10 @@ impl Curl {
             }
         }
         self.last = Some((no, kind));
-        let (host, port) = self.host.clone().map_or((None, None), |(h, p)| (Some(h), p));
+        let (host, port) = self
+            .host
+            .clone()
+            .map_or((None, None), |(h, p)| (Some(h), p));
         let mut found = Found {
             format: Some(Format::Curl),
             line: no,

@@ -6,7 +6,7 @@
 //!
 //! Tested on: the seed article's log format (fixtures, SOURCES.md).
 
-use super::{text, ChainCert, Format, Found, Kind, Line, PinKind, Parser};
+use super::{text, ChainCert, Format, Found, Kind, Line, Parser, PinKind};
 
 const PREFIX: &str = "URLSessionDelegate: ";
 /// Hash lines older than this are not the failing evaluation's.
@@ -37,7 +37,11 @@ impl Parser for Delegate {
             let pin = text::after(rest, "public key info hash ")
                 .map(|p| text::b64_run(p.trim()).to_string())
                 .filter(|p| !p.is_empty());
-            if self.open.as_ref().is_some_and(|o| o.host.as_deref() != Some(host.as_str())) {
+            if self
+                .open
+                .as_ref()
+                .is_some_and(|o| o.host.as_deref() != Some(host.as_str()))
+            {
                 self.close(out);
             }
             let hashes = &self.hashes;

@@ -244,9 +244,9 @@ fn library(f: &Found) -> &'static str {
     f.format.map_or("The log", |f| match f {
         super::Format::Okhttp => "OkHttp",
         super::Format::AndroidNsc => "Android",
-        super::Format::Trustkit | super::Format::TrustkitAndroid | super::Format::TrustkitReport => {
-            "TrustKit"
-        }
+        super::Format::Trustkit
+        | super::Format::TrustkitAndroid
+        | super::Format::TrustkitReport => "TrustKit",
         super::Format::Curl => "curl",
         super::Format::Node => "Node",
         super::Format::Urllib3 => "urllib3",

@@ -4,7 +4,7 @@
 //!
 //! Tested on: events files written by `pin-proxy proxy --events` here (tests/logs.rs).
 
-use super::{text, ChainCert, Format, Found, Kind, Line, PinKind, Parser};
+use super::{text, ChainCert, Format, Found, Kind, Line, Parser, PinKind};
 
 #[derive(Default)]
 pub(crate) struct Events;

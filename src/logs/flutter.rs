@@ -36,7 +36,13 @@ impl Parser for Flutter {
             let reason = t
                 .split("CERTIFICATE_VERIFY_FAILED:")
                 .nth(1)
-                .map(|r| r.split("(handshake.cc").next().unwrap_or(r).trim().to_string())
+                .map(|r| {
+                    r.split("(handshake.cc")
+                        .next()
+                        .unwrap_or(r)
+                        .trim()
+                        .to_string()
+                })
                 .unwrap_or_default();
             (
                 Kind::Trust,
@@ -46,10 +52,18 @@ impl Parser for Flutter {
                     format!("HandshakeException: CERTIFICATE_VERIFY_FAILED: {reason}")
                 },
             )
-        } else if t.contains("CONNECTION_NOT_SECURE") || t.contains("CertificateNotVerifiedException") {
-            (Kind::Pinning, "CONNECTION_NOT_SECURE: Connection is not secure".to_string())
+        } else if t.contains("CONNECTION_NOT_SECURE")
+            || t.contains("CertificateNotVerifiedException")
+        {
+            (
+                Kind::Pinning,
+                "CONNECTION_NOT_SECURE: Connection is not secure".to_string(),
+            )
         } else if t.contains("The certificate of the response is not approved") {
-            (Kind::Pinning, "The certificate of the response is not approved.".to_string())
+            (
+                Kind::Pinning,
+                "The certificate of the response is not approved.".to_string(),
+            )
         } else {
             return false;
         };

@@ -22,7 +22,12 @@ pub(crate) struct Ios {
 
 impl Parser for Ios {
     fn triggers(&self) -> &'static [&'static str] {
-        &["NSURLErrorDomain", "error code: -1200", "HTTP load failed", "kCFStreamErrorDomainSSL"]
+        &[
+            "NSURLErrorDomain",
+            "error code: -1200",
+            "HTTP load failed",
+            "kCFStreamErrorDomainSSL",
+        ]
     }
 
     fn line(&mut self, line: Line<'_>, out: &mut Vec<Found>) -> bool {
@@ -46,12 +51,36 @@ impl Parser for Ios {
             return false;
         };
         let (kind, message, weak) = match code {
-            -999 => (Kind::Pinning, "NSURLErrorDomain Code=-999 \"cancelled\"", true),
-            -1200 => (Kind::Trust, "NSURLErrorDomain Code=-1200 (an SSL error has occurred)", false),
-            -1201 => (Kind::Trust, "NSURLErrorDomain Code=-1201 (certificate has a bad date)", false),
-            -1202 => (Kind::Trust, "NSURLErrorDomain Code=-1202 (the certificate for this server is invalid)", false),
-            -1203 => (Kind::Trust, "NSURLErrorDomain Code=-1203 (certificate has an unknown root)", false),
-            -1204 => (Kind::Trust, "NSURLErrorDomain Code=-1204 (certificate is not yet valid)", false),
+            -999 => (
+                Kind::Pinning,
+                "NSURLErrorDomain Code=-999 \"cancelled\"",
+                true,
+            ),
+            -1200 => (
+                Kind::Trust,
+                "NSURLErrorDomain Code=-1200 (an SSL error has occurred)",
+                false,
+            ),
+            -1201 => (
+                Kind::Trust,
+                "NSURLErrorDomain Code=-1201 (certificate has a bad date)",
+                false,
+            ),
+            -1202 => (
+                Kind::Trust,
+                "NSURLErrorDomain Code=-1202 (the certificate for this server is invalid)",
+                false,
+            ),
+            -1203 => (
+                Kind::Trust,
+                "NSURLErrorDomain Code=-1203 (certificate has an unknown root)",
+                false,
+            ),
+            -1204 => (
+                Kind::Trust,
+                "NSURLErrorDomain Code=-1204 (certificate is not yet valid)",
+                false,
+            ),
             _ => return false,
         };
         let mut found = Found {
@@ -68,7 +97,8 @@ impl Parser for Ios {
             out.push(found);
             return false;
         }
-        let closed = t.contains("NSUnderlyingError") && !t.contains("NSErrorPeerCertificateChainKey=(")
+        let closed = t.contains("NSUnderlyingError")
+            && !t.contains("NSErrorPeerCertificateChainKey=(")
             || t.trim_end().ends_with('}');
         if closed {
             out.push(found);
@@ -88,12 +118,20 @@ impl Parser for Ios {
 /// The NSURLErrorDomain code a line reports.
 fn code(t: &str) -> Option<i32> {
     if let Some(rest) = text::after(t, "error code: ") {
-        return rest.split(|c: char| c != '-' && !c.is_ascii_digit()).next()?.parse().ok();
+        return rest
+            .split(|c: char| c != '-' && !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok();
     }
     let rest = text::after(t, "NSURLErrorDomain")?;
-    let rest = text::after(rest, "Code=").or_else(|| text::after(rest, "code "))
+    let rest = text::after(rest, "Code=")
+        .or_else(|| text::after(rest, "code "))
         .or_else(|| text::after(rest, "error "))?;
-    rest.split(|c: char| c != '-' && !c.is_ascii_digit()).next()?.parse().ok()
+    rest.split(|c: char| c != '-' && !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
 }
 
 fn starts_error(t: &str) -> bool {
@@ -101,7 +139,11 @@ fn starts_error(t: &str) -> bool {
 }
 
 fn set_host(found: &mut Found, t: &str) {
-    for key in ["NSErrorFailingURLKey=", "NSErrorFailingURLStringKey=", "_NSURLErrorFailingURLSessionTaskErrorKey"] {
+    for key in [
+        "NSErrorFailingURLKey=",
+        "NSErrorFailingURLStringKey=",
+        "_NSURLErrorFailingURLSessionTaskErrorKey",
+    ] {
         if let Some(rest) = text::after(t, key) {
             if let Some((h, p)) = chromium::first_url(rest) {
                 found.host = Some(h);
@@ -128,7 +170,8 @@ fn take_certs(found: &mut Found, t: &str) {
         let entry = &rest[at..];
         let end = entry.find('>').unwrap_or(entry.len());
         let body = &entry[..end];
-        let subject = text::after(body, " s: ").map(|s| s.split(" i: ").next().unwrap_or(s).trim().to_string());
+        let subject = text::after(body, " s: ")
+            .map(|s| s.split(" i: ").next().unwrap_or(s).trim().to_string());
         let issuer = text::after(body, " i: ").map(|s| s.trim().to_string());
         found.presented_chain.push(ChainCert {
             position: found.presented_chain.len(),

@@ -9,7 +9,7 @@
 //!
 //! Tested on: Node 20 run here with the docs' recipe through pin-proxy (tests/logs.rs).
 
-use super::{text, ChainCert, Format, Found, Kind, Line, PinKind, Parser};
+use super::{text, ChainCert, Format, Found, Kind, Line, Parser, PinKind};
 
 /// Informational lines older than this are not the failing connection's.
 const CONTEXT_LINES: u64 = 40;
@@ -51,7 +51,8 @@ impl Parser for Node {
             if self.certs.len() >= 16 {
                 self.certs.clear();
             }
-            self.certs.push((line.no, cn.trim().to_string(), None, None));
+            self.certs
+                .push((line.no, cn.trim().to_string(), None, None));
         } else if let Some(fp) = text::after(t, "Certificate SHA256 fingerprint:") {
             if let Some(last) = self.certs.last_mut() {
                 last.2 = text::hex_digest(fp.trim()).map(|(h, _)| h);
@@ -66,7 +67,9 @@ impl Parser for Node {
             let mut found = Found {
                 format: Some(Format::Node),
                 line: line.no,
-                host: text::host_port(&cn).filter(|(h, _)| !h.contains('*')).map(|(h, _)| h),
+                host: text::host_port(&cn)
+                    .filter(|(h, _)| !h.contains('*'))
+                    .map(|(h, _)| h),
                 kind: Kind::Pinning,
                 message: if public_key {
                     format!("The public key of '{cn}' does not match our pinned fingerprint")

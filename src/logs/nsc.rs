@@ -39,7 +39,11 @@ impl Parser for Nsc {
             if t.contains("Pin verification failed") {
                 (Kind::Pinning, "Pin verification failed", false)
             } else {
-                (Kind::Trust, "Failed to validate the certificate chain", false)
+                (
+                    Kind::Trust,
+                    "Failed to validate the certificate chain",
+                    false,
+                )
             }
         } else if t.contains("Pin verification failed") {
             (Kind::Pinning, "Pin verification failed", true)

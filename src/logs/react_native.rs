@@ -19,7 +19,11 @@ pub(crate) struct ReactNative;
 
 impl Parser for ReactNative {
     fn triggers(&self) -> &'static [&'static str] {
-        &["SSL Pinning failed", "ssl pinning failed", "Public key pinning failed"]
+        &[
+            "SSL Pinning failed",
+            "ssl pinning failed",
+            "Public key pinning failed",
+        ]
     }
 
     fn line(&mut self, line: Line<'_>, out: &mut Vec<Found>) -> bool {

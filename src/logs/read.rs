@@ -70,8 +70,10 @@ struct Scanner {
 impl Scanner {
     fn new() -> Result<Scanner, ReadError> {
         let parsers = super::parsers();
-        let mut triggers: Vec<&'static str> =
-            parsers.iter().flat_map(|p| p.triggers().iter().copied()).collect();
+        let mut triggers: Vec<&'static str> = parsers
+            .iter()
+            .flat_map(|p| p.triggers().iter().copied())
+            .collect();
         triggers.sort_unstable();
         triggers.dedup();
         let automaton = AhoCorasick::builder()
@@ -147,7 +149,8 @@ impl Scanner {
         if self.seen < BINARY_WINDOW {
             let window = &bytes[..bytes.len().min(BINARY_WINDOW - self.seen)];
             if let Some(at) = memchr::memchr(0, window) {
-                let line = self.lines + 1 + memchr::memchr_iter(b'\n', &window[..at]).count() as u64;
+                let line =
+                    self.lines + 1 + memchr::memchr_iter(b'\n', &window[..at]).count() as u64;
                 return Err(ReadError::Binary { line });
             }
         }
@@ -189,9 +192,11 @@ impl Scanner {
                 }
                 Some(m) => {
                     let at = pos + m.start();
-                    let line_start = memchr::memrchr(b'\n', &data[pos..at]).map_or(pos, |i| pos + i + 1);
+                    let line_start =
+                        memchr::memrchr(b'\n', &data[pos..at]).map_or(pos, |i| pos + i + 1);
                     self.lines += memchr::memchr_iter(b'\n', &data[pos..line_start]).count() as u64;
-                    let end = memchr::memchr(b'\n', &data[line_start..]).map_or(data.len(), |i| line_start + i);
+                    let end = memchr::memchr(b'\n', &data[line_start..])
+                        .map_or(data.len(), |i| line_start + i);
                     self.line(&data[line_start..end]);
                     self.lines += 1;
                     pos = end + 1;

@@ -79,10 +79,7 @@ pub fn hex_digest(s: &str) -> Option<(String, PinKind)> {
 
 /// Hex bytes (as NSData prints them) → base64.
 pub fn hex_to_b64(hex: &str) -> Option<String> {
-    let clean: Vec<u8> = hex
-        .bytes()
-        .filter(|c| !c.is_ascii_whitespace())
-        .collect();
+    let clean: Vec<u8> = hex.bytes().filter(|c| !c.is_ascii_whitespace()).collect();
     if clean.len() % 2 != 0 || clean.is_empty() {
         return None;
     }
@@ -110,7 +107,9 @@ pub fn url_host(url: &str) -> Option<(String, Option<u16>)> {
 
 /// `host`, `host:port`, `[v6]:port` → host and port.
 pub fn host_port(s: &str) -> Option<(String, Option<u16>)> {
-    let s = s.trim().trim_end_matches(['.', ',', ';', ':', ')', '"', '\'']);
+    let s = s
+        .trim()
+        .trim_end_matches(['.', ',', ';', ':', ')', '"', '\'']);
     if let Some(rest) = s.strip_prefix('[') {
         let (host, tail) = rest.split_once(']')?;
         let port = tail.strip_prefix(':').and_then(|p| p.parse().ok());
@@ -129,9 +128,16 @@ pub fn host_port(s: &str) -> Option<(String, Option<u16>)> {
 pub fn is_host(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 253
+        && s.bytes().all(|c| {
+            c.is_ascii_alphanumeric()
+                || c == b'.'
+                || c == b'-'
+                || c == b'*'
+                || c == b'_'
+                || c == b':'
+        })
         && s.bytes()
-            .all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'-' || c == b'*' || c == b'_' || c == b':')
-        && s.bytes().any(|c| c.is_ascii_alphabetic() || c == b'.' || c == b':')
+            .any(|c| c.is_ascii_alphabetic() || c == b'.' || c == b':')
 }
 
 /// A line whose last word looks like a digest cut by wrapping: a base64 run of 8 to 43
@@ -155,7 +161,10 @@ pub fn join_cut(first: &str, next: &str) -> Option<String> {
         return None;
     }
     let joined = format!("{tail}{head}");
-    let hex_len = joined.bytes().all(|c| c.is_ascii_hexdigit()).then_some(joined.len());
+    let hex_len = joined
+        .bytes()
+        .all(|c| c.is_ascii_hexdigit())
+        .then_some(joined.len());
     let whole = is_b64_digest(&joined).is_some()
         || (joined.starts_with("sha256/") && is_b64_digest(&joined[7..]).is_some())
         || matches!(hex_len, Some(64) | Some(40));
@@ -174,7 +183,10 @@ mod tests {
         assert_eq!(pin, "/ixgr6MMNrnKpNw7Z/QDrCB97il+b0DJnI7iUZ5L9Ms=");
         assert_eq!(kind, PinKind::SpkiSha256);
         assert_eq!(spki_pin("sha256/AAAA").unwrap().0, "AAAA");
-        assert_eq!(spki_pin("sha1/AAAAAAAAAAAAAAAAAAAAAAAAAAA=").unwrap().1, PinKind::Sha1);
+        assert_eq!(
+            spki_pin("sha1/AAAAAAAAAAAAAAAAAAAAAAAAAAA=").unwrap().1,
+            PinKind::Sha1
+        );
     }
 
     #[test]
@@ -187,7 +199,10 @@ mod tests {
             Some(("api.example.com".into(), Some(443)))
         );
         assert_eq!(host_port("[::1]:8443"), Some(("::1".into(), Some(8443))));
-        assert_eq!(host_port("api.example.com."), Some(("api.example.com".into(), None)));
+        assert_eq!(
+            host_port("api.example.com."),
+            Some(("api.example.com".into(), None))
+        );
     }
 
     #[test]

@@ -160,7 +160,9 @@ impl Eval {
             found.pin_kind = Some(super::PinKind::SpkiSha256);
         }
         if self.truncated_pin {
-            found.message.push_str(" (some digests were cut by NSData's description)");
+            found
+                .message
+                .push_str(" (some digests were cut by NSData's description)");
         }
         found
     }
@@ -441,15 +443,17 @@ fn from_value(value: &serde_json::Value, line: u64) -> Option<Found> {
 /// One PEM of the report → its subject, issuer and SPKI pin (computed: the report has no pins).
 fn pem_cert(position: usize, pem: &str) -> ChainCert {
     let pem = pem.replace("\\/", "/");
-    let parsed = crate::pins::pem_certs(pem.as_bytes()).ok().and_then(|certs| {
-        let der = certs.into_iter().next()?;
-        let (_, x) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
-        Some((
-            x.subject().to_string(),
-            x.issuer().to_string(),
-            crate::pins::spki_pin(x.tbs_certificate.subject_pki.raw),
-        ))
-    });
+    let parsed = crate::pins::pem_certs(pem.as_bytes())
+        .ok()
+        .and_then(|certs| {
+            let der = certs.into_iter().next()?;
+            let (_, x) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
+            Some((
+                x.subject().to_string(),
+                x.issuer().to_string(),
+                crate::pins::spki_pin(x.tbs_certificate.subject_pki.raw),
+            ))
+        });
     match parsed {
         Some((subject, issuer, pin)) => ChainCert {
             position,

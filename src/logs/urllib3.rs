@@ -49,9 +49,8 @@ impl Parser for Urllib3 {
         if let Some(rest) = text::after(t, "HTTPSConnectionPool(host=") {
             let host = rest.trim_start_matches(['\'', '"']);
             let host = host.split(['\'', '"']).next().unwrap_or("");
-            let port = text::after(rest, "port=").and_then(|p| {
-                p.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
-            });
+            let port = text::after(rest, "port=")
+                .and_then(|p| p.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok());
             if let Some((h, _)) = text::host_port(host) {
                 self.host = Some((h, port));
             }
@@ -69,7 +68,10 @@ impl Parser for Urllib3 {
             return false;
         }
         self.taken = Some(key);
-        let (host, port) = self.host.clone().map_or((None, None), |(h, p)| (Some(h), p));
+        let (host, port) = self
+            .host
+            .clone()
+            .map_or((None, None), |(h, p)| (Some(h), p));
         out.push(Found {
             format: Some(Format::Urllib3),
             line: line.no,
