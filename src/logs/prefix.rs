@@ -74,6 +74,15 @@ fn spaces(b: &[u8], at: usize) -> usize {
     at + run(b, at, |c| c == b' ' || c == b'\t')
 }
 
+/// Past one space at `at`, if there is one: the separator, not the message's indentation.
+fn one_space(b: &[u8], at: usize) -> usize {
+    if b.get(at) == Some(&b' ') {
+        at + 1
+    } else {
+        at
+    }
+}
+
 fn some_spaces(b: &[u8], at: usize) -> Option<usize> {
     let end = spaces(b, at);
     (end > at).then_some(end)
@@ -247,7 +256,8 @@ fn tag_colon(b: &[u8], at: usize) -> Option<usize> {
     if tag.is_empty() || tag.iter().any(|c| *c == b'\t') {
         return None;
     }
-    Some(spaces(b, at + colon + 2))
+    // logcat writes `tag: message`: what follows that one space is the message's own.
+    Some(at + colon + 2)
 }
 
 /// Android Studio's `12641-16010/com.example.app ` before `W/System.err: `, and its newer
@@ -301,7 +311,7 @@ fn level_tag(b: &[u8]) -> Option<usize> {
         i = byte(b, j + n, b')')?;
     }
     let i = byte(b, i, b':')?;
-    Some(spaces(b, i))
+    Some(one_space(b, i))
 }
 
 /// Xcode's console and os_log: `MyApp[123:4567] `, also `MyApp[123] `.
@@ -408,6 +418,15 @@ mod tests {
         assert_eq!(
             strip("I/System.out:     sha256/AAAA: CN=x"),
             "    sha256/AAAA: CN=x"
+        );
+        // OkHttp 3.13's block as `adb logcat` (threadtime) shows System.err (tests/logs.rs).
+        assert_eq!(
+            strip("12-01 10:00:00.123  1234  5678 W System.err:   Peer certificate chain:"),
+            "  Peer certificate chain:"
+        );
+        assert_eq!(
+            strip("12-01 10:00:00.123  1234  5678 W System.err: \tat okhttp3.CertificatePinner.check(CertificatePinner.java:204)"),
+            "\tat okhttp3.CertificatePinner.check(CertificatePinner.java:204)"
         );
     }
 }
