@@ -28,9 +28,12 @@ const LEVEL_WORDS: [&str; 10] = [
     "TRACE", "DEBUG", "INFO", "NOTICE", "WARN", "WARNING", "ERROR", "FATAL", "SEVERE", "CRITICAL",
 ];
 
+/// A prefix rule: the length of the prefix it recognises at the start, if any.
+type Rule = fn(&[u8]) -> Option<usize>;
+
 fn strip_one(s: &str) -> &str {
     let b = s.as_bytes();
-    let rules: [fn(&[u8]) -> Option<usize>; 13] = [
+    let rules: [Rule; 13] = [
         quote,
         github_command,
         iso_timestamp,
@@ -253,7 +256,7 @@ fn tag_colon(b: &[u8], at: usize) -> Option<usize> {
     let window = &b[at..b.len().min(at + 64)];
     let colon = window.windows(2).position(|w| w == b": ")?;
     let tag = &window[..colon];
-    if tag.is_empty() || tag.iter().any(|c| *c == b'\t') {
+    if tag.is_empty() || tag.contains(&b'\t') {
         return None;
     }
     // logcat writes `tag: message`: what follows that one space is the message's own.
