@@ -6,8 +6,11 @@
 //! Trust failures: `(60) SSL certificate problem: ...`, `(51) ... no alternative certificate
 //! subject name matches ...`.
 //!
-//! Tested on: curl 7.88 (Debian 12) run here through pin-proxy (tests/logs.rs) and the message
-//! templates of curl's `lib/vtls/vtls.c` and `lib/vtls/openssl.c`.
+//! Tested on: curl 7.88 (Debian 12) run here through pin-proxy under `bash -x` (tests/logs.rs):
+//! `-v --pinnedpubkey` against the forged leaf (three runs in one log) and against a test
+//! origin's own leaf through passthrough, `--cacert` against the `untrusted-ca` profile, and a
+//! run that succeeds; and the message templates of curl's `lib/vtls/vtls.c` and
+//! `lib/vtls/openssl.c`.
 
 use super::{text, ChainCert, Format, Found, Kind, Line, Parser};
 
