@@ -2,9 +2,12 @@
 //! public key hash P subject S` for the verified path (and `sent certificate` for the others
 //! sent), then `pinning invalid for host H and certificate i's public key hash P` and `host H
 //! expected one of N pin(s): a, b`; `trust evaluation failed for host H: ...`; `host H has no pins
-//! (pins are for ...): cancelled (fail-closed)`.
+//! (pins are for ...): cancelled (fail-closed)`. `outcome O (exit N)`, always a run's last line,
+//! ends the run: the certificates of one run are never another's.
 //!
-//! Tested on: `pin-proxy client` run here through pin-proxy (tests/logs.rs).
+//! Tested on: `pin-proxy client` run here through pin-proxy (tests/logs.rs): pin mismatches
+//! (intercepted, and through passthrough against a test origin), trust and no-pins failures, and
+//! a successful run logged before a failing one (the text is in the tests below).
 
 use crate::client::report::PREFIX;
 
@@ -27,6 +30,11 @@ impl Parser for Client {
             return false;
         };
         let msg = msg.trim();
+        if msg.starts_with("outcome ") {
+            self.finish(out);
+            self.certs.clear();
+            return false;
+        }
         if let Some(rest) = msg.strip_prefix("pinning invalid for host ") {
             let host = text::word(rest).to_string();
             if self.open.is_none() {
@@ -137,5 +145,46 @@ impl Client {
             found.pin_kind = Some(PinKind::SpkiSha256);
         }
         found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::logs::{explain, Diagnosis};
+
+    /// Two runs of `pin-proxy client` through pin-proxy: the first pins the forged leaf (ok), the
+    /// second a key that is not on the path.
+    const OK_THEN_MISMATCH: &str = "\
+pin-proxy client: host api.test certificate 0 public key hash MLg5htqvWEh8iN8IvDbE0/Xsol2cOsNevYIMWZXE5Qo= subject CN=api.test
+pin-proxy client: host api.test certificate 1 public key hash EFJzSRiRxaEK/P/qtBiJwHcn7qDY+4ItLVxtmZSokOY= subject O=pin-proxy (testing only; generated on this machine), CN=pin-proxy local CA d07e786e
+pin-proxy client: pinning valid for host api.test and certificate 0's public key hash MLg5htqvWEh8iN8IvDbE0/Xsol2cOsNevYIMWZXE5Qo=
+pin-proxy client: GET https://api.test/ -> 200 OK (3 bytes)
+pin-proxy client: outcome ok (exit 0)
+pin-proxy client: host api.test certificate 0 public key hash MLg5htqvWEh8iN8IvDbE0/Xsol2cOsNevYIMWZXE5Qo= subject CN=api.test
+pin-proxy client: host api.test certificate 1 public key hash EFJzSRiRxaEK/P/qtBiJwHcn7qDY+4ItLVxtmZSokOY= subject O=pin-proxy (testing only; generated on this machine), CN=pin-proxy local CA d07e786e
+pin-proxy client: pinning invalid for host api.test and certificate 0's public key hash MLg5htqvWEh8iN8IvDbE0/Xsol2cOsNevYIMWZXE5Qo=
+pin-proxy client: pinning invalid for host api.test and certificate 1's public key hash EFJzSRiRxaEK/P/qtBiJwHcn7qDY+4ItLVxtmZSokOY=
+pin-proxy client: host api.test expected one of 1 pin(s): AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=
+pin-proxy client: outcome pin_mismatch (exit 10)
+";
+
+    #[test]
+    fn a_run_s_certificates_are_not_the_next_run_s() {
+        let e = explain(OK_THEN_MISMATCH.as_bytes()).unwrap();
+        assert_eq!(e.failures.len(), 1, "{:#?}", e.failures);
+        let f = &e.failures[0];
+        assert_eq!(f.line, 8);
+        assert_eq!(
+            f.presented_pins,
+            [
+                "MLg5htqvWEh8iN8IvDbE0/Xsol2cOsNevYIMWZXE5Qo=",
+                "EFJzSRiRxaEK/P/qtBiJwHcn7qDY+4ItLVxtmZSokOY="
+            ]
+        );
+        assert_eq!(
+            f.pinned_pins,
+            ["AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="]
+        );
+        assert_eq!(f.diagnosis, Diagnosis::Intercepted);
     }
 }

@@ -6,8 +6,12 @@
 //! Trust failures: `(60) SSL certificate problem: ...`, `(51) ... no alternative certificate
 //! subject name matches ...`.
 //!
-//! Tested on: curl 7.88 (Debian 12) run here through pin-proxy (tests/logs.rs) and the message
-//! templates of curl's `lib/vtls/vtls.c` and `lib/vtls/openssl.c`.
+//! Tested on: curl 7.88 (Debian 12) run here through pin-proxy under `bash -x` (tests/logs.rs):
+//! `-v --pinnedpubkey` against the forged leaf (three runs in one log) and against a test
+//! origin's own leaf through passthrough, `--cacert` against the `untrusted-ca` profile, and a
+//! run that succeeds; real runs in tests/fixtures/logs (`curl-forging-proxy.log`,
+//! `curl-rotated.log`); and the message templates of curl's `lib/vtls/vtls.c` and
+//! `lib/vtls/openssl.c`.
 
 use super::{text, ChainCert, Format, Found, Kind, Line, Parser};
 
@@ -22,8 +26,6 @@ pub(crate) struct Curl {
     subject: Option<String>,
     issuer: Option<String>,
     hash: Option<String>,
-    /// The line of the ` public key hash:` line: where the failure's text begins.
-    hash_line: Option<u64>,
     pinned: Vec<String>,
     /// The line and message of the last failure, so curl's repeat of it is not counted again.
     last: Option<(u64, Kind)>,
@@ -59,7 +61,6 @@ impl Parser for Curl {
             }
         } else if let Some(rest) = text::after(t, "public key hash: sha256//") {
             self.hash = Some(text::b64_run(rest.trim()).to_string()).filter(|h| !h.is_empty());
-            self.hash_line = Some(line.no);
         } else if let Some(subject) = star.and_then(|s| s.strip_prefix("subject: ")) {
             self.subject = Some(subject.trim().to_string());
         } else if let Some(issuer) = star.and_then(|s| s.strip_prefix("issuer: ")) {
@@ -100,7 +101,6 @@ impl Curl {
         self.subject = None;
         self.issuer = None;
         self.hash = None;
-        self.hash_line = None;
     }
 
     /// `curl ... --pinnedpubkey 'sha256//a;sha256//b' https://host/`.
@@ -139,10 +139,9 @@ impl Curl {
             .host
             .clone()
             .map_or((None, None), |(h, p)| (Some(h), p));
-        let line = match (kind, self.hash_line) {
-            (Kind::Pinning, Some(l)) if no - l <= REPEAT_LINES => l,
-            _ => no,
-        };
+        // The failure begins where curl says something failed: the ` public key hash:` line
+        // before it is printed for every pinned connection, good or bad.
+        let line = no;
         let mut found = Found {
             format: Some(Format::Curl),
             line,

@@ -46,14 +46,11 @@ impl Parser for Delegate {
             }
             let hashes = &self.hashes;
             let open = self.open.get_or_insert_with(|| {
-                let first_hash = hashes
-                    .iter()
-                    .find(|(no, h, _)| *h == host && line.no - no <= CONTEXT_LINES)
-                    .map(|(no, _, _)| *no);
                 let mut found = Found {
                     format: Some(Format::UrlsessionDelegate),
-                    // The evaluation's first line: its first hash line.
-                    line: first_hash.unwrap_or(line.no),
+                    // The first `pinning invalid` line: the hash lines before it are printed for
+                    // every connection, good or bad.
+                    line: line.no,
                     host: Some(host.clone()),
                     kind: Kind::Pinning,
                     message: "pinning invalid".into(),

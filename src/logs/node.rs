@@ -5,9 +5,17 @@
 //! `Public key ping-sha256:`) when an app prints them before its check. Node's own trust errors
 //! (`unable to verify the first certificate`, `self-signed certificate in certificate chain`,
 //! `unable to get local issuer certificate`, `Hostname/IP does not match certificate's altnames`)
-//! are trust failures.
+//! are trust failures, unless the line is libcurl's `SSL certificate problem: ...` (curl, git,
+//! PHP print the same OpenSSL texts there; the curl parser owns them).
 //!
-//! Tested on: Node 20 run here with the docs' recipe through pin-proxy (tests/logs.rs).
+//! The recipe's `sha256(cert.pubkey)` is the SPKI pin only for RSA keys: for an EC key Node's
+//! `pubkey` is the bare public point, so its "pins" (the informational lines, the app's pinned
+//! value) are not the `sha256/` pins other tools compute for the same certificate.
+//!
+//! Tested on: `node-checkserveridentity.log` (the recipe run here: its informational lines
+//! belong to a passing run, so they are no failing chain), and Node 20 run here with the docs' recipe through pin-proxy (tests/logs.rs), with and
+//! without the informational lines before the check (RSA keys; with EC keys the printed pins
+//! were Node's, as said above).
 
 use super::{text, ChainCert, Format, Found, Kind, Line, Parser, PinKind};
 
@@ -138,4 +146,41 @@ impl Parser for Node {
     }
 
     fn finish(&mut self, _out: &mut Vec<Found>) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::logs::{explain, Format};
+
+    /// curl 7.88 through pin-proxy's `untrusted-ca` profile: one trust failure, curl's, though its
+    /// text is also one of Node's.
+    const CURL_UNTRUSTED: &str = "\
+* TLSv1.3 (IN), TLS handshake, Certificate (11):
+* TLSv1.3 (OUT), TLS alert, unknown CA (560):
+* SSL certificate problem: self-signed certificate in certificate chain
+* Closing connection 0
+curl: (60) SSL certificate problem: self-signed certificate in certificate chain
+More details here: https://curl.se/docs/sslcerts.html
+";
+
+    /// Node 20, the recipe's `tls.connect` with a CA that did not sign the chain.
+    const NODE_UNTRUSTED: &str = "\
+Error: self-signed certificate in certificate chain
+    at TLSSocket.onConnectSecure (node:_tls_wrap:1699:34)
+    at TLSSocket.emit (node:events:524:28)
+    at TLSSocket._finishInit (node:_tls_wrap:1097:8)
+    at ssl.onhandshakedone (node:_tls_wrap:883:12) {
+  code: 'SELF_SIGNED_CERT_IN_CHAIN'
+}
+";
+
+    #[test]
+    fn curl_s_wording_of_an_openssl_error_is_not_node_s() {
+        let e = explain(CURL_UNTRUSTED.as_bytes()).unwrap();
+        let formats: Vec<_> = e.failures.iter().map(|f| (f.format, f.line)).collect();
+        assert_eq!(formats, [(Format::Curl, 3)]);
+        let e = explain(NODE_UNTRUSTED.as_bytes()).unwrap();
+        let formats: Vec<_> = e.failures.iter().map(|f| (f.format, f.line)).collect();
+        assert_eq!(formats, [(Format::Node, 1)]);
+    }
 }

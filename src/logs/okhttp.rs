@@ -6,7 +6,11 @@
 //!
 //! Tested on: the public Burp Suite sample (`okhttp-logcat-burp-slash-pin.log`, a pin that starts
 //! with `/`), the message templates of `okhttp3/CertificatePinner.kt` and
-//! `okhttp3/internal/connection/RealConnection.kt`, and OkHttp 3.13 run here (tests/logs.rs).
+//! `okhttp3/internal/connection/RealConnection.kt`, and OkHttp 3.13 (Debian's libokhttp-java on
+//! OpenJDK 17) run here through pin-proxy (tests/logs.rs): `printStackTrace` of a pin failure
+//! against the forged chain (as is, behind a logcat threadtime prefix, with CRLF), of one against
+//! a test origin's own chain through passthrough, and of `Hostname ... not verified` against the
+//! `wrong-host` profile.
 
 use super::{text, ChainCert, Format, Found, Kind, Line, Parser};
 

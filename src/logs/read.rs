@@ -252,11 +252,9 @@ impl Scanner {
         let width = decoded.chars().count();
         let (no, text): (u64, std::borrow::Cow<'_, str>) = match self.pending.take() {
             // A hard-wrapped line: its rest starts in column 1, with no prefix and no indent.
-            Some(p)
-                if p.wrapped
-                    && stripped.len() == decoded.len()
-                    && (p.prefixed || !decoded.starts_with([' ', '\t'])) =>
-            {
+            // Only where lines carry prefixes: a continuation is then told by having none. In
+            // a log without prefixes a line of that width is just a line.
+            Some(p) if p.wrapped && p.prefixed && stripped.len() == decoded.len() => {
                 (p.no, format!("{}{}", p.text, stripped).into())
             }
             Some(p) => match text::join_cut(&p.text, stripped) {

@@ -223,7 +223,7 @@ fn trustkit_ios_hex_pins() {
     let f = one(&log);
     assert_eq!(f.format, Format::Trustkit);
     assert_eq!(f.host.as_deref(), Some("api.example.com"));
-    assert_eq!(f.line, 1);
+    assert_eq!(f.line, 5, "the Error: line");
     assert_eq!(
         f.presented_pins[0],
         text::hex_to_b64(hex).unwrap_or_default()
@@ -246,7 +246,7 @@ fn curl_verbose_is_one_failure_with_its_chain() {
     assert_eq!(f.port, Some(443));
     assert_eq!(f.presented_pins, [PIN_B]);
     assert_eq!(f.diagnosis, Diagnosis::Intercepted);
-    assert_eq!(f.line, 10, "the public key hash line");
+    assert_eq!(f.line, 11, "the line that says it failed");
 }
 
 #[test]
@@ -301,7 +301,7 @@ fn delegate_lines_absorb_the_cancel() {
     let f = one(&log);
     assert_eq!(f.format, Format::UrlsessionDelegate);
     assert_eq!(f.presented_pins, [PIN_A, PIN_C]);
-    assert_eq!(f.line, 1, "the evaluation's first hash line");
+    assert_eq!(f.line, 3, "the first pinning invalid line");
 }
 
 #[test]

@@ -136,11 +136,11 @@ impl Parser for Trustkit {
 }
 
 impl Trustkit {
+    /// The line that says what failed: where the failure begins (the `Checking certificate`
+    /// lines before it are logged for every evaluation, good or bad).
     fn cause(&mut self, no: u64, kind: Kind) {
-        let eval = self.eval.get_or_insert_with(|| Eval {
-            line: no,
-            ..Eval::default()
-        });
+        let eval = self.eval.get_or_insert_with(Eval::default);
+        eval.line = no;
         eval.cause = Some(kind);
     }
 }

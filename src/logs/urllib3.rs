@@ -125,3 +125,75 @@ impl Parser for Urllib3 {
         out.append(&mut self.held);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::logs::explain;
+
+    const EXPECTED: &str = "abababababababababababababababababababababababababababababababab";
+    const GOT: &str = "23b0ad3d07a35a299080064625f35155a4a6aedd289713a9938f2a08ca6e9cfb";
+
+    /// urllib3 2.7, `ProxyManager(..., assert_fingerprint=...)`, default retries, no logging:
+    /// the chain's first line names no host, its last one does (File lines shortened).
+    const TRACEBACK: &str = r#"Traceback (most recent call last):
+  File "/root/.pyenv/versions/3.11.7/lib/python3.11/site-packages/urllib3/connectionpool.py", line 774, in urlopen
+    self._prepare_proxy(conn)
+  File "/root/.pyenv/versions/3.11.7/lib/python3.11/site-packages/urllib3/util/ssl_.py", line 136, in assert_fingerprint
+    raise SSLError(
+urllib3.exceptions.SSLError: Fingerprints did not match. Expected "abababababababababababababababababababababababababababababababab", got "23b0ad3d07a35a299080064625f35155a4a6aedd289713a9938f2a08ca6e9cfb"
+
+The above exception was the direct cause of the following exception:
+
+Traceback (most recent call last):
+  File "/tmp/rl/u.py", line 4, in <module>
+    http.request("GET", url)
+  File "/root/.pyenv/versions/3.11.7/lib/python3.11/site-packages/urllib3/util/retry.py", line 543, in increment
+    raise MaxRetryError(_pool, url, reason) from reason  # type: ignore[arg-type]
+    ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
+urllib3.exceptions.MaxRetryError: HTTPSConnectionPool(host='api.test', port=443): Max retries exceeded with url: / (Caused by SSLError('Fingerprints did not match. Expected "abababababababababababababababababababababababababababababababab", got "23b0ad3d07a35a299080064625f35155a4a6aedd289713a9938f2a08ca6e9cfb"'))
+"#;
+
+    /// The same run with `logging.basicConfig()`: three retry warnings come first.
+    const RETRIES: &str = r#"WARNING:urllib3.connectionpool:Retrying (Retry(total=2, connect=None, read=None, redirect=None, status=None)) after connection broken by 'SSLError('Fingerprints did not match. Expected "abababababababababababababababababababababababababababababababab", got "23b0ad3d07a35a299080064625f35155a4a6aedd289713a9938f2a08ca6e9cfb"')': /
+WARNING:urllib3.connectionpool:Retrying (Retry(total=1, connect=None, read=None, redirect=None, status=None)) after connection broken by 'SSLError('Fingerprints did not match. Expected "abababababababababababababababababababababababababababababababab", got "23b0ad3d07a35a299080064625f35155a4a6aedd289713a9938f2a08ca6e9cfb"')': /
+WARNING:urllib3.connectionpool:Retrying (Retry(total=0, connect=None, read=None, redirect=None, status=None)) after connection broken by 'SSLError('Fingerprints did not match. Expected "abababababababababababababababababababababababababababababababab", got "23b0ad3d07a35a299080064625f35155a4a6aedd289713a9938f2a08ca6e9cfb"')': /
+"#;
+
+    #[test]
+    fn the_host_at_the_end_of_a_chain_is_the_failure_s() {
+        let e = explain(TRACEBACK.as_bytes()).unwrap();
+        assert_eq!(e.failures.len(), 1, "{:#?}", e.failures);
+        let f = &e.failures[0];
+        assert_eq!(f.line, 6);
+        assert_eq!(f.host.as_deref(), Some("api.test"));
+        assert_eq!(f.port, Some(443));
+        assert_eq!(f.presented_pins, [GOT]);
+        assert_eq!(f.pinned_pins, [EXPECTED]);
+        assert_eq!(f.count, 1);
+    }
+
+    #[test]
+    fn each_logged_retry_is_an_attempt_of_the_same_failure() {
+        let log = format!("{RETRIES}{TRACEBACK}");
+        let e = explain(log.as_bytes()).unwrap();
+        assert_eq!(e.failures.len(), 1, "{:#?}", e.failures);
+        let f = &e.failures[0];
+        assert_eq!((f.line, f.count), (1, 4));
+        assert_eq!(f.host.as_deref(), Some("api.test"));
+        assert_eq!(f.port, Some(443));
+    }
+
+    #[test]
+    fn a_traceback_without_a_pool_line_keeps_no_host() {
+        let first: String = TRACEBACK
+            .lines()
+            .take(6)
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let twice = format!("{first}{first}");
+        let e = explain(twice.as_bytes()).unwrap();
+        assert_eq!(e.failures.len(), 1, "{:#?}", e.failures);
+        assert_eq!((e.failures[0].line, e.failures[0].count), (6, 2));
+        assert_eq!(e.failures[0].host, None);
+    }
+}
