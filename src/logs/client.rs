@@ -51,7 +51,9 @@ impl Parser for Client {
         }
         if let Some(rest) = msg.strip_prefix("host ") {
             let host = text::word(rest).to_string();
-            let rest = &rest[host.len()..];
+            let rest = rest
+                .find(host.as_str())
+                .map_or(rest, |i| &rest[i + host.len()..]);
             if let Some(pins) = text::after(rest, "pin(s): ") {
                 let mut found = self.open.take().unwrap_or_else(|| {
                     self.found(line.no, &host, Kind::Pinning, "pinning invalid")

@@ -364,3 +364,55 @@ fn an_okhttp_block_behind_an_unknown_prefix_is_still_read() {
     assert_eq!(f.pinned_pins, [PIN_B]);
     assert_eq!(f.host.as_deref(), Some("api.example.com"));
 }
+
+mod never_panics {
+    use proptest::prelude::*;
+
+    /// Pieces of every format's text, glued with arbitrary text: the reader must never panic
+    /// and must count every line.
+    const PIECES: [&str; 24] = [
+        "Certificate pinning failure!\n",
+        "  Peer certificate chain:\n",
+        "    sha256/",
+        "  Pinned certificates for ",
+        "Hostname é not verified:\n",
+        "=== TrustKit: Testing SSL Pin <1a2b",
+        "=== TrustKit: Pin validation failed for ",
+        "Pin verification failed\n  Configured pins: ",
+        "\"known-pins\" : [",
+        "{\"validated-certificate-chain\":[\"",
+        "public key hash: sha256//",
+        "curl: (90) SSL: public key does not match pinned public key\n",
+        "Fingerprints did not match. Expected \"",
+        "HTTPSConnectionPool(host='",
+        "NSURLErrorDomain Code=-1202 \u{201c}",
+        "<cert(0x1) s: ",
+        "URLSessionDelegate: pinning invalid for host ",
+        "pin-proxy client: host ",
+        "[1:2][127.0.0.1:5] server connect ",
+        "Client TLS handshake failed. ",
+        "ApproovService: pin verification ",
+        "\\n",
+        "12-01 10:00:00.123  1  2 W Tag: ",
+        "{\"schema\":1,\"verdict\":\"cancelled\",\"host\":",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(150))]
+        #[test]
+        fn arbitrary_mixes_of_format_text(parts in proptest::collection::vec((0usize..PIECES.len(), "\\PC{0,12}", any::<bool>()), 0..40)) {
+            let mut log = String::new();
+            for (i, noise, newline) in parts {
+                log.push_str(PIECES[i]);
+                log.push_str(&noise);
+                if newline {
+                    log.push('\n');
+                }
+            }
+            let explained = super::explain(log.as_bytes());
+            prop_assert!(explained.is_ok());
+            let lines = log.split('\n').count() as u64 - u64::from(log.ends_with('\n') || log.is_empty());
+            prop_assert_eq!(explained.map(|e| e.lines).unwrap_or(0), lines);
+        }
+    }
+}
