@@ -14,6 +14,7 @@
 //! It does not resolve names for mapped test hosts, does not keep traffic bodies, and does not
 //! ship a CA: each install generates its own.
 
+pub mod access;
 pub mod ca;
 pub mod case_record;
 pub mod cli;

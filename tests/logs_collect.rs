@@ -1,7 +1,7 @@
 //! `pin-proxy logs collect` end to end: the real binary on 127.0.0.1:0, TrustKit's own sample
 //! report posted by real clients (curl, and Python's urllib.request), garbage of every kind
 //! (other methods, oversized, non-JSON and non-report bodies, bytes that are not HTTP) with the
-//! server still serving after it, the loopback-only rule, and `logs explain` on the collected
+//! server still serving after it, the LAN rule (a LAN address needs --allow-from; in network namespaces of the test's own, a client outside the list is disconnected and one inside is collected), and `logs explain` on the collected
 //! file. Every wait is bounded.
 
 mod common;
@@ -45,8 +45,21 @@ struct Collector {
 
 impl Collector {
     fn start(out: &Path, extra: &[&str]) -> Self {
-        let mut child = Command::new(common::bin())
-            .args(["logs", "collect", "--listen", "127.0.0.1:0", "--out"])
+        Self::start_in(None, "127.0.0.1:0", out, extra)
+    }
+
+    /// Started in a network namespace (`ip netns exec NS`) when one is given.
+    fn start_in(ns: Option<&str>, listen: &str, out: &Path, extra: &[&str]) -> Self {
+        let mut cmd = match ns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(common::bin());
+                c
+            }
+            None => Command::new(common::bin()),
+        };
+        let mut child = cmd
+            .args(["logs", "collect", "--listen", listen, "--out"])
             .arg(out)
             .args(extra)
             .stdin(Stdio::null())
@@ -538,10 +551,7 @@ fn only_loopback_and_an_existing_directory() {
         );
         assert_eq!(code, Some(2), "{lan}: {stderr}");
         assert!(stderr.contains("is not a loopback address"), "{stderr}");
-        assert!(
-            stderr.contains("--allow-from in a later release"),
-            "{stderr}"
-        );
+        assert!(stderr.contains("needs --allow-from CIDR"), "{stderr}");
     }
     assert!(
         !Path::new(out).exists(),
@@ -610,4 +620,188 @@ fn explain_json_into_a_closed_pipe_is_not_an_error() {
         .unwrap();
     assert!(status.success(), "{status:?}: {stderr}");
     assert!(!stderr.contains("cannot write"), "{stderr}");
+}
+
+/// Two network namespaces of the test's own joined by a veth pair: the collector listens on a
+/// LAN address in one, clients post from the other. Removed on drop.
+struct Lan {
+    server_ns: String,
+    client_ns: String,
+    server_ip: String,
+    client_ip: String,
+}
+
+impl Lan {
+    /// `None` (the test skips) where namespaces cannot be made: not root, no `ip`. Under
+    /// `CI=true` that is a failure.
+    fn new() -> Option<Lan> {
+        let id = std::process::id() % 200 + 20;
+        let lan = Lan {
+            server_ns: format!("ppc-srv-{}", std::process::id()),
+            client_ns: format!("ppc-cli-{}", std::process::id()),
+            server_ip: format!("10.78.{id}.1"),
+            client_ip: format!("10.78.{id}.2"),
+        };
+        let (srv, cli) = (lan.server_ns.clone(), lan.client_ns.clone());
+        let veth = format!("ppc{id}");
+        let peer = format!("ppd{id}");
+        let steps: Vec<Vec<String>> = vec![
+            vec!["netns".into(), "add".into(), srv.clone()],
+            vec!["netns".into(), "add".into(), cli.clone()],
+            vec![
+                "link".into(),
+                "add".into(),
+                veth.clone(),
+                "netns".into(),
+                srv.clone(),
+                "type".into(),
+                "veth".into(),
+                "peer".into(),
+                "name".into(),
+                peer.clone(),
+                "netns".into(),
+                cli.clone(),
+            ],
+            vec![
+                "-n".into(),
+                srv.clone(),
+                "addr".into(),
+                "add".into(),
+                format!("{}/24", lan.server_ip),
+                "dev".into(),
+                veth.clone(),
+            ],
+            vec![
+                "-n".into(),
+                cli.clone(),
+                "addr".into(),
+                "add".into(),
+                format!("{}/24", lan.client_ip),
+                "dev".into(),
+                peer.clone(),
+            ],
+            vec![
+                "-n".into(),
+                srv.clone(),
+                "link".into(),
+                "set".into(),
+                veth,
+                "up".into(),
+            ],
+            vec![
+                "-n".into(),
+                cli.clone(),
+                "link".into(),
+                "set".into(),
+                peer,
+                "up".into(),
+            ],
+            vec![
+                "-n".into(),
+                srv,
+                "link".into(),
+                "set".into(),
+                "lo".into(),
+                "up".into(),
+            ],
+            vec![
+                "-n".into(),
+                cli,
+                "link".into(),
+                "set".into(),
+                "lo".into(),
+                "up".into(),
+            ],
+        ];
+        for step in steps {
+            let ok = Command::new("ip")
+                .args(&step)
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if !ok {
+                let why = format!("cannot make network namespaces (ip {})", step.join(" "));
+                assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}");
+                eprintln!("skipped: {why}");
+                return None;
+            }
+        }
+        Some(lan)
+    }
+
+    /// POSTs the sample report from the client namespace; curl's exit code and the status.
+    fn post(&self, addr: SocketAddr) -> (Option<i32>, String) {
+        let out = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.client_ns,
+                "curl",
+                "-sS",
+                "--max-time",
+                "5",
+            ])
+            .args([
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "-H",
+                "Content-Type: application/json",
+            ])
+            .arg("--data-binary")
+            .arg(format!("@{}", sample().display()))
+            .arg(format!("http://{addr}/report"))
+            .output()
+            .expect("curl runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+        )
+    }
+}
+
+impl Drop for Lan {
+    fn drop(&mut self) {
+        for ns in [&self.server_ns, &self.client_ns] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+#[test]
+fn a_lan_address_needs_allow_from_and_others_are_disconnected() {
+    let Some(lan) = Lan::new() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("reports.jsonl");
+    let listen = format!("{}:0", lan.server_ip);
+
+    // Allowed: another host only. The client's connection is closed unread, and said so.
+    let mut c = Collector::start_in(
+        Some(&lan.server_ns),
+        &listen,
+        &out,
+        &["--allow-from", "10.99.0.0/16"],
+    );
+    let (code, status) = lan.post(c.addr);
+    assert_ne!(code, Some(0), "curl should fail: {status}");
+    let refused = c.stderr_line(|l| l.contains("refused: not in --allow-from"));
+    assert!(refused.contains(&lan.client_ip), "{refused}");
+    assert!(c.lines().is_empty(), "nothing collected");
+    let _ = c.child.kill();
+    let _ = c.child.wait();
+
+    // The client's range allowed: the report goes in.
+    let range = format!("{}/24", lan.client_ip);
+    let mut c = Collector::start_in(
+        Some(&lan.server_ns),
+        &listen,
+        &out,
+        &["--allow-from", &range, "--max-reports", "1"],
+    );
+    let (code, status) = lan.post(c.addr);
+    assert_eq!((code, status.as_str()), (Some(0), "204"));
+    assert_explained(&c.stdout_line());
+    assert!(c.wait_exit().success(), "{:#?}", c.seen);
+    assert_eq!(c.lines().len(), 1);
 }

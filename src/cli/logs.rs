@@ -33,9 +33,14 @@ pub(crate) enum LogsCommand {
 
 #[derive(Debug, Args)]
 pub(crate) struct CollectArgs {
-    /// Where to listen: loopback only (127.0.0.0/8 or ::1); port 0 picks a free port.
+    /// Where to listen; port 0 picks a free port. An address that is not loopback needs
+    /// --allow-from.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8765")]
     listen: SocketAddr,
+    /// Address ranges that may post reports besides loopback clients (`192.168.1.0/24`,
+    /// `10.0.0.7`, `fd00::/8`); repeatable or comma-separated. Others are disconnected.
+    #[arg(long, value_name = "CIDR", value_delimiter = ',', value_parser = parse_cidr)]
+    allow_from: Vec<crate::access::Cidr>,
     /// The reports file (JSON Lines), appended to; created if missing, in a directory that
     /// exists.
     #[arg(long, value_name = "FILE")]
@@ -104,6 +109,7 @@ fn print_event(event: Event) {
 fn collect(args: &CollectArgs) -> Result<i32> {
     let config = collect::Config {
         listen: args.listen,
+        allow_from: crate::access::AllowList::new(args.allow_from.clone()),
         out: args.out.clone(),
         max_reports: args.max_reports,
     };
@@ -336,4 +342,8 @@ fn write_text(out: &mut impl io::Write, name: &str, explained: &logs::Explained)
         writeln!(out, "   {}", f.explanation)?;
     }
     Ok(())
+}
+
+fn parse_cidr(s: &str) -> std::result::Result<crate::access::Cidr, String> {
+    s.parse()
 }

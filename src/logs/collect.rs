@@ -20,6 +20,7 @@
 //! shared loopback). Listening on a LAN address comes with an allow-list (`--allow-from`) in a
 //! later release.
 
+use crate::access::{self, AllowList};
 use std::convert::Infallible;
 use std::fmt;
 use std::fs::{File, OpenOptions};
@@ -69,8 +70,12 @@ const MAX_LOGGED_PATH: usize = 200;
 /// What the collector is told at start.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Where to listen: a loopback address (127.0.0.0/8 or ::1); port 0 picks a free port.
+    /// Where to listen: loopback, or another address with `allow_from`; port 0 picks a free
+    /// port.
     pub listen: SocketAddr,
+    /// Who may connect besides loopback clients (`--allow-from`); required off loopback, since
+    /// TrustKit cannot send credentials.
+    pub allow_from: AllowList,
     /// The reports file, appended to (created if missing; its directory must exist).
     pub out: PathBuf,
     /// Accept this many reports, then answer 503 to more and report [`Collector::reached_max`].
@@ -161,17 +166,8 @@ impl Collector {
     /// [`Event`] goes to `events`.
     pub async fn start(config: &Config, events: mpsc::UnboundedSender<Event>) -> Result<Self> {
         let listen = config.listen;
-        if !listen.ip().is_loopback() {
-            return Err(Error::input(
-                "--listen",
-                format!(
-                    "{listen} is not a loopback address: logs collect listens on 127.0.0.0/8 or \
-                     ::1 only for now (an emulator reaches it through `adb reverse tcp:PORT \
-                     tcp:PORT`, the iOS Simulator directly); listening on the LAN comes with \
-                     --allow-from in a later release"
-                ),
-            ));
-        }
+        access::check_server_listen(listen, &config.allow_from, "logs collect")
+            .map_err(|e| Error::input("--listen", e))?;
         let store = Store::open(&config.out)?;
         let listener = TcpListener::bind(listen)
             .await
@@ -182,6 +178,7 @@ impl Collector {
         let (done, _) = watch::channel(false);
         let shared = Arc::new(Shared {
             addr,
+            allow_from: config.allow_from.clone(),
             store: Mutex::new(store),
             max_reports: config.max_reports,
             events,
@@ -245,6 +242,7 @@ impl Drop for Collector {
 
 struct Shared {
     addr: SocketAddr,
+    allow_from: AllowList,
     store: Mutex<Store>,
     max_reports: Option<u64>,
     events: mpsc::UnboundedSender<Event>,
@@ -350,6 +348,12 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stopped: watch::R
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
+        if !shared.allow_from.allows(peer.ip()) {
+            // Closed unread: a client outside the list learns nothing but that.
+            drop(tcp);
+            shared.note(peer, None, access::NOT_ALLOWED.to_string());
+            continue;
+        }
         let _ = tcp.set_nodelay(true);
         connections.spawn(connection(tcp, peer, shared.clone(), stopped.clone()));
     }

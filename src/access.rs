@@ -1,0 +1,175 @@
+//! Who may use a listener that is not on loopback: the `--allow-from` ranges (CIDR) and the rule
+//! that a LAN address needs one. Loopback clients are always allowed. Pure: the listeners
+//! (`logs collect` today; the proxy, its SOCKS5 and transparent doors and `pin-config serve`
+//! next) ask it about an address.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+
+/// An address range: `192.168.1.0/24`, `10.0.0.7` (one host), `fd00::/8`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    /// Whether `ip` is in the range (an IPv4-mapped IPv6 address counts as its IPv4 one).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = canonical(ip);
+        match (self.network, ip) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                masked(u128::from(u32::from(n)), self.prefix, 32)
+                    == masked(u128::from(u32::from(a)), self.prefix, 32)
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                masked(u128::from(n), self.prefix, 128) == masked(u128::from(a), self.prefix, 128)
+            }
+            _ => false,
+        }
+    }
+}
+
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// The top `prefix` bits of a `width`-bit value.
+fn masked(value: u128, prefix: u8, width: u32) -> u128 {
+    let prefix = u32::from(prefix).min(width);
+    if prefix == 0 {
+        return 0;
+    }
+    let keep = u128::MAX << (128 - prefix);
+    (value << (128 - width)) & keep
+}
+
+impl FromStr for Cidr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let network: IpAddr = addr
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse()
+            .map_err(|_| {
+                format!("{s:?} is not an address range (e.g. 192.168.1.0/24, 10.0.0.7, fd00::/8)")
+            })?;
+        let network = canonical(network);
+        let width = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => width,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= width)
+                .ok_or_else(|| format!("{s:?}: the prefix length must be 0 to {width}"))?,
+        };
+        Ok(Cidr { network, prefix })
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
+    }
+}
+
+/// The `--allow-from` list. Empty: only loopback clients.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AllowList(Vec<Cidr>);
+
+impl AllowList {
+    /// A list of ranges.
+    pub fn new(ranges: Vec<Cidr>) -> Self {
+        AllowList(ranges)
+    }
+
+    /// Whether no range was given.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether a client at `ip` may connect: loopback always, others when a range holds them.
+    pub fn allows(&self, ip: IpAddr) -> bool {
+        canonical(ip).is_loopback() || self.0.iter().any(|c| c.contains(ip))
+    }
+
+    /// The ranges, for the start line.
+    pub fn ranges(&self) -> &[Cidr] {
+        &self.0
+    }
+}
+
+/// The reason recorded for a client outside the list.
+pub const NOT_ALLOWED: &str = "refused: not in --allow-from";
+
+/// Whether a server that cannot ask for credentials (a TrustKit report endpoint, a pin config
+/// service) may listen on `listen`: on loopback always, elsewhere only with an allow-list. The
+/// error names the flag. `what` names the command in the message.
+pub fn check_server_listen(
+    listen: SocketAddr,
+    allow: &AllowList,
+    what: &str,
+) -> Result<(), String> {
+    if canonical(listen.ip()).is_loopback() || !allow.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "{listen} is not a loopback address: {what} on the LAN needs --allow-from CIDR (the \
+         devices' range, e.g. 192.168.1.0/24); loopback clients are always allowed, and an \
+         emulator reaches a loopback listener through `adb reverse tcp:PORT tcp:PORT`"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap_or_else(|_| unreachable!())
+    }
+
+    #[test]
+    fn ranges_hold_what_they_should() {
+        let lan: Cidr = "192.168.1.0/24".parse().expect("a range");
+        assert!(lan.contains(ip("192.168.1.77")));
+        assert!(!lan.contains(ip("192.168.2.1")));
+        assert!(lan.contains(ip("::ffff:192.168.1.9")), "IPv4-mapped");
+        let host: Cidr = "10.0.0.7".parse().expect("a host");
+        assert!(host.contains(ip("10.0.0.7")) && !host.contains(ip("10.0.0.8")));
+        let v6: Cidr = "fd00::/8".parse().expect("a v6 range");
+        assert!(v6.contains(ip("fd12::1")) && !v6.contains(ip("fe80::1")));
+        let all: Cidr = "0.0.0.0/0".parse().expect("everything");
+        assert!(all.contains(ip("8.8.8.8")) && !all.contains(ip("::2")));
+        assert_eq!(lan.to_string(), "192.168.1.0/24");
+        for bad in ["", "192.168.1.0/33", "nope", "10.0.0.0/x", "::/129"] {
+            assert!(bad.parse::<Cidr>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn loopback_is_always_allowed_and_lan_needs_a_list() {
+        let none = AllowList::default();
+        assert!(none.allows(ip("127.0.0.1")) && none.allows(ip("::1")));
+        assert!(!none.allows(ip("192.168.1.5")));
+        let some = AllowList::new(vec!["192.168.1.0/24".parse().expect("a range")]);
+        assert!(some.allows(ip("192.168.1.5")) && !some.allows(ip("10.1.1.1")));
+
+        let lan: SocketAddr = "0.0.0.0:8765".parse().expect("an address");
+        let local: SocketAddr = "127.0.0.1:8765".parse().expect("an address");
+        assert!(check_server_listen(local, &none, "logs collect").is_ok());
+        let err = check_server_listen(lan, &none, "logs collect").expect_err("refused");
+        assert!(err.contains("--allow-from"), "{err}");
+        assert!(check_server_listen(lan, &some, "logs collect").is_ok());
+    }
+}
