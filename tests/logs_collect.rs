@@ -1,8 +1,9 @@
 //! `pin-proxy logs collect` end to end: the real binary on 127.0.0.1:0, TrustKit's own sample
 //! report posted by real clients (curl, and Python's urllib.request), garbage of every kind
 //! (other methods, oversized, non-JSON and non-report bodies, bytes that are not HTTP) with the
-//! server still serving after it, the LAN rule (a LAN address needs --allow-from; in network namespaces of the test's own, a client outside the list is disconnected and one inside is collected), and `logs explain` on the collected
-//! file. Every wait is bounded.
+//! server still serving after it, the LAN rule (a LAN address needs `--allow-from`; in network
+//! namespaces of the test's own, a client outside the list is disconnected and one inside is
+//! collected), and `logs explain` on the collected file. Every wait is bounded.
 
 mod common;
 
