@@ -1,7 +1,8 @@
-//! Who may use a listener that is not on loopback: the `--allow-from` ranges (CIDR) and the rule
-//! that a LAN address needs one. Loopback clients are always allowed. Pure: the listeners
-//! (`logs collect` today; the proxy, its SOCKS5 and transparent doors and `pin-config serve`
-//! next) ask it about an address.
+//! Who may use a listener: the `--allow-from` ranges (CIDR; loopback clients are always
+//! allowed), the proxy's `--auth` credentials (HTTP Basic, compared in constant time, never
+//! printed), and the rules that a LAN address needs one of them. Pure: the listeners (the proxy
+//! and `logs collect` today; its SOCKS5 and transparent doors and `pin-config serve` next) ask
+//! it about an address or a header.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -131,6 +132,90 @@ pub fn check_server_listen(
     ))
 }
 
+/// The reason recorded for a proxy request without the right credentials.
+pub const AUTH_REQUIRED: &str = "proxy authentication required";
+
+/// The proxy's `--auth` credentials. `Debug` and every message show the user name at most.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    user: String,
+    /// `user:password`, the bytes a Basic header carries.
+    expected: Vec<u8>,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Credentials {
+    /// `USER:PASS` (the password may hold `:`; neither part may be empty). The error never
+    /// quotes the value.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let s = s.trim_end_matches(['\r', '\n']);
+        let Some((user, pass)) = s.split_once(':') else {
+            return Err("credentials must be USER:PASS".into());
+        };
+        if user.is_empty() || pass.is_empty() {
+            return Err("credentials must be USER:PASS, with neither part empty".into());
+        }
+        if s.chars().any(char::is_control) {
+            return Err("credentials must not hold control characters".into());
+        }
+        Ok(Credentials {
+            user: user.to_string(),
+            expected: s.as_bytes().to_vec(),
+        })
+    }
+
+    /// The first line of an `--auth-file`.
+    pub fn from_file_text(text: &str) -> Result<Self, String> {
+        Self::parse(text.lines().next().unwrap_or(""))
+    }
+
+    /// The user name (for the banner).
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// Whether a `Proxy-Authorization` value is `Basic` with these credentials. The decoded
+    /// bytes are compared in constant time.
+    pub fn check(&self, header: Option<&[u8]>) -> bool {
+        let Some(value) = header.and_then(|h| std::str::from_utf8(h).ok()) else {
+            return false;
+        };
+        let value = value.trim();
+        let Some((scheme, token)) = value.split_once(' ') else {
+            return false;
+        };
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return false;
+        }
+        use base64::Engine as _;
+        let Ok(given) = base64::engine::general_purpose::STANDARD.decode(token.trim()) else {
+            return false;
+        };
+        aws_lc_rs::constant_time::verify_slices_are_equal(&given, &self.expected).is_ok()
+    }
+}
+
+/// Whether the proxy may listen on `listen`: on loopback always; elsewhere only with `--auth`
+/// or `--allow-from` (or both). The error names both flags.
+pub fn check_proxy_listen(listen: SocketAddr, auth: bool, allow: &AllowList) -> Result<(), String> {
+    if canonical(listen.ip()).is_loopback() || auth || !allow.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "{listen} is not a loopback address: an open proxy on the network would serve anyone who \
+         reaches it. Give --auth USER:PASS (or --auth-file FILE, or PIN_PROXY_AUTH) and/or \
+         --allow-from CIDR (the devices' range, e.g. 192.168.1.0/24). For an emulator or a USB \
+         device, a loopback listener and `adb reverse tcp:PORT tcp:PORT` need neither"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,5 +256,66 @@ mod tests {
         let err = check_server_listen(lan, &none, "logs collect").expect_err("refused");
         assert!(err.contains("--allow-from"), "{err}");
         assert!(check_server_listen(lan, &some, "logs collect").is_ok());
+    }
+}
+
+#[cfg(test)]
+mod credential_tests {
+    use super::*;
+    use base64::Engine as _;
+
+    fn basic(s: &str) -> Vec<u8> {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(s)
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn basic_credentials_are_checked_and_never_shown() {
+        let c = Credentials::parse("tester:se:cret").expect("credentials");
+        assert!(c.check(Some(&basic("tester:se:cret"))));
+        assert!(c.check(Some(
+            format!(
+                "basic {}",
+                base64::engine::general_purpose::STANDARD.encode("tester:se:cret")
+            )
+            .as_bytes()
+        )));
+        for wrong in ["tester:secret", "other:se:cret", "tester:se:cret2", ""] {
+            assert!(!c.check(Some(&basic(wrong))), "{wrong}");
+        }
+        assert!(!c.check(None));
+        assert!(!c.check(Some(b"Bearer abc")));
+        assert!(!c.check(Some(b"Basic !!!")));
+        assert!(!format!("{c:?}").contains("se:cret"));
+        for bad in ["nocolon", ":pass", "user:", "us\u{7}er:p"] {
+            let e = Credentials::parse(bad).expect_err("refused");
+            assert!(!e.contains(bad) || bad.is_empty(), "{e}");
+        }
+        assert_eq!(
+            Credentials::from_file_text("a:b\nignored\n").map(|c| c.user().to_string()),
+            Ok("a".into())
+        );
+    }
+
+    #[test]
+    fn an_open_lan_proxy_is_refused() {
+        let lan: SocketAddr = "0.0.0.0:8080".parse().expect("an address");
+        let err = check_proxy_listen(lan, false, &AllowList::default()).expect_err("refused");
+        assert!(
+            err.contains("--auth") && err.contains("--allow-from"),
+            "{err}"
+        );
+        assert!(check_proxy_listen(lan, true, &AllowList::default()).is_ok());
+        let some = AllowList::new(vec!["10.0.0.0/8".parse().expect("a range")]);
+        assert!(check_proxy_listen(lan, false, &some).is_ok());
+        assert!(check_proxy_listen(
+            "[::1]:8080".parse().expect("v6"),
+            false,
+            &AllowList::default()
+        )
+        .is_ok());
     }
 }

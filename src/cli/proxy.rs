@@ -23,9 +23,20 @@ use crate::rules::{Action, HostGlob, HostMap, Profile, Rule, Rules};
 
 #[derive(Debug, Args)]
 pub(crate) struct ProxyArgs {
-    /// Address to listen on. Anything but loopback exposes the proxy to the network.
+    /// Address to listen on. An address that is not loopback needs --auth and/or --allow-from.
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     listen: SocketAddr,
+    /// Require HTTP Basic proxy credentials USER:PASS on every proxy request, loopback clients
+    /// included (also --auth-file or PIN_PROXY_AUTH, which stay out of shell history).
+    #[arg(long, value_name = "USER:PASS", conflicts_with = "auth_file")]
+    auth: Option<String>,
+    /// Read the USER:PASS credentials from the first line of FILE.
+    #[arg(long, value_name = "FILE")]
+    auth_file: Option<PathBuf>,
+    /// Only clients in these ranges (loopback aside) may connect; others are disconnected.
+    /// Repeatable or comma-separated: 192.168.1.0/24, 10.0.0.7, fd00::/8.
+    #[arg(long, value_name = "CIDR", value_delimiter = ',', value_parser = parse_cidr)]
+    allow_from: Vec<crate::access::Cidr>,
     /// Write one JSON object per connection to this file (JSON Lines).
     #[arg(long, value_name = "FILE")]
     events: Option<PathBuf>,
@@ -134,10 +145,23 @@ pub(crate) fn run(args: ProxyArgs, ca_dir: &Path) -> Result<i32> {
         }
     }
     let map_local: Vec<String> = config.map_local.entries().map(MapLocal::describe).collect();
-    if !config.listen.ip().is_loopback() {
+    if let Some(auth) = &config.auth {
         eprintln!(
-            "pin-proxy: warning: listening on {}: anyone who reaches it can use this proxy",
-            config.listen
+            "pin-proxy: proxy authentication on (Basic, user {}): Basic credentials cross the \
+             network in clear text, so use them on a network you trust",
+            auth.user()
+        );
+    }
+    if !config.allow_from.is_empty() {
+        let ranges: Vec<String> = config
+            .allow_from
+            .ranges()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        eprintln!(
+            "pin-proxy: clients allowed from {} (and loopback)",
+            ranges.join(", ")
         );
     }
     super::current_thread_runtime()?.block_on(async move {
@@ -218,6 +242,10 @@ fn config(args: &ProxyArgs, custom: &[CustomCert]) -> Result<ProxyConfig> {
     if args.decide_after.is_zero() {
         return Err(Error::input("--decide-after", "must be more than zero"));
     }
+    let auth = credentials(args)?;
+    let allow_from = crate::access::AllowList::new(args.allow_from.clone());
+    crate::access::check_proxy_listen(args.listen, auth.is_some(), &allow_from)
+        .map_err(|e| Error::input("--listen", e))?;
     Ok(ProxyConfig {
         listen: args.listen,
         rules: Rules::new(rules),
@@ -238,6 +266,8 @@ fn config(args: &ProxyArgs, custom: &[CustomCert]) -> Result<ProxyConfig> {
         keep_query: args.keep_query,
         keylog: args.keylog.clone(),
         threads: args.threads.unwrap_or_else(default_threads),
+        auth,
+        allow_from,
     })
 }
 
@@ -317,4 +347,31 @@ async fn write_records(
         }
     }
     first_error.map_or(Ok(()), Err)
+}
+
+fn parse_cidr(s: &str) -> std::result::Result<crate::access::Cidr, String> {
+    s.parse()
+}
+
+/// `--auth`, `--auth-file` or `PIN_PROXY_AUTH`, in that order. Errors never quote the value.
+fn credentials(args: &ProxyArgs) -> Result<Option<crate::access::Credentials>> {
+    use crate::access::Credentials;
+    if let Some(value) = &args.auth {
+        return Credentials::parse(value)
+            .map(Some)
+            .map_err(|e| Error::input("--auth", e));
+    }
+    if let Some(path) = &args.auth_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::file(path, "read the --auth-file", e))?;
+        return Credentials::from_file_text(&text)
+            .map(Some)
+            .map_err(|e| Error::input(path.display().to_string(), e));
+    }
+    match std::env::var("PIN_PROXY_AUTH") {
+        Ok(value) if !value.is_empty() => Credentials::parse(&value)
+            .map(Some)
+            .map_err(|e| Error::input("PIN_PROXY_AUTH", e)),
+        _ => Ok(None),
+    }
 }

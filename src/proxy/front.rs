@@ -131,6 +131,29 @@ async fn proxy_request(
             format!("pin-proxy: request head over {MAX_HEAD} bytes\n"),
         ));
     }
+    // The install page asked for directly (no proxy request) is exempt: a device fetches it
+    // before it is set up to send credentials.
+    let direct = req.method() != Method::CONNECT && req.uri().scheme().is_none();
+    if let (Some(auth), false) = (&shared.config.auth, direct) {
+        let given = req
+            .headers()
+            .get(hyper::header::PROXY_AUTHORIZATION)
+            .map(|v| v.as_bytes());
+        if !auth.check(given) {
+            conn.event(Event::BadProxyRequest {
+                reason: crate::access::AUTH_REQUIRED.to_string(),
+            });
+            let mut resp = text_response(
+                StatusCode::PROXY_AUTHENTICATION_REQUIRED,
+                "pin-proxy: proxy authentication required\n".into(),
+            );
+            resp.headers_mut().insert(
+                hyper::header::PROXY_AUTHENTICATE,
+                hyper::header::HeaderValue::from_static("Basic realm=\"pin-proxy\""),
+            );
+            return close(resp);
+        }
+    }
     if req.method() == Method::CONNECT {
         return connect(shared, conn, pending, req).await;
     }

@@ -78,6 +78,11 @@ pub struct ProxyConfig {
     /// pool and serves its connections start to end, so a connection never wakes another thread
     /// after it is handed over. 1 serves everything on the runtime that runs the proxy.
     pub threads: usize,
+    /// `--auth`: every proxy request (CONNECT or plain HTTP) must carry these Basic
+    /// credentials; the install page served directly is exempt.
+    pub auth: Option<crate::access::Credentials>,
+    /// `--allow-from`: clients outside these ranges (loopback aside) are disconnected.
+    pub allow_from: crate::access::AllowList,
 }
 
 impl Default for ProxyConfig {
@@ -101,6 +106,8 @@ impl Default for ProxyConfig {
             keep_query: false,
             keylog: None,
             threads: 1,
+            auth: None,
+            allow_from: crate::access::AllowList::default(),
         }
     }
 }
@@ -325,6 +332,14 @@ impl Source {
                         shared.records.clone(),
                         shared.live.clone(),
                     ));
+                    if !shared.config.allow_from.allows(peer.ip()) {
+                        // Closed unread; its one record says why.
+                        conn.event(crate::verdict::Event::BadProxyRequest {
+                            reason: crate::access::NOT_ALLOWED.to_string(),
+                        });
+                        drop(stream);
+                        continue;
+                    }
                     let turn = usize::try_from(id % (handoffs.len() as u64 + 1)).unwrap_or(0);
                     let Some(handoff) = turn.checked_sub(1).and_then(|t| handoffs.get(t)) else {
                         return Ok((stream, conn));
