@@ -181,6 +181,28 @@ impl Credentials {
         &self.user
     }
 
+    /// `USER:PASS`, for a scenario's `{proxy_auth}` (the client under test needs it). Never
+    /// print it: [`Credentials::redact`] removes it from what a report shows.
+    pub fn user_pass(&self) -> String {
+        String::from_utf8_lossy(&self.expected).into_owned()
+    }
+
+    /// `text` with the password, `USER:PASS` and its Basic token (as `curl -v` prints the
+    /// header) replaced by `***`.
+    pub fn redact(&self, text: &str) -> String {
+        use base64::Engine as _;
+        let pair = self.user_pass();
+        let token = base64::engine::general_purpose::STANDARD.encode(&self.expected);
+        let pass = pair.split_once(':').map_or("", |(_, p)| p).to_string();
+        let mut out = text
+            .replace(&token, "***")
+            .replace(&pair, &format!("{}:***", self.user));
+        if !pass.is_empty() {
+            out = out.replace(&pass, "***");
+        }
+        out
+    }
+
     /// Whether a `Proxy-Authorization` value is `Basic` with these credentials. The decoded
     /// bytes are compared in constant time.
     pub fn check(&self, header: Option<&[u8]>) -> bool {

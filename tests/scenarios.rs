@@ -820,3 +820,46 @@ fn the_readme_example_is_a_valid_scenario() {
     assert!(list.contains("pinned/expired"), "{list}");
     assert!(list.contains("api/chain/root-passthrough"), "{list}");
 }
+
+#[test]
+fn a_case_proxy_with_auth_hands_the_credentials_to_the_client_and_keeps_them_out_of_reports() {
+    let dir = suite_dir(
+        r#"[proxy]
+auth = "tester:hunter2-pw"
+
+[client]
+command = ["curl", "-sS", "-v", "--max-time", "10", "-o", "/dev/null", "--cacert", "{trust_bundle}",
+           "--proxy", "{proxy_url}", ["--proxy-user", "{proxy_auth}"], "{url}"]
+
+[[origin]]
+name = "api"
+host = "api.example.test"
+
+[[case]]
+name = "through"
+proxy = "intercept"
+expect = "proceeded"
+reason = "the client sends the proxy's credentials"
+"#,
+    );
+    let out = run_in(
+        dir.path(),
+        &["run", "suite.toml", "--report-json", "r.json"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let report = std::fs::read_to_string(dir.path().join("r.json")).unwrap();
+    assert!(
+        report.contains("tester:***"),
+        "the command shows the user, redacted"
+    );
+    for secret in ["hunter2-pw", "dGVzdGVyOmh1bnRlcjItcHc="] {
+        assert!(!report.contains(secret), "{secret} in the report");
+        assert!(!text(&out.stdout).contains(secret) && !text(&out.stderr).contains(secret));
+    }
+}

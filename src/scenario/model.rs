@@ -118,6 +118,10 @@ pub struct ProxySettings {
     pub decide_after: Duration,
     /// The CA.
     pub ca: CaChoice,
+    /// `auth = "USER:PASS"`: the case proxy's `--auth` (handed to the client as `{proxy_auth}`).
+    pub auth: Option<crate::access::Credentials>,
+    /// `allow_from = [CIDR, ...]`: the case proxy's `--allow-from`.
+    pub allow_from: crate::access::AllowList,
 }
 
 /// The client under test.

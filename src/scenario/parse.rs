@@ -5,7 +5,7 @@
 //! in the README ("Scenario files"); `tests/scenarios.rs` runs complete examples.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 use std::time::Duration;
 
@@ -89,6 +89,8 @@ struct RawSuite {
 #[serde(deny_unknown_fields)]
 struct RawProxy {
     listen: Option<Spanned<String>>,
+    auth: Option<Spanned<String>>,
+    allow_from: Option<Spanned<Vec<String>>>,
     decide_after: Option<Spanned<String>>,
     ca: Option<Spanned<String>>,
 }
@@ -436,11 +438,30 @@ impl Parser<'_> {
             listen: IpAddr::from([127, 0, 0, 1]),
             decide_after: DEFAULT_DECIDE_AFTER,
             ca: CaChoice::Ephemeral,
+            auth: None,
+            allow_from: crate::access::AllowList::default(),
         };
         let Some(raw) = raw else {
             return Ok(settings);
         };
+        let span = raw.span();
         let raw = raw.into_inner();
+        if let Some(auth) = &raw.auth {
+            settings.auth = Some(
+                crate::access::Credentials::parse(auth.get_ref())
+                    .map_err(|e| self.err(auth.span(), "proxy.auth", e))?,
+            );
+        }
+        if let Some(ranges) = &raw.allow_from {
+            let parsed = ranges
+                .get_ref()
+                .iter()
+                .map(|r| r.parse::<crate::access::Cidr>())
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| self.err(ranges.span(), "proxy.allow_from", e))?;
+            settings.allow_from = crate::access::AllowList::new(parsed);
+        }
+        let listen_span = raw.listen.as_ref().map_or(span.clone(), |l| l.span());
         if let Some(listen) = raw.listen {
             settings.listen = listen.get_ref().trim().parse().map_err(|_| {
                 self.err(
@@ -453,6 +474,23 @@ impl Parser<'_> {
                 )
             })?;
         }
+        crate::access::check_proxy_listen(
+            SocketAddr::new(settings.listen, 0),
+            settings.auth.is_some(),
+            &settings.allow_from,
+        )
+        .map_err(|_| {
+            self.err(
+                listen_span,
+                "proxy.listen",
+                format!(
+                    "{} is not a loopback address: a case proxy on the network needs \
+                     proxy.auth = \"USER:PASS\" (the client gets it as {{proxy_auth}}) and/or \
+                     proxy.allow_from = [\"CIDR\", ...]",
+                    settings.listen
+                ),
+            )
+        })?;
         if let Some(d) = raw.decide_after {
             settings.decide_after = self.duration(&d, "proxy.decide_after")?;
         }
@@ -1341,6 +1379,29 @@ host = "api.example.test"
         parse("s.toml", "s", &format!("{BASE}{extra}"))
             .unwrap_err()
             .to_string()
+    }
+
+    #[test]
+    fn a_lan_proxy_needs_auth_or_allow_from() {
+        let err = parse_err("[proxy]\nlisten = \"0.0.0.0\"\n\n[[case]]\nname = \"a\"\nproxy = \"intercept\"\nexpect = \"cancelled\"\n");
+        assert!(
+            err.contains("proxy.listen") && err.contains("proxy.auth"),
+            "{err}"
+        );
+        let suite = parse_ok("[proxy]\nlisten = \"0.0.0.0\"\nauth = \"tester:pw\"\n\n[[case]]\nname = \"a\"\nproxy = \"intercept\"\nexpect = \"cancelled\"\n");
+        assert_eq!(
+            suite.proxy.auth.as_ref().map(|a| a.user().to_string()),
+            Some("tester".into())
+        );
+        let suite = parse_ok("[proxy]\nlisten = \"0.0.0.0\"\nallow_from = [\"10.0.0.0/8\"]\n\n[[case]]\nname = \"a\"\nproxy = \"intercept\"\nexpect = \"cancelled\"\n");
+        assert!(!suite.proxy.allow_from.is_empty());
+        let err = parse_err("[proxy]\nauth = \"nocolon\"\n\n[[case]]\nname = \"a\"\nproxy = \"intercept\"\nexpect = \"cancelled\"\n");
+        assert!(
+            err.contains("proxy.auth") && !err.contains("nocolon"),
+            "{err}"
+        );
+        let err = parse_err("[proxy]\nallow_from = [\"10.0.0.0/99\"]\n\n[[case]]\nname = \"a\"\nproxy = \"intercept\"\nexpect = \"cancelled\"\n");
+        assert!(err.contains("proxy.allow_from"), "{err}");
     }
 
     #[test]

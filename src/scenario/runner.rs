@@ -537,6 +537,8 @@ async fn run_step(
             system_roots: false,
         },
         decide_after: suite.proxy.decide_after,
+        auth: suite.proxy.auth.clone(),
+        allow_from: suite.proxy.allow_from.clone(),
         ..ProxyConfig::default()
     };
     let (records_tx, mut records_rx) = mpsc::unbounded_channel();
@@ -599,7 +601,17 @@ async fn run_step(
         cwd: suite.client.cwd.as_ref().map(|c| suite.dir.join(c)),
         timeout: case.timeout.unwrap_or(suite.client.timeout),
     };
-    let client_run = client::run(&spec).await;
+    let client_run = client::run(&spec).await.map(|run| match &suite.proxy.auth {
+        // The credentials never reach a report: not in the command shown, not in the output.
+        Some(auth) => crate::case_record::ClientRun {
+            command: auth.redact(&run.command),
+            stdout_tail: auth.redact(&run.stdout_tail),
+            stderr_tail: auth.redact(&run.stderr_tail),
+            stdout_last_line: auth.redact(&run.stdout_last_line),
+            ..run
+        },
+        None => run,
+    });
 
     // Let the proxy see the client's connections end, stop it (which closes the origin
     // connections it kept for reuse), then let the origin see its connections end.
@@ -713,6 +725,15 @@ fn values(
     v.insert(Placeholder::SuiteDir, env.suite.dir.display().to_string());
     v.insert(Placeholder::WorkDir, work_dir.display().to_string());
     v.insert(Placeholder::Bin, env.bin.clone());
+    v.insert(
+        Placeholder::ProxyAuth,
+        env.suite
+            .proxy
+            .auth
+            .as_ref()
+            .map(crate::access::Credentials::user_pass)
+            .unwrap_or_default(),
+    );
     let (pins_url, pins_key) = match (&env.suite.pin_config, &env.pin_config) {
         (Some(spec), Some(keys)) => (
             format!("http://{}{}", spec.host, crate::pin_config::serve::PATH),

@@ -53,11 +53,14 @@ pub enum Placeholder {
     PinsUrl,
     /// PEM file: the public key the pin configs are signed with, with `[pin_config]`.
     PinsKey,
+    /// `USER:PASS` of `[proxy] auth` (empty without it, so an argv group with it vanishes);
+    /// reports show it redacted.
+    ProxyAuth,
 }
 
 impl Placeholder {
     /// Every placeholder, in the order the README's table lists them.
-    pub const ALL: [Placeholder; 21] = [
+    pub const ALL: [Placeholder; 22] = [
         Placeholder::Proxy,
         Placeholder::ProxyUrl,
         Placeholder::ProxyHost,
@@ -79,6 +82,7 @@ impl Placeholder {
         Placeholder::Bin,
         Placeholder::PinsUrl,
         Placeholder::PinsKey,
+        Placeholder::ProxyAuth,
     ];
 
     /// The name written between braces.
@@ -105,6 +109,7 @@ impl Placeholder {
             Placeholder::Bin => "bin",
             Placeholder::PinsUrl => "pins_url",
             Placeholder::PinsKey => "pins_key",
+            Placeholder::ProxyAuth => "proxy_auth",
         }
     }
 
