@@ -97,6 +97,68 @@ fn install_page_serves_the_ca_in_pem_and_der() {
 }
 
 #[test]
+fn only_mapped_reaches_mapped_hosts_and_refuses_the_rest_unresolved() {
+    let h = Harness::with(Opts {
+        args: vec!["--only-mapped".into()],
+        ..Opts::default()
+    });
+    let bundle = h.bundle.display().to_string();
+    let ok = h.curl(&[
+        "--cacert",
+        &bundle,
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        &h.url("/"),
+    ]);
+    assert_eq!(String::from_utf8_lossy(&ok.stdout), "200");
+    // `.invalid` names never resolve anyway; a real name would be looked up without the flag.
+    for url in [
+        "https://unmapped.invalid/",
+        "https://localhost:9/",
+        "http://localhost:9/x",
+    ] {
+        let out = h.curl(&["-o", "/dev/null", "-w", "%{http_connect} %{http_code}", url]);
+        let codes = String::from_utf8_lossy(&out.stdout).to_string();
+        let expected = if url.starts_with("https") {
+            "502 000"
+        } else {
+            "000 502"
+        };
+        assert_eq!(codes, expected, "{url}");
+    }
+    let body = h.curl(&["http://localhost:9/x"]).stdout;
+    assert_eq!(
+        String::from_utf8_lossy(&body),
+        "pin-proxy: cannot reach localhost:9: not mapped\n"
+    );
+    let (records, _) = h.stop_after(5);
+    assert_eq!(only_for(&records, HOST).verdict, VerdictKind::Proceeded);
+    let unmapped = only_for(&records, "unmapped.invalid");
+    assert_eq!(unmapped.verdict, VerdictKind::UpstreamFailed);
+    assert_eq!(unmapped.stage, Stage::Connect);
+    assert_eq!(unmapped.reason, "not mapped");
+    assert_eq!(unmapped.upstream, None);
+    let local: Vec<_> = records
+        .iter()
+        .filter(|r| r.host.as_deref() == Some("localhost"))
+        .collect();
+    assert_eq!(local.len(), 3, "{records:#?}");
+    // CONNECT: upstream_failed; plain HTTP: recorded as any unreachable origin is, its request
+    // answered 502.
+    for r in local {
+        assert_eq!(r.upstream, None, "{r:?}");
+        if r.action == Some(ActionKind::Http) {
+            assert_eq!(r.requests[0].status, Some(502), "{r:?}");
+        } else {
+            assert_eq!(r.verdict, VerdictKind::UpstreamFailed, "{r:?}");
+            assert_eq!(r.reason, "not mapped");
+        }
+    }
+}
+
+#[test]
 fn plain_http_is_forwarded_and_recorded_as_readable() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

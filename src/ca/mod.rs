@@ -129,6 +129,7 @@ pub struct CertificateAuthority {
     not_before: String,
     not_after: String,
     pin: String,
+    fingerprint: String,
 }
 
 impl std::fmt::Debug for CertificateAuthority {
@@ -270,6 +271,7 @@ impl CertificateAuthority {
         let not_before = rfc3339(validity.not_before.to_datetime());
         let not_after = rfc3339(validity.not_after.to_datetime());
         let pin = pins::spki_pin(spki);
+        let fingerprint = fingerprint(&cert_der);
         let issuer = Issuer::from_ca_cert_der(&cert_der, key)
             .map_err(|e| Error::input(&where_, format!("cannot use it as an issuer: {e}")))?;
         Ok(Self {
@@ -282,6 +284,7 @@ impl CertificateAuthority {
             not_before,
             not_after,
             pin,
+            fingerprint,
         })
     }
 
@@ -325,10 +328,24 @@ impl CertificateAuthority {
         &self.pin
     }
 
+    /// SHA-256 of the whole certificate, upper-case hex in colon-separated pairs
+    /// (`AB:CD:...`), as `openssl x509 -fingerprint -sha256` and the platforms' certificate
+    /// details show it.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
     /// The issuer that signs leaves.
     pub(crate) fn issuer(&self) -> &Issuer<'static, KeyPair> {
         &self.issuer
     }
+}
+
+/// SHA-256 of `der`, upper-case hex pairs joined by colons.
+fn fingerprint(der: &[u8]) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der);
+    let hex: Vec<String> = digest.as_ref().iter().map(|b| format!("{b:02X}")).collect();
+    hex.join(":")
 }
 
 /// RFC 3339 in UTC, seconds precision.
@@ -390,6 +407,12 @@ mod tests {
         let created = CertificateAuthority::create(dir.path(), KeyType::EcdsaP256, false).unwrap();
         let loaded = CertificateAuthority::load(dir.path()).unwrap();
         assert_eq!(created.pin(), loaded.pin());
+        assert_eq!(created.fingerprint(), loaded.fingerprint());
+        let fp = loaded.fingerprint();
+        assert_eq!(fp.len(), 32 * 3 - 1, "{fp}");
+        assert!(fp.split(':').all(|b| b.len() == 2
+            && b.chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_lowercase())));
         assert_eq!(created.cert_der(), loaded.cert_der());
         assert!(
             loaded.subject().contains("pin-proxy local CA"),

@@ -19,7 +19,7 @@ pub(crate) enum CaCommand {
         #[arg(long)]
         force: bool,
     },
-    /// Print the CA's subject, validity, files and SPKI pin.
+    /// Print the CA's subject, validity, files, SPKI pin and SHA-256 fingerprint.
     Show,
     /// Write the CA certificate (never the key) to stdout or a file.
     Export {
@@ -74,6 +74,10 @@ fn print_info(ca: &CertificateAuthority) {
         println!("certificate: {}", paths.cert.display());
         println!("key:         {} (keep it private)", paths.key.display());
     }
+    println!(
+        "fingerprint: {} (SHA-256 of the certificate)",
+        ca.fingerprint()
+    );
     println!("spki pin:    {}", ca.pin());
     println!("  okhttp:    sha256/{}", ca.pin());
     println!("  curl:      --pinnedpubkey 'sha256//{}'", ca.pin());

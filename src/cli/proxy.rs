@@ -56,6 +56,11 @@ pub(crate) struct ProxyArgs {
     /// Connect to ADDR:PORT for HOST instead of resolving it (test origins). Repeatable.
     #[arg(long, value_name = "HOST[:PORT]=ADDR:PORT")]
     map: Vec<String>,
+    /// Reach only hosts that a --map names: any other host is not resolved, and its connection
+    /// is upstream_failed with reason "not mapped" (a 502). For browser tests and locked-down
+    /// labs.
+    #[arg(long)]
+    only_mapped: bool,
     /// Answer requests for exactly URL (http:// or https://) with FILE's bytes, or with a bare
     /// status (URL=status:503), without asking the origin; `;content-type=TYPE` at the end sets
     /// the type. Repeatable.
@@ -168,15 +173,7 @@ pub(crate) fn run(args: ProxyArgs, ca_dir: &Path) -> Result<i32> {
         let (tx, rx) = mpsc::unbounded_channel();
         let proxy = Proxy::bind(config, issuer.clone(), tx).await?;
         let addr = proxy.local_addr()?;
-        print_banner(
-            addr,
-            ca_dir,
-            created,
-            &issuer,
-            args.events.as_deref(),
-            threads,
-            &map_local,
-        );
+        print_banner(addr, ca_dir, created, &issuer, &args, threads, &map_local);
         let writer = tokio::spawn(write_records(rx, sinks));
         proxy.run_until(super::stop_signal()).await?;
         writer
@@ -251,7 +248,7 @@ fn config(args: &ProxyArgs, custom: &[CustomCert]) -> Result<ProxyConfig> {
         rules: Rules::new(rules),
         maps,
         map_local,
-        resolve_unmapped: true,
+        resolve_unmapped: !args.only_mapped,
         upstream: UpstreamTrust {
             extra_cas,
             insecure: args.upstream_insecure,
@@ -284,7 +281,7 @@ fn print_banner(
     ca_dir: &Path,
     created: bool,
     issuer: &LeafIssuer,
-    events: Option<&Path>,
+    args: &ProxyArgs,
     threads: usize,
     map_local: &[String],
 ) {
@@ -299,11 +296,15 @@ fn print_banner(
         if created { ", created now" } else { "" },
         ca.pin()
     );
+    eprintln!("  CA sha256:    {}", ca.fingerprint());
     if let Some(pin) = issuer.profile_pin(Profile::Forged) {
         eprintln!("  forged leaves: key pin {pin} (not the CA's)");
     }
     eprintln!("  install page: http://{MAGIC_HOST}/ through this proxy");
-    if let Some(events) = events {
+    if args.only_mapped {
+        eprintln!("  only-mapped:  hosts without a --map are not reached (reason \"not mapped\")");
+    }
+    if let Some(events) = &args.events {
         eprintln!("  events:       {}", events.display());
     }
     eprintln!("  threads:      {threads} (--threads)");

@@ -143,7 +143,12 @@ impl ServerCertVerifier for AcceptAnyCertificate {
     }
 }
 
-/// Opens a TCP connection to `host:port` (or its `--map` address), NODELAY set.
+/// The reason of a connection to a host no `--map` names when unmapped hosts are not resolved
+/// (`--only-mapped`, scenario runs).
+pub(crate) const NOT_MAPPED: &str = "not mapped";
+
+/// Opens a TCP connection to `host:port` (or its `--map` address), NODELAY set. Without
+/// [`ProxyConfig::resolve_unmapped`], a host no `--map` names fails at once with [`NOT_MAPPED`].
 pub(crate) async fn connect(
     host: &str,
     port: u16,
@@ -152,11 +157,8 @@ pub(crate) async fn connect(
     let timeout = config.connect_timeout;
     let addrs: Vec<SocketAddr> = match mapped_addr(&config.maps, host, port) {
         Some(addr) => vec![addr],
-        None if !config.resolve_unmapped => {
-            return Err(format!(
-                "{host}:{port} is not a test origin of this run (only mapped hosts are reached)"
-            ));
-        }
+        // `--only-mapped` (and every scenario run): no DNS, no connection, one fixed reason.
+        None if !config.resolve_unmapped => return Err(NOT_MAPPED.to_string()),
         None => {
             let lookup = tokio::time::timeout(timeout, tokio::net::lookup_host((host, port)))
                 .await
