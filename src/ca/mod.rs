@@ -7,6 +7,7 @@
 pub mod leaf;
 #[cfg(test)]
 pub(crate) mod profile;
+pub mod subject_hash;
 
 use std::fs;
 use std::io::{self, Write as _};
@@ -129,6 +130,7 @@ pub struct CertificateAuthority {
     not_before: String,
     not_after: String,
     pin: String,
+    subject_hash_old: String,
 }
 
 impl std::fmt::Debug for CertificateAuthority {
@@ -270,6 +272,7 @@ impl CertificateAuthority {
         let not_before = rfc3339(validity.not_before.to_datetime());
         let not_after = rfc3339(validity.not_after.to_datetime());
         let pin = pins::spki_pin(spki);
+        let subject_hash_old = subject_hash::subject_hash_old(x509.subject().as_raw());
         let issuer = Issuer::from_ca_cert_der(&cert_der, key)
             .map_err(|e| Error::input(&where_, format!("cannot use it as an issuer: {e}")))?;
         Ok(Self {
@@ -282,6 +285,7 @@ impl CertificateAuthority {
             not_before,
             not_after,
             pin,
+            subject_hash_old,
         })
     }
 
@@ -323,6 +327,12 @@ impl CertificateAuthority {
     /// SPKI SHA-256 pin of the CA key (base64).
     pub fn pin(&self) -> &str {
         &self.pin
+    }
+
+    /// OpenSSL's old subject hash (`openssl x509 -subject_hash_old`), 8 hex digits: Android's
+    /// system store names the CA file `<hash>.0`.
+    pub fn subject_hash_old(&self) -> &str {
+        &self.subject_hash_old
     }
 
     /// The issuer that signs leaves.
