@@ -436,6 +436,11 @@ fn setup(
             } else {
                 let staged = format!("/data/local/tmp/{file}");
                 commands.push(vec!["push".into(), ca_file.into(), staged.clone()]);
+                // The script moves it into the store; listed so that a teardown after a script
+                // that failed midway removes it too (`rm -f`: harmless when it is gone).
+                if !state.pushed.contains(&staged) {
+                    state.pushed.push(staged.clone());
+                }
                 commands.push(vec![
                     "shell".into(),
                     system_overlay_script(&staged, device.sdk >= SDK_APEX_STORE),
@@ -528,7 +533,7 @@ pub fn system_overlay_script(staged: &str, apex: bool) -> String {
              for z in $zygotes; do \
              nsenter --mount=/proc/$z/ns/mnt -- /bin/mount --bind {SYSTEM_CACERTS} {APEX_CACERTS}; \
              done; \
-             for z in $zygotes; do for p in $(ps -o PID= -P $z); do \
+             for z in $zygotes; do for p in $(ps -o PID -P $z | grep -v PID); do \
              nsenter --mount=/proc/$p/ns/mnt -- /bin/mount --bind {SYSTEM_CACERTS} {APEX_CACERTS} || true; \
              done; done"
         ));
@@ -542,7 +547,7 @@ pub fn system_unmount_script(apex: bool) -> String {
     if apex {
         script.push_str(&format!(
             "zygotes=\"$(pidof zygote || true) $(pidof zygote64 || true)\"; \
-             for z in $zygotes; do for p in $(ps -o PID= -P $z); do \
+             for z in $zygotes; do for p in $(ps -o PID -P $z | grep -v PID); do \
              nsenter --mount=/proc/$p/ns/mnt -- /bin/umount {APEX_CACERTS} || true; \
              done; \
              nsenter --mount=/proc/$z/ns/mnt -- /bin/umount {APEX_CACERTS} || true; \
@@ -874,10 +879,7 @@ mod tests {
                 apex: false
             })
         );
-        assert!(
-            saved.pushed.is_empty(),
-            "the staged file is moved, not left"
-        );
+        assert_eq!(saved.pushed, vec![staged.to_string()]);
     }
 
     #[test]
@@ -1024,6 +1026,7 @@ mod tests {
             vec![
                 cmd("shell settings put global http_proxy :0"),
                 cmd("shell settings delete global http_proxy"),
+                cmd("shell rm -f /data/local/tmp/3dccab30.0"),
                 cmd("unroot"),
             ]
         );
