@@ -19,6 +19,7 @@ pub mod ca;
 pub mod case_record;
 pub mod cli;
 pub mod client;
+pub mod device;
 pub mod dn;
 pub mod duration;
 pub mod error;

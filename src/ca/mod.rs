@@ -7,6 +7,7 @@
 pub mod leaf;
 #[cfg(test)]
 pub(crate) mod profile;
+pub mod subject_hash;
 
 use std::fs;
 use std::io::{self, Write as _};
@@ -130,6 +131,7 @@ pub struct CertificateAuthority {
     not_after: String,
     pin: String,
     fingerprint: String,
+    subject_hash_old: String,
 }
 
 impl std::fmt::Debug for CertificateAuthority {
@@ -272,6 +274,7 @@ impl CertificateAuthority {
         let not_after = rfc3339(validity.not_after.to_datetime());
         let pin = pins::spki_pin(spki);
         let fingerprint = fingerprint(&cert_der);
+        let subject_hash_old = subject_hash::subject_hash_old(x509.subject().as_raw());
         let issuer = Issuer::from_ca_cert_der(&cert_der, key)
             .map_err(|e| Error::input(&where_, format!("cannot use it as an issuer: {e}")))?;
         Ok(Self {
@@ -285,6 +288,7 @@ impl CertificateAuthority {
             not_after,
             pin,
             fingerprint,
+            subject_hash_old,
         })
     }
 
@@ -333,6 +337,12 @@ impl CertificateAuthority {
     /// details show it.
     pub fn fingerprint(&self) -> &str {
         &self.fingerprint
+    }
+
+    /// OpenSSL's old subject hash (`openssl x509 -subject_hash_old`), 8 hex digits: Android's
+    /// system store names the CA file `<hash>.0`.
+    pub fn subject_hash_old(&self) -> &str {
+        &self.subject_hash_old
     }
 
     /// The issuer that signs leaves.

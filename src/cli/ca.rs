@@ -81,4 +81,8 @@ fn print_info(ca: &CertificateAuthority) {
     println!("spki pin:    {}", ca.pin());
     println!("  okhttp:    sha256/{}", ca.pin());
     println!("  curl:      --pinnedpubkey 'sha256//{}'", ca.pin());
+    println!(
+        "android:     {}.0 (the system store's file name, openssl -subject_hash_old)",
+        ca.subject_hash_old()
+    );
 }

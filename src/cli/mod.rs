@@ -3,6 +3,7 @@
 
 mod ca;
 mod client;
+mod device;
 mod logs;
 mod pin_config;
 mod pins;
@@ -50,6 +51,10 @@ enum Command {
     /// Pinning-failure logs: explain the failures in a log.
     #[command(subcommand)]
     Logs(logs::LogsCommand),
+    /// Prepare a device to use the proxy: Android through adb (reverse, proxy setting, CA;
+    /// teardown undoes it), the iOS simulator through xcrun simctl.
+    #[command(subcommand)]
+    Device(device::DeviceCommand),
 }
 
 /// Runs the CLI with the process arguments; returns the exit code.
@@ -88,6 +93,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::PinConfig(cmd) => pin_config::run(cmd),
         Command::Pins(cmd) => pins::run(cmd),
         Command::Logs(cmd) => logs::run(cmd),
+        Command::Device(cmd) => device::run(cmd, &ca_dir()?),
     }
 }
 
