@@ -338,3 +338,90 @@ fn the_banner_warns_of_clear_text_and_never_shows_the_password() {
     assert!(banner.contains("clear text"), "{banner}");
     assert!(!banner.contains(SECRET), "{banner}");
 }
+
+/// The QR code of a banner (Unicode half blocks, light modules drawn, quiet zone included) →
+/// its text, with rqrr.
+fn decode_qr(lines: &[String]) -> String {
+    let rows: Vec<Vec<char>> = lines.iter().map(|l| l.chars().collect()).collect();
+    let width = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let height = rows.len() * 2;
+    // drawn[y][x]: a drawn half block is a light module.
+    let drawn = |x: usize, y: usize| -> bool {
+        let c = rows
+            .get(y / 2)
+            .and_then(|r| r.get(x))
+            .copied()
+            .unwrap_or(' ');
+        matches!((c, y % 2), ('█', _) | ('▀', 0) | ('▄', 1))
+    };
+    let size = width - 8;
+    assert!(height >= size + 8 - 1, "{height} rows for {size} modules");
+    let grid = rqrr::SimpleGrid::from_func(size, |x, y| !drawn(x + 4, y + 4));
+    let (_, text) = rqrr::Grid::new(grid).decode().expect("a readable QR code");
+    text
+}
+
+#[test]
+fn the_banner_lists_device_addresses_and_its_qr_code_opens_the_install_page() {
+    let Some(lan) = Lan::new() else { return };
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let mut proxy = Command::new("ip")
+        .args(["netns", "exec", &lan.namespaces[0]])
+        .arg(common::bin())
+        .arg("--ca-dir")
+        .arg(dir.path().join("ca"))
+        .args([
+            "proxy",
+            "--quiet",
+            "--listen",
+            "0.0.0.0:0",
+            "--allow-from",
+            "10.0.0.0/8",
+            "--qr",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the proxy");
+    let mut stderr = BufReader::new(proxy.stderr.take().expect("stderr"));
+    let mut banner: Vec<String> = Vec::new();
+    for _ in 0..200 {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        let line = line.trim_end_matches('\n').to_string();
+        let done = line.contains("stop with Ctrl-C");
+        banner.push(line);
+        if done {
+            break;
+        }
+    }
+    let _ = proxy.kill();
+    let _ = proxy.wait();
+    let text = banner.join("\n");
+    let port = text
+        .split("listening on 0.0.0.0:")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{text}"))
+        .to_string();
+    let url = format!("http://{}:{port}/", lan.server_ip);
+    let devices = banner
+        .iter()
+        .find(|l| l.contains("devices:"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(devices.contains(&url), "{devices}");
+    let start = banner
+        .iter()
+        .position(|l| l.contains("scan for the install page"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(banner[start].contains(&url), "{}", banner[start]);
+    let code: Vec<String> = banner[start + 1..]
+        .iter()
+        .take_while(|l| !l.trim().is_empty() && !l.contains("stop with"))
+        .cloned()
+        .collect();
+    assert_eq!(decode_qr(&code), url);
+}

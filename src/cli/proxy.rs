@@ -111,6 +111,16 @@ pub(crate) struct ProxyArgs {
     /// No live line per connection (the summary is still printed).
     #[arg(long, short)]
     quiet: bool,
+    /// Print the QR code of the install URL even when stderr is not a terminal.
+    #[arg(long, conflicts_with = "no_qr")]
+    qr: bool,
+    /// Never print the QR code.
+    #[arg(long)]
+    no_qr: bool,
+    /// The address the QR code shows (default: the first of a physical interface; docker and
+    /// VPN interfaces often come first in the system's list).
+    #[arg(long, value_name = "ADDR")]
+    qr_address: Option<std::net::IpAddr>,
 }
 
 pub(crate) fn run(args: ProxyArgs, ca_dir: &Path) -> Result<i32> {
@@ -123,6 +133,11 @@ pub(crate) fn run(args: ProxyArgs, ca_dir: &Path) -> Result<i32> {
         .map(|spec| CustomCert::load(spec))
         .collect::<Result<Vec<_>>>()?;
     let config = config(&args, &custom)?;
+    if args.qr_address.is_some() {
+        let addrs = crate::device::lan::device_addresses(config.listen, &interfaces());
+        crate::device::lan::qr_choice(&addrs, args.qr_address)
+            .map_err(|e| Error::input("--qr-address", e))?;
+    }
     let threads = config.threads;
     let (ca, created) = CertificateAuthority::load_or_create(ca_dir, args.key_type)?;
     let issuer = Arc::new(LeafIssuer::new(Arc::new(ca), args.leaf_key_type, custom)?);
@@ -312,7 +327,60 @@ fn print_banner(
         let label = if i == 0 { "map-local:" } else { "" };
         eprintln!("  {label:<13} {entry}");
     }
+    devices(addr, args);
     eprintln!("  stop with Ctrl-C for a per-host summary");
+}
+
+/// The system's interface addresses (none when they cannot be listed).
+fn interfaces() -> Vec<crate::device::lan::Interface> {
+    if_addrs::get_if_addrs()
+        .map(|list| {
+            list.into_iter()
+                .map(|i| crate::device::lan::Interface {
+                    ip: i.ip(),
+                    name: i.name,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The addresses a device can use, the install URL on each, and a QR code of one.
+fn devices(addr: SocketAddr, args: &ProxyArgs) {
+    use crate::device::lan;
+    use std::io::IsTerminal as _;
+    let addrs = lan::device_addresses(addr, &interfaces());
+    for (i, (name, a)) in addrs.iter().enumerate() {
+        let label = if i == 0 { "devices:" } else { "" };
+        let name = if name.is_empty() {
+            String::new()
+        } else {
+            format!(" ({name})")
+        };
+        eprintln!(
+            "  {label:<13} proxy {a}, install page {}{name}",
+            lan::install_url(*a)
+        );
+    }
+    let show = args.qr || (!args.no_qr && std::io::stderr().is_terminal());
+    if !show || addrs.is_empty() {
+        return;
+    }
+    match lan::qr_choice(&addrs, args.qr_address) {
+        Ok(Some(chosen)) => {
+            let url = lan::install_url(chosen);
+            match lan::qr_code(&url) {
+                Ok(code) => {
+                    eprintln!("  scan for the install page ({url}):");
+                    eprint!("{code}");
+                    eprintln!();
+                }
+                Err(e) => eprintln!("pin-proxy: warning: {e}"),
+            }
+        }
+        Ok(None) => {}
+        Err(e) => eprintln!("pin-proxy: warning: {e}"),
+    }
 }
 
 async fn write_records(
