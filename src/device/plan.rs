@@ -7,7 +7,7 @@
 //! adb argument vectors (the executor adds `-s SERIAL`), the state to save before running them,
 //! and the text for the user.
 //!
-//! The system store follows HTTP Toolkit's recipe (see FIELD-NOTES): the CA is pushed to
+//! The system store follows HTTP Toolkit's recipe (its android-ssl-pinning-demo and Android set-up docs): the CA is pushed to
 //! `/data/local/tmp`, a tmpfs is mounted over `/system/etc/security/cacerts` holding the existing
 //! certificates plus ours, and on Android 14+ (SDK 34) that directory is bind-mounted over the
 //! conscrypt APEX store inside the zygotes' and the apps' mount namespaces. It needs root only,
