@@ -27,10 +27,20 @@ struct Serve {
 
 impl Serve {
     fn start(dir: &Path) -> Self {
-        let mut child = Command::new(bin())
+        Self::start_in(dir, None, "127.0.0.1:0", &[])
+    }
+
+    /// Started in the server namespace of `lan` when one is given.
+    fn start_in(dir: &Path, lan: Option<&common::Lan>, listen: &str, extra: &[&str]) -> Self {
+        let mut cmd = match lan {
+            Some(lan) => lan.server(&bin()),
+            None => Command::new(bin()),
+        };
+        let mut child = cmd
             .current_dir(dir)
             .args(["pin-config", "serve", "pins.toml", "--key", "signing.key"])
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", listen])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -357,7 +367,7 @@ fn dynamic_pinning_through_real_processes() {
     );
     assert!(!fresh.exists());
 
-    // The service listens on loopback only.
+    // On a LAN address the service needs --allow-from.
     let o = Command::new(bin())
         .current_dir(d)
         .args([
@@ -372,7 +382,7 @@ fn dynamic_pinning_through_real_processes() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("loopback only"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("needs --allow-from CIDR"));
 }
 
 /// The leaf certificate `addr` presents for `host`, PEM, as openssl sees it.
@@ -537,4 +547,45 @@ fn a_wultra_config_pins_the_leaf_certificate_hash_as_that_sdk_does() {
     );
     let _ = child.kill();
     let _ = child.wait();
+}
+
+#[test]
+fn on_a_lan_address_the_service_serves_only_its_allow_from_ranges() {
+    let Some(lan) = common::Lan::new("d") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    keygen(d, "signing.key");
+    write_source(
+        d,
+        1,
+        &["AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="],
+        "valid_for = \"7d\"",
+    );
+    let listen = format!("{}:0", lan.server_ip);
+    let fetch = |addr: &str| {
+        lan.client("curl")
+            .args([
+                "-sS",
+                "--max-time",
+                "5",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+            ])
+            .arg(format!("http://{addr}/pins"))
+            .output()
+            .unwrap()
+    };
+    let outside = Serve::start_in(d, Some(&lan), &listen, &["--allow-from", "192.0.2.0/24"]);
+    assert!(!fetch(&outside.addr).status.success());
+    let line = outside.wait_for("refused: not in --allow-from");
+    assert!(line.contains(&lan.client_ip), "{line}");
+    drop(outside);
+    let range = format!("{}/24", lan.client_ip);
+    let inside = Serve::start_in(d, Some(&lan), &listen, &["--allow-from", &range]);
+    let o = fetch(&inside.addr);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "200", "{o:?}");
 }

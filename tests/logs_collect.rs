@@ -623,156 +623,35 @@ fn explain_json_into_a_closed_pipe_is_not_an_error() {
     assert!(!stderr.contains("cannot write"), "{stderr}");
 }
 
-/// Two network namespaces of the test's own joined by a veth pair: the collector listens on a
-/// LAN address in one, clients post from the other. Removed on drop.
-struct Lan {
-    server_ns: String,
-    client_ns: String,
-    server_ip: String,
-    client_ip: String,
-}
-
-impl Lan {
-    /// `None` (the test skips) where namespaces cannot be made: not root, no `ip`. Under
-    /// `CI=true` that is a failure.
-    fn new() -> Option<Lan> {
-        let id = std::process::id() % 200 + 20;
-        let lan = Lan {
-            server_ns: format!("ppc-srv-{}", std::process::id()),
-            client_ns: format!("ppc-cli-{}", std::process::id()),
-            server_ip: format!("10.78.{id}.1"),
-            client_ip: format!("10.78.{id}.2"),
-        };
-        let (srv, cli) = (lan.server_ns.clone(), lan.client_ns.clone());
-        let veth = format!("ppc{id}");
-        let peer = format!("ppd{id}");
-        let steps: Vec<Vec<String>> = vec![
-            vec!["netns".into(), "add".into(), srv.clone()],
-            vec!["netns".into(), "add".into(), cli.clone()],
-            vec![
-                "link".into(),
-                "add".into(),
-                veth.clone(),
-                "netns".into(),
-                srv.clone(),
-                "type".into(),
-                "veth".into(),
-                "peer".into(),
-                "name".into(),
-                peer.clone(),
-                "netns".into(),
-                cli.clone(),
-            ],
-            vec![
-                "-n".into(),
-                srv.clone(),
-                "addr".into(),
-                "add".into(),
-                format!("{}/24", lan.server_ip),
-                "dev".into(),
-                veth.clone(),
-            ],
-            vec![
-                "-n".into(),
-                cli.clone(),
-                "addr".into(),
-                "add".into(),
-                format!("{}/24", lan.client_ip),
-                "dev".into(),
-                peer.clone(),
-            ],
-            vec![
-                "-n".into(),
-                srv.clone(),
-                "link".into(),
-                "set".into(),
-                veth,
-                "up".into(),
-            ],
-            vec![
-                "-n".into(),
-                cli.clone(),
-                "link".into(),
-                "set".into(),
-                peer,
-                "up".into(),
-            ],
-            vec![
-                "-n".into(),
-                srv,
-                "link".into(),
-                "set".into(),
-                "lo".into(),
-                "up".into(),
-            ],
-            vec![
-                "-n".into(),
-                cli,
-                "link".into(),
-                "set".into(),
-                "lo".into(),
-                "up".into(),
-            ],
-        ];
-        for step in steps {
-            let ok = Command::new("ip")
-                .args(&step)
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            if !ok {
-                let why = format!("cannot make network namespaces (ip {})", step.join(" "));
-                assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}");
-                eprintln!("skipped: {why}");
-                return None;
-            }
-        }
-        Some(lan)
-    }
-
-    /// POSTs the sample report from the client namespace; curl's exit code and the status.
-    fn post(&self, addr: SocketAddr) -> (Option<i32>, String) {
-        let out = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &self.client_ns,
-                "curl",
-                "-sS",
-                "--max-time",
-                "5",
-            ])
-            .args([
-                "-o",
-                "/dev/null",
-                "-w",
-                "%{http_code}",
-                "-H",
-                "Content-Type: application/json",
-            ])
-            .arg("--data-binary")
-            .arg(format!("@{}", sample().display()))
-            .arg(format!("http://{addr}/report"))
-            .output()
-            .expect("curl runs");
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).to_string(),
-        )
-    }
-}
-
-impl Drop for Lan {
-    fn drop(&mut self) {
-        for ns in [&self.server_ns, &self.client_ns] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
-    }
+/// POSTs the sample report from the client namespace; curl's exit code and the status.
+fn post_from(lan: &common::Lan, addr: SocketAddr) -> (Option<i32>, String) {
+    let out = lan
+        .client("curl")
+        .args(["-sS", "--max-time", "5"])
+        .args([
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-H",
+            "Content-Type: application/json",
+        ])
+        .arg("--data-binary")
+        .arg(format!("@{}", sample().display()))
+        .arg(format!("http://{addr}/report"))
+        .output()
+        .expect("curl runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+    )
 }
 
 #[test]
 fn a_lan_address_needs_allow_from_and_others_are_disconnected() {
-    let Some(lan) = Lan::new() else { return };
+    let Some(lan) = common::Lan::new("b") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("reports.jsonl");
     let listen = format!("{}:0", lan.server_ip);
@@ -782,9 +661,9 @@ fn a_lan_address_needs_allow_from_and_others_are_disconnected() {
         Some(&lan.server_ns),
         &listen,
         &out,
-        &["--allow-from", "10.99.0.0/16"],
+        &["--allow-from", "192.0.2.0/24"],
     );
-    let (code, status) = lan.post(c.addr);
+    let (code, status) = post_from(&lan, c.addr);
     assert_ne!(code, Some(0), "curl should fail: {status}");
     let refused = c.stderr_line(|l| l.contains("refused: not in --allow-from"));
     assert!(refused.contains(&lan.client_ip), "{refused}");
@@ -800,7 +679,7 @@ fn a_lan_address_needs_allow_from_and_others_are_disconnected() {
         &out,
         &["--allow-from", &range, "--max-reports", "1"],
     );
-    let (code, status) = lan.post(c.addr);
+    let (code, status) = post_from(&lan, c.addr);
     assert_eq!((code, status.as_str()), (Some(0), "204"));
     assert_explained(&c.stdout_line());
     assert!(c.wait_exit().success(), "{:#?}", c.seen);

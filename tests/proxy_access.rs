@@ -119,117 +119,15 @@ fn an_open_lan_listener_is_refused() {
     );
 }
 
-/// Two network namespaces joined by a veth pair; removed on drop.
-struct Lan {
-    namespaces: [String; 2],
-    server_ip: String,
-}
-
-impl Lan {
-    fn new() -> Option<Lan> {
-        let pid = std::process::id();
-        let id = pid % 200 + 20;
-        let (srv, cli) = (format!("ppp-srv-{pid}"), format!("ppp-cli-{pid}"));
-        let (a, b) = (format!("ppa{id}"), format!("ppb{id}"));
-        let server_ip = format!("10.79.{id}.1");
-        let steps: [Vec<String>; 9] = [
-            vec!["netns".into(), "add".into(), srv.clone()],
-            vec!["netns".into(), "add".into(), cli.clone()],
-            [&[
-                "link", "add", &a, "netns", &srv, "type", "veth", "peer", "name", &b, "netns", &cli,
-            ][..]]
-            .concat()
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-            vec![
-                "-n".into(),
-                srv.clone(),
-                "addr".into(),
-                "add".into(),
-                format!("{server_ip}/24"),
-                "dev".into(),
-                a.clone(),
-            ],
-            vec![
-                "-n".into(),
-                cli.clone(),
-                "addr".into(),
-                "add".into(),
-                format!("10.79.{id}.2/24"),
-                "dev".into(),
-                b.clone(),
-            ],
-            vec![
-                "-n".into(),
-                srv.clone(),
-                "link".into(),
-                "set".into(),
-                a,
-                "up".into(),
-            ],
-            vec![
-                "-n".into(),
-                cli.clone(),
-                "link".into(),
-                "set".into(),
-                b,
-                "up".into(),
-            ],
-            vec![
-                "-n".into(),
-                srv.clone(),
-                "link".into(),
-                "set".into(),
-                "lo".into(),
-                "up".into(),
-            ],
-            vec![
-                "-n".into(),
-                cli.clone(),
-                "link".into(),
-                "set".into(),
-                "lo".into(),
-                "up".into(),
-            ],
-        ];
-        let lan = Lan {
-            namespaces: [srv, cli],
-            server_ip,
-        };
-        for step in steps {
-            let ok = Command::new("ip")
-                .args(&step)
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            if !ok {
-                let why = format!("cannot make network namespaces (ip {})", step.join(" "));
-                assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}");
-                eprintln!("skipped: {why}");
-                return None;
-            }
-        }
-        Some(lan)
-    }
-}
-
-impl Drop for Lan {
-    fn drop(&mut self) {
-        for ns in &self.namespaces {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
-    }
-}
-
 #[test]
 fn allow_from_disconnects_clients_outside_its_ranges() {
-    let Some(lan) = Lan::new() else { return };
+    let Some(lan) = common::Lan::new("c") else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("a temporary directory");
     let events = dir.path().join("events.jsonl");
-    let mut proxy = Command::new("ip")
-        .args(["netns", "exec", &lan.namespaces[0]])
-        .arg(common::bin())
+    let mut proxy = lan
+        .server(&common::bin())
         .arg("--ca-dir")
         .arg(dir.path().join("ca"))
         .args([
@@ -238,7 +136,7 @@ fn allow_from_disconnects_clients_outside_its_ranges() {
             "--listen",
             &format!("{}:0", lan.server_ip),
         ])
-        .args(["--allow-from", "10.99.0.0/16", "--events"])
+        .args(["--allow-from", "192.0.2.0/24", "--events"])
         .arg(&events)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -260,16 +158,9 @@ fn allow_from_disconnects_clients_outside_its_ranges() {
         seen.push_str(&line);
     }
     let addr = addr.unwrap_or_else(|| panic!("the proxy did not start:\n{seen}"));
-    let out = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lan.namespaces[1],
-            "curl",
-            "-sS",
-            "--max-time",
-            "5",
-        ])
+    let out = lan
+        .client("curl")
+        .args(["-sS", "--max-time", "5"])
         .args([
             "--proxy",
             &format!("http://{addr}"),
@@ -298,7 +189,9 @@ fn allow_from_disconnects_clients_outside_its_ranges() {
         (VerdictKind::Undecided, Stage::Connect)
     );
     assert!(
-        records[0].client.starts_with("10.79."),
+        records[0]
+            .client
+            .starts_with(&format!("{}:", lan.client_ip)),
         "{:?}",
         records[0].client
     );
@@ -363,11 +256,12 @@ fn decode_qr(lines: &[String]) -> String {
 
 #[test]
 fn the_banner_lists_device_addresses_and_its_qr_code_opens_the_install_page() {
-    let Some(lan) = Lan::new() else { return };
+    let Some(lan) = common::Lan::new("c") else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let mut proxy = Command::new("ip")
-        .args(["netns", "exec", &lan.namespaces[0]])
-        .arg(common::bin())
+    let mut proxy = lan
+        .server(&common::bin())
         .arg("--ca-dir")
         .arg(dir.path().join("ca"))
         .args([

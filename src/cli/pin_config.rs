@@ -76,9 +76,13 @@ pub(crate) enum PinConfigCommand {
         /// The private key.
         #[arg(long, value_name = "FILE")]
         key: PathBuf,
-        /// Address to listen on (loopback only).
+        /// Address to listen on; one that is not loopback needs --allow-from.
         #[arg(long, default_value = "127.0.0.1:9443", value_name = "ADDR")]
         listen: std::net::SocketAddr,
+        /// Address ranges that may fetch besides loopback clients (`192.168.1.0/24`); others
+        /// are disconnected. Repeatable or comma-separated.
+        #[arg(long, value_name = "CIDR", value_delimiter = ',', value_parser = parse_cidr)]
+        allow_from: Vec<crate::access::Cidr>,
         /// The signed format.
         #[arg(long, value_enum, default_value_t)]
         format: Format,
@@ -117,10 +121,18 @@ pub(crate) fn run(cmd: PinConfigCommand) -> Result<i32> {
             source,
             key,
             listen,
+            allow_from,
             format,
             tls_cert,
             tls_key,
-        } => serve(&source, &key, listen, format, tls_cert.zip(tls_key)),
+        } => serve(
+            &source,
+            &key,
+            listen,
+            crate::access::AllowList::new(allow_from),
+            format,
+            tls_cert.zip(tls_key),
+        ),
     }
 }
 
@@ -131,19 +143,13 @@ fn serve(
     source_path: &Path,
     key_path: &Path,
     listen: std::net::SocketAddr,
+    allow: crate::access::AllowList,
     format: Format,
     tls: Option<(PathBuf, PathBuf)>,
 ) -> Result<i32> {
     use crate::pin_config::serve::{self as served, ConfigServer, Update};
-    if !listen.ip().is_loopback() {
-        return Err(Error::input(
-            "--listen",
-            format!(
-                "{listen}: pin-config serve listens on loopback only (127.0.0.1 or ::1); a \
-                 device reaches it through the proxy"
-            ),
-        ));
-    }
+    crate::access::check_server_listen(listen, &allow, "pin-config serve")
+        .map_err(|e| Error::input("--listen", e))?;
     let key = std::sync::Arc::new(SigningKey::load(key_path)?);
     if format == Format::Wultra && key.key_type() != KeyType::EcdsaP256 {
         return Err(Error::input(
@@ -165,7 +171,9 @@ fn serve(
     let rt = super::runtime()?;
     rt.block_on(async move {
         let (log_tx, mut log_rx) = tokio::sync::mpsc::unbounded_channel();
-        let server = ConfigServer::start(listen, tls_config, key.clone(), Some(log_tx)).await?;
+        let server =
+            ConfigServer::start_allowing(listen, allow, tls_config, key.clone(), Some(log_tx))
+                .await?;
         let version = signed.version;
         server.publish(Some(signed));
         say!(
@@ -477,4 +485,8 @@ fn print_lines(lines: &[String]) -> Result<()> {
         .try_for_each(|l| writeln!(stdout, "{l}"))
         .and_then(|()| stdout.flush())
         .map_err(|e| Error::runtime(format!("cannot write to stdout: {e}")))
+}
+
+fn parse_cidr(s: &str) -> std::result::Result<crate::access::Cidr, String> {
+    s.parse()
 }

@@ -181,6 +181,18 @@ impl ConfigServer {
         key: Arc<SigningKey>,
         log: Option<mpsc::UnboundedSender<Fetch>>,
     ) -> Result<Self> {
+        Self::start_allowing(listen, crate::access::AllowList::default(), tls, key, log).await
+    }
+
+    /// [`ConfigServer::start`] for a LAN address: clients outside `allow` (loopback aside) are
+    /// disconnected unread, each logged as a fetch answered with status 0 and path `-`.
+    pub async fn start_allowing(
+        listen: SocketAddr,
+        allow: crate::access::AllowList,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        key: Arc<SigningKey>,
+        log: Option<mpsc::UnboundedSender<Fetch>>,
+    ) -> Result<Self> {
         let listener = TcpListener::bind(listen)
             .await
             .map_err(|e| Error::runtime(format!("cannot listen on {listen}: {e}")))?;
@@ -205,6 +217,19 @@ impl ConfigServer {
                     },
                     _ = stopped.wait_for(|s| *s) => return,
                 };
+                if !allow.allows(peer.ip()) {
+                    drop(tcp);
+                    if let Some(log) = &accept_shared.log {
+                        let _ = log.send(Fetch {
+                            client: peer,
+                            method: "-".into(),
+                            path: crate::access::NOT_ALLOWED.into(),
+                            status: 0,
+                            version: None,
+                        });
+                    }
+                    continue;
+                }
                 let _ = tcp.set_nodelay(true);
                 let (shared, acceptor, mut stopped) =
                     (accept_shared.clone(), acceptor.clone(), stopped.clone());

@@ -421,3 +421,87 @@ pub fn run_cli(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
         .unwrap();
     (code, stderr)
 }
+
+/// Two network namespaces of the test's own joined by a veth pair: a server listens on a LAN
+/// address in the first, clients connect from the second. Removed on drop. `None` (the test
+/// skips, saying why) where namespaces cannot be made: not root, no `ip`; under `CI=true` that
+/// is a failure.
+#[allow(dead_code)]
+pub struct Lan {
+    pub server_ns: String,
+    pub client_ns: String,
+    pub server_ip: String,
+    pub client_ip: String,
+}
+
+#[allow(dead_code)]
+impl Lan {
+    /// `tag` keeps the names of one test binary's namespaces apart from another's.
+    pub fn new(tag: &str) -> Option<Lan> {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        // Tests of one binary run in parallel: each pair gets its own names and subnet.
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 200;
+        let pid = std::process::id();
+        let net = pid % 200 + 20;
+        let id = n + 20;
+        let lan = Lan {
+            server_ns: format!("pp{tag}{n}-srv-{pid}"),
+            client_ns: format!("pp{tag}{n}-cli-{pid}"),
+            server_ip: format!("10.{net}.{id}.1"),
+            client_ip: format!("10.{net}.{id}.2"),
+        };
+        let (srv, cli) = (lan.server_ns.as_str(), lan.client_ns.as_str());
+        let (a, b) = (format!("pp{tag}{n}s"), format!("pp{tag}{n}c"));
+        let server_cidr = format!("{}/24", lan.server_ip);
+        let client_cidr = format!("{}/24", lan.client_ip);
+        let steps: [&[&str]; 9] = [
+            &["netns", "add", srv],
+            &["netns", "add", cli],
+            &[
+                "link", "add", &a, "netns", srv, "type", "veth", "peer", "name", &b, "netns", cli,
+            ],
+            &["-n", srv, "addr", "add", &server_cidr, "dev", &a],
+            &["-n", cli, "addr", "add", &client_cidr, "dev", &b],
+            &["-n", srv, "link", "set", &a, "up"],
+            &["-n", cli, "link", "set", &b, "up"],
+            &["-n", srv, "link", "set", "lo", "up"],
+            &["-n", cli, "link", "set", "lo", "up"],
+        ];
+        for step in steps {
+            let ok = Command::new("ip")
+                .args(step)
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if !ok {
+                let why = format!("cannot make network namespaces (ip {})", step.join(" "));
+                assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}");
+                eprintln!("skipped: {why}");
+                return None;
+            }
+        }
+        Some(lan)
+    }
+
+    /// A command run in the client namespace.
+    pub fn client(&self, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.client_ns, program]);
+        c
+    }
+
+    /// A command run in the server namespace.
+    pub fn server(&self, program: &std::path::Path) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.server_ns]).arg(program);
+        c
+    }
+}
+
+impl Drop for Lan {
+    fn drop(&mut self) {
+        for ns in [&self.server_ns, &self.client_ns] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
