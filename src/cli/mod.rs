@@ -8,6 +8,7 @@ mod logs;
 mod pin_config;
 mod pins;
 mod proxy;
+mod report;
 mod run;
 
 use std::path::PathBuf;
@@ -48,6 +49,9 @@ enum Command {
     /// against a host; make a backup key.
     #[command(subcommand)]
     Pins(pins::PinsCommand),
+    /// The per-host pinning map of recorded events files: which hosts pin, which do not, and
+    /// what was readable.
+    Report(Box<report::ReportArgs>),
     /// Pinning-failure logs: explain the failures in a log.
     #[command(subcommand)]
     Logs(logs::LogsCommand),
@@ -93,6 +97,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::PinConfig(cmd) => pin_config::run(cmd),
         Command::Pins(cmd) => pins::run(cmd),
         Command::Logs(cmd) => logs::run(cmd),
+        Command::Report(args) => report::run(*args),
         Command::Device(cmd) => device::run(cmd, &ca_dir()?),
     }
 }

@@ -8,6 +8,7 @@ pub mod evidence;
 pub mod json;
 pub mod junit;
 pub mod live;
+pub mod map;
 pub mod snapshot;
 pub mod terminal;
 

@@ -1,0 +1,78 @@
+//! `pin-proxy report EVENTS...`: reads events files (a malformed or cut line is reported and
+//! skipped), prints the per-host pinning map as a table, Markdown or JSON, to stdout or `--out`.
+//! The map is [`crate::report::map`]; this file reads the files and writes the output.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+use crate::error::{exit, Error, Result};
+use crate::report::map::{self, PinningMap};
+
+#[derive(Debug, Args)]
+pub(crate) struct ReportArgs {
+    /// Events files written by `pin-proxy proxy --events` (any number; read in order).
+    #[arg(required = true, value_name = "EVENTS")]
+    files: Vec<PathBuf>,
+    /// The output format.
+    #[arg(long, value_enum, default_value_t = MapFormat::Terminal)]
+    format: MapFormat,
+    /// Write the output to FILE instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum MapFormat {
+    /// The table of the proxy's summary, with first and last seen and the readable requests.
+    Terminal,
+    /// A Markdown table and lists.
+    Markdown,
+    /// JSON (schema in the README).
+    Json,
+}
+
+pub(crate) fn run(args: ReportArgs) -> Result<i32> {
+    let mut records = Vec::new();
+    let mut malformed = Vec::new();
+    for path in &args.files {
+        let bytes =
+            std::fs::read(path).map_err(|e| Error::file(path, "read the events file", e))?;
+        let text = String::from_utf8_lossy(&bytes);
+        let (r, m) = map::read_events(&path.display().to_string(), &text);
+        records.extend(r);
+        malformed.extend(m);
+    }
+    let map = PinningMap::build(&records, malformed);
+    let text = match args.format {
+        MapFormat::Terminal => map.terminal(),
+        MapFormat::Markdown => map.markdown(),
+        MapFormat::Json => serde_json::to_string_pretty(&map)
+            .map(|mut s| {
+                s.push('\n');
+                s
+            })
+            .map_err(|e| Error::runtime(format!("cannot encode the map: {e}")))?,
+    };
+    for m in &map.malformed {
+        eprintln!(
+            "pin-proxy report: {}:{}: skipped: {}",
+            m.file, m.line, m.error
+        );
+    }
+    match &args.out {
+        Some(path) => {
+            std::fs::write(path, text).map_err(|e| Error::file(path, "write the map", e))?
+        }
+        None => {
+            let mut out = std::io::stdout().lock();
+            if let Err(e) = out.write_all(text.as_bytes()) {
+                if e.kind() != std::io::ErrorKind::BrokenPipe {
+                    return Err(Error::runtime(format!("cannot write the map: {e}")));
+                }
+            }
+        }
+    }
+    Ok(exit::OK)
+}
