@@ -98,4 +98,42 @@ fn the_map_of_a_real_session_in_every_format() {
 
     let (code, _, stderr) = report(&["no-such-events.jsonl"]);
     assert_eq!(code, Some(2), "{stderr}");
+
+    // The gate, both ways, with JUnit.
+    let junit = dir.path().join("junit.xml");
+    let junit_s = junit.to_str().expect("a path");
+    let (code, _, stderr) = report(&[
+        path,
+        "--expect-unpinned",
+        HOST,
+        "--expect-host",
+        "*.test",
+        "--junit",
+        junit_s,
+    ]);
+    assert_eq!(code, Some(1), "mixed is not unpinned: {stderr}");
+    let (code, _, stderr) = report(&[
+        path,
+        "--expect-pinned",
+        HOST,
+        "--expect-host",
+        "nothing.test",
+        "--junit",
+        junit_s,
+    ]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("FAIL expect-pinned") && stderr.contains("no traffic for nothing.test"),
+        "{stderr}"
+    );
+    let xml = std::fs::read_to_string(&junit).expect("the JUnit file");
+    assert!(xml.contains("tests=\"2\" failures=\"2\""), "{xml}");
+    assert!(
+        xml.contains("proceeded through the forged certificate"),
+        "{xml}"
+    );
+    let (code, _, stderr) = report(&[path, "--expect-host", HOST]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let (code, _, _) = report(&[path, "--expect-pinned", "bad/host"]);
+    assert_eq!(code, Some(2));
 }

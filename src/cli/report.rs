@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use crate::error::{exit, Error, Result};
+use crate::report::gate::{self, Expectation};
 use crate::report::map::{self, PinningMap};
+use crate::rules::HostGlob;
 
 #[derive(Debug, Args)]
 pub(crate) struct ReportArgs {
@@ -21,6 +23,19 @@ pub(crate) struct ReportArgs {
     /// Write the output to FILE instead of stdout.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// Gate: every host matching GLOB that was seen must be pinned (all its intercepted
+    /// connections cancelled). Repeatable; exit 1 when one fails.
+    #[arg(long, value_name = "GLOB")]
+    expect_pinned: Vec<String>,
+    /// Gate: every host matching GLOB that was seen must not be pinned. Repeatable.
+    #[arg(long, value_name = "GLOB")]
+    expect_unpinned: Vec<String>,
+    /// Gate: a host matching HOST must have sent traffic. Repeatable.
+    #[arg(long, value_name = "HOST")]
+    expect_host: Vec<String>,
+    /// Write the gate's results as JUnit XML (one test case per expectation).
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -33,7 +48,24 @@ enum MapFormat {
     Json,
 }
 
+fn expectations(args: &ReportArgs) -> Result<Vec<Expectation>> {
+    let glob =
+        |flag: &str, s: &str| HostGlob::parse(s).map_err(|e| Error::input(format!("--{flag}"), e));
+    let mut out = Vec::new();
+    for g in &args.expect_pinned {
+        out.push(Expectation::Pinned(glob("expect-pinned", g)?));
+    }
+    for g in &args.expect_unpinned {
+        out.push(Expectation::Unpinned(glob("expect-unpinned", g)?));
+    }
+    for g in &args.expect_host {
+        out.push(Expectation::Host(glob("expect-host", g)?));
+    }
+    Ok(out)
+}
+
 pub(crate) fn run(args: ReportArgs) -> Result<i32> {
+    let expectations = expectations(&args)?;
     let mut records = Vec::new();
     let mut malformed = Vec::new();
     for path in &args.files {
@@ -74,5 +106,34 @@ pub(crate) fn run(args: ReportArgs) -> Result<i32> {
             }
         }
     }
-    Ok(exit::OK)
+    if expectations.is_empty() {
+        if args.junit.is_some() {
+            return Err(Error::input(
+                "--junit",
+                "needs an --expect-pinned, --expect-unpinned or --expect-host",
+            ));
+        }
+        return Ok(exit::OK);
+    }
+    let outcomes = gate::judge(&map, &expectations);
+    for o in &outcomes {
+        eprintln!("{} {}", if o.passed { "PASS" } else { "FAIL" }, o.name);
+        for line in &o.evidence {
+            eprintln!("  {line}");
+        }
+    }
+    if let Some(path) = &args.junit {
+        std::fs::write(path, gate::junit(&outcomes))
+            .map_err(|e| Error::file(path, "write the JUnit file", e))?;
+    }
+    let failed = outcomes.iter().filter(|o| !o.passed).count();
+    eprintln!(
+        "pin-proxy report: {} expectation(s), {failed} failed",
+        outcomes.len()
+    );
+    Ok(if failed == 0 {
+        exit::OK
+    } else {
+        exit::EXPECTATION_FAILED
+    })
 }

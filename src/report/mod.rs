@@ -5,6 +5,7 @@
 //! report, JUnit XML and the redacted snapshot, each a [`RunReporter`] fed the runner's events.
 
 pub mod evidence;
+pub mod gate;
 pub mod json;
 pub mod junit;
 pub mod live;
