@@ -13,7 +13,7 @@ use std::fs;
 use std::io::{self, Read as _, Seek as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::plan::{
     self, DeviceState, Listed, Plan, Refusal, Request, Reverse, Saved, Selection, APEX_CACERTS,
@@ -81,22 +81,16 @@ impl Adb {
                 ),
                 _ => Error::runtime(format!("cannot start `{shown}`: {e}")),
             })?;
-        let deadline = Instant::now() + timeout;
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if Instant::now() >= deadline => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(Error::runtime(format!(
-                        "`{shown}` did not finish within {} s (is the device responding? \
-                         `adb kill-server` resets adb)",
-                        timeout.as_secs()
-                    )));
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-                Err(e) => return Err(Error::runtime(format!("cannot wait for `{shown}`: {e}"))),
+        let status = match super::wait_bounded(&mut child, timeout) {
+            Ok(Some(status)) => status,
+            Ok(None) => {
+                return Err(Error::runtime(format!(
+                    "`{shown}` did not finish within {} s (is the device responding? \
+                     `adb kill-server` resets adb)",
+                    timeout.as_secs()
+                )))
             }
+            Err(e) => return Err(Error::runtime(format!("cannot wait for `{shown}`: {e}"))),
         };
         Ok(Output {
             code: status.code(),

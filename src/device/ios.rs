@@ -7,7 +7,7 @@
 
 use std::io;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 
@@ -81,21 +81,15 @@ pub fn setup(ca_file: &str, port: u16, timeout: Duration) -> Result<Vec<String>>
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(steps(ca_file, port, false)),
         Err(e) => return Err(Error::runtime(format!("cannot start xcrun: {e}"))),
     };
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(Error::runtime(format!(
-                    "xcrun simctl did not finish within {} s",
-                    timeout.as_secs()
-                )));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => return Err(Error::runtime(format!("cannot wait for xcrun: {e}"))),
+    let status = match super::wait_bounded(&mut child, timeout) {
+        Ok(Some(status)) => status,
+        Ok(None) => {
+            return Err(Error::runtime(format!(
+                "xcrun simctl did not finish within {} s",
+                timeout.as_secs()
+            )))
         }
+        Err(e) => return Err(Error::runtime(format!("cannot wait for xcrun: {e}"))),
     };
     if !status.success() {
         return Err(Error::runtime(format!(

@@ -12,3 +12,22 @@ pub mod adb;
 pub mod ios;
 pub mod lan;
 pub mod plan;
+
+/// Waits for `child` at most `timeout`; kills and reaps it then. `Ok(None)`: it timed out.
+pub(crate) fn wait_bounded(
+    child: &mut std::process::Child,
+    timeout: std::time::Duration,
+) -> std::io::Result<Option<std::process::ExitStatus>> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(None);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
