@@ -39,7 +39,7 @@ pub(crate) struct CollectArgs {
     listen: SocketAddr,
     /// Address ranges that may post reports besides loopback clients (`192.168.1.0/24`,
     /// `10.0.0.7`, `fd00::/8`); repeatable or comma-separated. Others are disconnected.
-    #[arg(long, value_name = "CIDR", value_delimiter = ',', value_parser = parse_cidr)]
+    #[arg(long, value_name = "CIDR", value_delimiter = ',')]
     allow_from: Vec<crate::access::Cidr>,
     /// The reports file (JSON Lines), appended to; created if missing, in a directory that
     /// exists.
@@ -342,8 +342,4 @@ fn write_text(out: &mut impl io::Write, name: &str, explained: &logs::Explained)
         writeln!(out, "   {}", f.explanation)?;
     }
     Ok(())
-}
-
-fn parse_cidr(s: &str) -> std::result::Result<crate::access::Cidr, String> {
-    s.parse()
 }

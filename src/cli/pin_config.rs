@@ -81,7 +81,7 @@ pub(crate) enum PinConfigCommand {
         listen: std::net::SocketAddr,
         /// Address ranges that may fetch besides loopback clients (`192.168.1.0/24`); others
         /// are disconnected. Repeatable or comma-separated.
-        #[arg(long, value_name = "CIDR", value_delimiter = ',', value_parser = parse_cidr)]
+        #[arg(long, value_name = "CIDR", value_delimiter = ',')]
         allow_from: Vec<crate::access::Cidr>,
         /// The signed format.
         #[arg(long, value_enum, default_value_t)]
@@ -485,8 +485,4 @@ fn print_lines(lines: &[String]) -> Result<()> {
         .try_for_each(|l| writeln!(stdout, "{l}"))
         .and_then(|()| stdout.flush())
         .map_err(|e| Error::runtime(format!("cannot write to stdout: {e}")))
-}
-
-fn parse_cidr(s: &str) -> std::result::Result<crate::access::Cidr, String> {
-    s.parse()
 }

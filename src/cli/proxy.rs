@@ -35,7 +35,7 @@ pub(crate) struct ProxyArgs {
     auth_file: Option<PathBuf>,
     /// Only clients in these ranges (loopback aside) may connect; others are disconnected.
     /// Repeatable or comma-separated: 192.168.1.0/24, 10.0.0.7, fd00::/8.
-    #[arg(long, value_name = "CIDR", value_delimiter = ',', value_parser = parse_cidr)]
+    #[arg(long, value_name = "CIDR", value_delimiter = ',')]
     allow_from: Vec<crate::access::Cidr>,
     /// Write one JSON object per connection to this file (JSON Lines).
     #[arg(long, value_name = "FILE")]
@@ -416,10 +416,6 @@ async fn write_records(
         }
     }
     first_error.map_or(Ok(()), Err)
-}
-
-fn parse_cidr(s: &str) -> std::result::Result<crate::access::Cidr, String> {
-    s.parse()
 }
 
 /// `--auth`, `--auth-file` or `PIN_PROXY_AUTH`, in that order. Errors never quote the value.
