@@ -50,13 +50,9 @@ impl Collector {
     }
 
     /// Started in a network namespace (`ip netns exec NS`) when one is given.
-    fn start_in(ns: Option<&str>, listen: &str, out: &Path, extra: &[&str]) -> Self {
-        let mut cmd = match ns {
-            Some(ns) => {
-                let mut c = Command::new("ip");
-                c.args(["netns", "exec", ns]).arg(common::bin());
-                c
-            }
+    fn start_in(lan: Option<&common::Lan>, listen: &str, out: &Path, extra: &[&str]) -> Self {
+        let mut cmd = match lan {
+            Some(lan) => lan.server(&common::bin()),
             None => Command::new(common::bin()),
         };
         let mut child = cmd
@@ -657,12 +653,7 @@ fn a_lan_address_needs_allow_from_and_others_are_disconnected() {
     let listen = format!("{}:0", lan.server_ip);
 
     // Allowed: another host only. The client's connection is closed unread, and said so.
-    let mut c = Collector::start_in(
-        Some(&lan.server_ns),
-        &listen,
-        &out,
-        &["--allow-from", "192.0.2.0/24"],
-    );
+    let mut c = Collector::start_in(Some(&lan), &listen, &out, &["--allow-from", "192.0.2.0/24"]);
     let (code, status) = post_from(&lan, c.addr);
     assert_ne!(code, Some(0), "curl should fail: {status}");
     let refused = c.stderr_line(|l| l.contains("refused: not in --allow-from"));
@@ -674,7 +665,7 @@ fn a_lan_address_needs_allow_from_and_others_are_disconnected() {
     // The client's range allowed: the report goes in.
     let range = format!("{}/24", lan.client_ip);
     let mut c = Collector::start_in(
-        Some(&lan.server_ns),
+        Some(&lan),
         &listen,
         &out,
         &["--allow-from", &range, "--max-reports", "1"],
