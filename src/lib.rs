@@ -23,6 +23,7 @@ pub mod device;
 pub mod dn;
 pub mod duration;
 pub mod error;
+mod files;
 pub mod logs;
 pub mod origin;
 pub mod pin_config;

@@ -200,6 +200,10 @@ pub struct ConnectionRecord {
     pub bytes_down: u64,
     /// Address of the origin the proxy connected to, if it did.
     pub upstream: Option<String>,
+    /// This cancel taught learn mode (`--learn`) the host: its later connections are passed
+    /// through. Written only when true; lines without it read as `false`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub learned: bool,
 }
 
 #[cfg(test)]

@@ -235,17 +235,7 @@ fn reproduce(args: &ReproduceArgs) -> Result<i32> {
 
 /// Writes a file through a temporary file in the same directory and a rename.
 fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir)
-        .map_err(|e| Error::file(path, "create the suite", e))?;
-    tmp.write_all(bytes)
-        .map_err(|e| Error::file(path, "write the suite", e))?;
-    tmp.persist(path)
-        .map_err(|e| Error::file(path, "write the suite", e.error))?;
-    Ok(())
+    crate::files::replace(path, bytes, 0o644, "write the suite")
 }
 
 #[derive(Serialize)]

@@ -14,10 +14,10 @@ use crate::ca::{CertificateAuthority, KeyType};
 use crate::error::{exit, Error, Result};
 use crate::pins;
 use crate::proxy::{
-    MapLocal, MapLocalSpec, MapLocals, Proxy, ProxyConfig, UpstreamTrust, MAGIC_HOST,
+    LearnConfig, MapLocal, MapLocalSpec, MapLocals, Proxy, ProxyConfig, UpstreamTrust, MAGIC_HOST,
 };
 use crate::record::ConnectionRecord;
-use crate::report::live::{EventsFile, LiveLines, SummaryPrinter};
+use crate::report::live::{EventsFile, LearnNotices, LiveLines, SummaryPrinter};
 use crate::report::RecordSink;
 use crate::rules::{Action, HostGlob, HostMap, Profile, Rule, Rules};
 
@@ -53,6 +53,21 @@ pub(crate) struct ProxyArgs {
     /// Read more rules from a TOML file ([[rule]] hosts = "...", action/profile = "...").
     #[arg(long, value_name = "FILE")]
     rules: Option<PathBuf>,
+    /// Learn mode: once a host's client has cancelled N intercepted connections (default 1),
+    /// pass the host through, so the app keeps working while it is mapped. Every cancel counts,
+    /// during or after the handshake; an explicit rule matching the host wins.
+    #[arg(
+        long,
+        value_name = "N",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "1"
+    )]
+    learn: Option<u64>,
+    /// Keep learned hosts in FILE across runs: read at start, rewritten as hosts are learned,
+    /// a passthrough rule per host (so also a --rules file). Needs --learn.
+    #[arg(long, value_name = "FILE", requires = "learn")]
+    learn_file: Option<PathBuf>,
     /// Connect to ADDR:PORT for HOST instead of resolving it (test origins). Repeatable.
     #[arg(long, value_name = "HOST[:PORT]=ADDR:PORT")]
     map: Vec<String>,
@@ -149,6 +164,13 @@ pub(crate) fn run(args: ProxyArgs, ca_dir: &Path) -> Result<i32> {
         let color = super::stdout_color();
         sinks.push(Box::new(LiveLines::new(std::io::stdout(), color)));
     }
+    if let Some(learn) = &config.learn {
+        sinks.push(Box::new(LearnNotices::new(
+            std::io::stdout(),
+            learn.threshold,
+            learn.file.clone(),
+        )));
+    }
     sinks.push(Box::new(SummaryPrinter::new(std::io::stdout())));
 
     if config.upstream.insecure {
@@ -164,7 +186,7 @@ pub(crate) fn run(args: ProxyArgs, ca_dir: &Path) -> Result<i32> {
             );
         }
     }
-    let map_local: Vec<String> = config.map_local.entries().map(MapLocal::describe).collect();
+    let extra = banner_lines(&config);
     if let Some(auth) = &config.auth {
         eprintln!(
             "pin-proxy: proxy authentication on (Basic, user {}): Basic credentials cross the \
@@ -188,7 +210,7 @@ pub(crate) fn run(args: ProxyArgs, ca_dir: &Path) -> Result<i32> {
         let (tx, rx) = mpsc::unbounded_channel();
         let proxy = Proxy::bind(config, issuer.clone(), tx).await?;
         let addr = proxy.local_addr()?;
-        print_banner(addr, ca_dir, created, &issuer, &args, threads, &map_local);
+        print_banner(addr, ca_dir, created, &issuer, &args, threads, &extra);
         let writer = tokio::spawn(write_records(rx, sinks));
         proxy.run_until(super::stop_signal()).await?;
         writer
@@ -258,6 +280,7 @@ fn config(args: &ProxyArgs, custom: &[CustomCert]) -> Result<ProxyConfig> {
     let allow_from = crate::access::AllowList::new(args.allow_from.clone());
     crate::access::check_proxy_listen(args.listen, auth.is_some(), &allow_from)
         .map_err(|e| Error::input("--listen", e))?;
+    let learn = learn_config(args)?;
     Ok(ProxyConfig {
         listen: args.listen,
         rules: Rules::new(rules),
@@ -280,7 +303,47 @@ fn config(args: &ProxyArgs, custom: &[CustomCert]) -> Result<ProxyConfig> {
         threads: args.threads.unwrap_or_else(default_threads),
         auth,
         allow_from,
+        learn,
     })
+}
+
+/// `--learn[=N]` and `--learn-file`: the file is read now (its errors name file, line and field)
+/// and created when missing, so that a path that cannot be written fails at start, not at the
+/// first learned host.
+fn learn_config(args: &ProxyArgs) -> Result<Option<LearnConfig>> {
+    let Some(threshold) = args.learn else {
+        return Ok(None);
+    };
+    if threshold == 0 {
+        return Err(Error::input(
+            "--learn",
+            "N must be at least 1 (the cancels after which a host is passed through)",
+        ));
+    }
+    let mut known = Vec::new();
+    if let Some(path) = &args.learn_file {
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                known = crate::rules::learn::parse_file(&path.display().to_string(), &text)
+                    .map_err(|e| Error::input("--learn-file", e))?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let empty = crate::rules::learn::Learner::new(threshold, Rules::default(), vec![]);
+                crate::files::replace(
+                    path,
+                    empty.file_text().as_bytes(),
+                    0o644,
+                    "create the learn file",
+                )?;
+            }
+            Err(e) => return Err(Error::file(path, "read the learn file", e)),
+        }
+    }
+    Ok(Some(LearnConfig {
+        threshold,
+        file: args.learn_file.clone(),
+        known,
+    }))
 }
 
 /// Serving threads without `--threads`: one per core, at most [`MAX_DEFAULT_THREADS`].
@@ -298,7 +361,7 @@ fn print_banner(
     issuer: &LeafIssuer,
     args: &ProxyArgs,
     threads: usize,
-    map_local: &[String],
+    extra: &[(&str, String)],
 ) {
     let ca = issuer.ca();
     let cert = ca.paths().map_or_else(
@@ -323,12 +386,37 @@ fn print_banner(
         eprintln!("  events:       {}", events.display());
     }
     eprintln!("  threads:      {threads} (--threads)");
-    for (i, entry) in map_local.iter().enumerate() {
-        let label = if i == 0 { "map-local:" } else { "" };
+    for (label, entry) in extra {
         eprintln!("  {label:<13} {entry}");
     }
     devices(addr, args);
     eprintln!("  stop with Ctrl-C for a per-host summary");
+}
+
+/// The banner's lines about the `--map-local` entries and learn mode, as (label, text).
+fn banner_lines(config: &ProxyConfig) -> Vec<(&'static str, String)> {
+    let mut lines = Vec::new();
+    for (i, entry) in config.map_local.entries().enumerate() {
+        lines.push((if i == 0 { "map-local:" } else { "" }, entry.describe()));
+    }
+    if let Some(learn) = &config.learn {
+        let after = if learn.threshold == 1 {
+            "its first cancel".to_string()
+        } else {
+            format!("{} cancels", learn.threshold)
+        };
+        lines.push((
+            "learn:",
+            format!("a host is passed through after {after} (explicit rules win)"),
+        ));
+        if let Some(file) = &learn.file {
+            lines.push((
+                "learn file:",
+                format!("{} ({} hosts learned before)", file.display(), learn.known.len()),
+            ));
+        }
+    }
+    lines
 }
 
 /// The system's interface addresses (none when they cannot be listed).

@@ -59,15 +59,7 @@ pub fn store(path: &Path, cached: &Cached) -> Result<()> {
     let mut text = serde_json::to_string_pretty(cached)
         .map_err(|e| Error::runtime(format!("cannot encode the pin cache: {e}")))?;
     text.push('\n');
-    let name = path
-        .file_name()
-        .map_or_else(|| "pins-cache".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    crate::ca::write_file(&tmp, text.as_bytes(), 0o600, "write the pin cache")?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::file(path, "replace the pin cache", e)
-    })
+    crate::files::replace(path, text.as_bytes(), 0o600, "write the pin cache")
 }
 
 mod format_name {

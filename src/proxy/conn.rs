@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 use tokio::sync::{mpsc, Notify};
 
 use super::io::IoStats;
+use super::learn::LearnState;
 use crate::record::{ActionKind, ConnectionRecord, SCHEMA};
 use crate::rules::Profile;
 use crate::verdict::{Event, Tracker};
@@ -64,6 +65,7 @@ pub(crate) struct Conn {
     state: Mutex<ConnState>,
     records: mpsc::UnboundedSender<ConnectionRecord>,
     live: Arc<Live>,
+    learn: Option<Arc<LearnState>>,
 }
 
 impl Conn {
@@ -72,6 +74,7 @@ impl Conn {
         client: SocketAddr,
         records: mpsc::UnboundedSender<ConnectionRecord>,
         live: Arc<Live>,
+        learn: Option<Arc<LearnState>>,
     ) -> Self {
         live.count.fetch_add(1, Ordering::SeqCst);
         Self {
@@ -83,6 +86,7 @@ impl Conn {
             state: Mutex::default(),
             records,
             live,
+            learn,
         }
     }
 
@@ -134,6 +138,7 @@ impl Conn {
             bytes_up: self.stats.up.load(Ordering::Relaxed),
             bytes_down: self.stats.down.load(Ordering::Relaxed),
             upstream: state.upstream,
+            learned: false,
         }
     }
 }
@@ -141,7 +146,12 @@ impl Conn {
 impl Drop for Conn {
     fn drop(&mut self) {
         self.event(Event::Stopped);
-        let record = self.record();
+        let mut record = self.record();
+        // Learned before the record goes out: whoever reads it can count on the next
+        // connection to the host being passed through.
+        if let Some(learn) = &self.learn {
+            record.learned = learn.observe(&record);
+        }
         // The receiver is gone only when the proxy is being torn down; nothing to write to then.
         let _ = self.records.send(record);
         self.live.count.fetch_sub(1, Ordering::SeqCst);

@@ -19,6 +19,7 @@ use super::upstream::{self, text_response, Body, Sender, Target};
 use super::{install_page, tunnel, Shared};
 use crate::record::{ActionKind, RequestRecord};
 use crate::rules::Action;
+use super::Decision;
 use crate::verdict::Event;
 
 /// Largest proxy request head accepted; larger gets a 431.
@@ -28,7 +29,7 @@ const MAX_HEAD: usize = 64 * 1024;
 pub(crate) struct PendingTunnel {
     pub(crate) host: String,
     pub(crate) port: u16,
-    pub(crate) action: Action,
+    pub(crate) decision: Decision,
     /// The origin's TCP connection, unless a pooled connection to it is known to be alive.
     pub(crate) origin: Option<TcpStream>,
     on_upgrade: hyper::upgrade::OnUpgrade,
@@ -100,7 +101,7 @@ async fn serve_inner(shared: &Arc<Shared>, conn: &Arc<Conn>, stream: TcpStream) 
                 tunnel.origin,
                 tunnel.host,
                 tunnel.port,
-                tunnel.action,
+                tunnel.decision,
             )
             .await;
         }
@@ -215,7 +216,8 @@ async fn connect(
             ));
         }
     };
-    let action = shared.config.rules.action_for(&host);
+    let decision = shared.decide(&host);
+    let action = decision.action;
     conn.with(|s| {
         s.host = Some(host.clone());
         s.port = Some(port);
@@ -249,7 +251,7 @@ async fn connect(
     *crate::lock(pending) = Some(PendingTunnel {
         host,
         port,
-        action,
+        decision,
         origin,
         on_upgrade,
     });

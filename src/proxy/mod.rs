@@ -13,6 +13,7 @@ mod front;
 mod install_page;
 mod io;
 mod keylog;
+mod learn;
 mod map_local;
 mod pool;
 mod tunnel;
@@ -32,13 +33,14 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 pub use install_page::MAGIC_HOST;
+pub use learn::LearnConfig;
 pub use map_local::{guess_content_type, MapLocal, MapLocalSpec, MapLocals, MappedUrl, SpecAnswer};
 pub use upstream::UpstreamTrust;
 
 use crate::ca::leaf::LeafIssuer;
 use crate::error::{Error, Result};
 use crate::record::ConnectionRecord;
-use crate::rules::{HostMap, Profile, Rules};
+use crate::rules::{Action, HostMap, Profile, Rules};
 
 /// Everything the proxy needs to know besides its certificates.
 #[derive(Clone, Debug)]
@@ -83,6 +85,8 @@ pub struct ProxyConfig {
     pub auth: Option<crate::access::Credentials>,
     /// `--allow-from`: clients outside these ranges (loopback aside) are disconnected.
     pub allow_from: crate::access::AllowList,
+    /// `--learn`: pass through the hosts whose client cancelled (see `rules::learn`).
+    pub learn: Option<LearnConfig>,
 }
 
 impl Default for ProxyConfig {
@@ -108,8 +112,17 @@ impl Default for ProxyConfig {
             threads: 1,
             auth: None,
             allow_from: crate::access::AllowList::default(),
+            learn: None,
         }
     }
+}
+
+/// What the proxy does for a host, and the reason when learn mode decided it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Decision {
+    pub(crate) action: Action,
+    /// `learned: cancelled N times` when the host passes through because it was learned.
+    pub(crate) learned: Option<String>,
 }
 
 /// The crypto provider for handshakes with clients: aws-lc-rs with AES-128-GCM/SHA-256 first.
@@ -147,9 +160,25 @@ pub(crate) struct Shared {
     pub(crate) records: mpsc::UnboundedSender<ConnectionRecord>,
     pub(crate) live: Arc<conn::Live>,
     pub(crate) shutdown: watch::Receiver<bool>,
+    /// Learn mode's learner, shared by every serving thread.
+    pub(crate) learn: Option<Arc<learn::LearnState>>,
 }
 
 impl Shared {
+    /// The action for `host`: an explicit rule, else a learned passthrough, else `forged`.
+    pub(crate) fn decide(&self, host: &str) -> Decision {
+        if let Some(reason) = self.learn.as_ref().and_then(|l| l.passthrough_reason(host)) {
+            return Decision {
+                action: Action::Passthrough,
+                learned: Some(reason),
+            };
+        }
+        Decision {
+            action: self.config.rules.action_for(host),
+            learned: None,
+        }
+    }
+
     /// The state of another serving thread: everything shared but the origin pool and the TLS
     /// configuration cache, which each thread keeps for itself.
     fn shard(&self) -> Shared {
@@ -164,6 +193,7 @@ impl Shared {
             records: self.records.clone(),
             live: self.live.clone(),
             shutdown: self.shutdown.clone(),
+            learn: self.learn.clone(),
         }
     }
 }
@@ -208,6 +238,10 @@ impl Proxy {
             .map_err(|e| Error::runtime(format!("cannot listen on {}: {e}", config.listen)))?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let pool = Arc::new(pool::Pool::new(config.upstream_idle_timeout));
+        let learn = config
+            .learn
+            .as_ref()
+            .map(|l| Arc::new(learn::LearnState::new(l, &config.rules)));
         Ok(Self {
             listener,
             shared: Arc::new(Shared {
@@ -221,6 +255,7 @@ impl Proxy {
                 records,
                 live: Arc::default(),
                 shutdown: shutdown_rx,
+                learn,
             }),
             shutdown,
         })
@@ -331,6 +366,7 @@ impl Source {
                         peer,
                         shared.records.clone(),
                         shared.live.clone(),
+                        shared.learn.clone(),
                     ));
                     if !shared.config.allow_from.allows(peer.ip()) {
                         // Closed unread; its one record says why.

@@ -20,7 +20,7 @@ use super::io::{Counted, Rewind};
 use super::map_local;
 use super::pool::{Link, PoolKey};
 use super::upstream::{self, text_response, Target, Upstream as _};
-use super::Shared;
+use super::{Decision, Shared};
 use crate::record::{ActionKind, RequestRecord, Stage};
 use crate::rules::{Action, Profile};
 use crate::verdict::{ClientEnd, Event};
@@ -43,13 +43,13 @@ pub(crate) async fn run(
     origin: Option<TcpStream>,
     host: String,
     port: u16,
-    action: Action,
+    decision: Decision,
 ) {
     let key = PoolKey { host, port };
     let host = key.host.clone();
-    let profile = match action {
+    let profile = match decision.action {
         Action::Passthrough => {
-            return passthrough(shared, conn, client, origin, &key, Vec::new()).await;
+            return passthrough(shared, conn, client, origin, &key, Vec::new(), decision).await;
         }
         Action::Intercept(profile) => profile,
     };
@@ -80,9 +80,10 @@ pub(crate) async fn run(
         s.sni = hello.sni.clone();
         s.host = Some(host.clone());
     });
-    let profile = match shared.config.rules.action_for(&host) {
+    let decision = shared.decide(&host);
+    let profile = match decision.action {
         Action::Passthrough => {
-            return passthrough(shared, conn, client, origin, &key, hello.raw).await
+            return passthrough(shared, conn, client, origin, &key, hello.raw, decision).await
         }
         Action::Intercept(p) if hello.sni.is_some() => p,
         Action::Intercept(_) => profile,
@@ -133,11 +134,15 @@ async fn passthrough(
     origin: Option<TcpStream>,
     key: &PoolKey,
     hello: Vec<u8>,
+    decision: Decision,
 ) {
     conn.with(|s| s.action = Some(ActionKind::Passthrough));
     let Some(mut origin) = tcp_to_origin(shared, conn, origin, key).await else {
         return;
     };
+    if let Some(reason) = decision.learned {
+        conn.event(Event::Learned { reason });
+    }
     conn.event(Event::PassthroughOpened);
     let mut client = Rewind::new(hello, client);
     // Errors (a reset from either side) end the tunnel like a close does.

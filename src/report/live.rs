@@ -123,6 +123,65 @@ impl<W: Write + Send> RecordSink for LiveLines<W> {
     }
 }
 
+/// Learn mode's notices: a line when a record taught the proxy its host, and at the end the hosts
+/// learned during the run. Printed with `--quiet` too: the switch changes what the proxy does.
+pub struct LearnNotices<W: Write + Send> {
+    out: W,
+    threshold: u64,
+    file: Option<PathBuf>,
+    learned: Vec<String>,
+}
+
+impl<W: Write + Send> LearnNotices<W> {
+    /// Notices to `out`; `threshold` is `--learn=N`, `file` the learn file.
+    pub fn new(out: W, threshold: u64, file: Option<PathBuf>) -> Self {
+        Self {
+            out,
+            threshold,
+            file,
+            learned: Vec::new(),
+        }
+    }
+}
+
+impl<W: Write + Send> RecordSink for LearnNotices<W> {
+    fn record(&mut self, record: &ConnectionRecord) -> Result<()> {
+        if !record.learned {
+            return Ok(());
+        }
+        let host = record.host.clone().unwrap_or_else(|| "-".into());
+        let times = if self.threshold == 1 {
+            "1 time".to_string()
+        } else {
+            format!("{} times", self.threshold)
+        };
+        let kept = self
+            .file
+            .as_ref()
+            .map_or(String::new(), |f| format!("; kept in {}", f.display()));
+        let _ = writeln!(
+            self.out,
+            "learned {host}: its client cancelled {times} (last: {} at {}); its next \
+             connections are passed through{kept}",
+            record.reason, record.stage
+        );
+        self.learned.push(host);
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        if !self.learned.is_empty() {
+            let _ = writeln!(
+                self.out,
+                "\nlearned this run ({}): {}",
+                self.learned.len(),
+                self.learned.join(", ")
+            );
+        }
+        Ok(())
+    }
+}
+
 /// Collects records and prints the per-host summary at the end.
 pub struct SummaryPrinter<W: Write + Send> {
     out: W,
@@ -197,6 +256,7 @@ mod tests {
             bytes_up: 0,
             bytes_down: 0,
             upstream: None,
+            learned: false,
         }
     }
 

@@ -48,6 +48,14 @@ pub fn one_line(message: &str) -> String {
 
 /// Parses a rules file; `name` is used in errors, which read `name:line: field: message`.
 pub fn parse(name: &str, text: &str) -> Result<Vec<Rule>, String> {
+    Ok(parse_with_lines(name, text)?
+        .into_iter()
+        .map(|(rule, _)| rule)
+        .collect())
+}
+
+/// [`parse`], with the line of each rule's `hosts` (1-based).
+pub fn parse_with_lines(name: &str, text: &str) -> Result<Vec<(Rule, usize)>, String> {
     let file: RulesFile = toml::from_str(text).map_err(|e| {
         let line = e.span().map_or(1, |s| line_of(text, s.start));
         format!("{name}:{line}: {}", one_line(e.message()))
@@ -84,7 +92,7 @@ pub fn parse(name: &str, text: &str) -> Result<Vec<Rule>, String> {
                 ))
             }
         };
-        rules.push(Rule { hosts, action });
+        rules.push((Rule { hosts, action }, at(raw.hosts.span())));
     }
     Ok(rules)
 }

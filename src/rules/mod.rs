@@ -9,6 +9,7 @@
 //! any glob; among globs, the one with more literal characters), and on a tie the rule given first.
 
 pub mod file;
+pub mod learn;
 
 use std::fmt;
 use std::net::SocketAddr;

@@ -297,6 +297,7 @@ mod tests {
             bytes_up: 0,
             bytes_down: 0,
             upstream: None,
+            learned: false,
         }
     }
 

@@ -10,7 +10,7 @@
 //! The rules, in the order they apply:
 //! 1. Application data from the client after our certificate (or any plain-HTTP request) →
 //!    `proceeded`: the client's traffic was readable.
-//! 2. A passthrough tunnel → `passthrough`.
+//! 2. A passthrough tunnel → `passthrough` (reason `relayed`, or learn mode's `learned: ...`).
 //! 3. The origin could not be reached or verified before the client sent data → `upstream_failed`.
 //! 4. The client ended the handshake (alert, close, reset) *after* our certificate was presented →
 //!    `cancelled` at `handshake`; before it was presented (no shared version, not TLS) →
@@ -72,6 +72,12 @@ pub enum Event {
     InstallPage(RequestRecord),
     /// The CONNECT was accepted and the tunnel will be relayed untouched.
     PassthroughOpened,
+    /// The tunnel is relayed because learn mode learned its host (`--learn`); the passthrough
+    /// verdict's reason is this one (`learned: cancelled N times`) instead of `relayed`.
+    Learned {
+        /// The reason, from `rules::learn::LearnedHost::reason`.
+        reason: String,
+    },
     /// The CONNECT was accepted and the tunnel's TLS will be terminated by the proxy.
     InterceptOpened,
     /// The origin could not be reached (at `connect`) or verified (at `handshake`).
@@ -154,6 +160,7 @@ pub struct Tracker {
     handshake_end: Option<ClientEnd>,
     close: Option<ClientEnd>,
     tunnel_closed: bool,
+    learned: Option<String>,
 }
 
 impl Tracker {
@@ -187,6 +194,9 @@ impl Tracker {
                 if self.mode == Mode::Unknown || (self.mode == Mode::Intercept && !self.presented) {
                     self.mode = Mode::Passthrough;
                 }
+            }
+            Event::Learned { reason } => {
+                self.learned.get_or_insert(reason);
             }
             Event::InterceptOpened => {
                 if self.mode == Mode::Unknown {
@@ -296,6 +306,9 @@ impl Tracker {
             return v(VerdictKind::Proceeded, Stage::Request, reason);
         }
         if self.mode == Mode::Passthrough && self.upstream_failure.is_none() {
+            if let Some(reason) = &self.learned {
+                return v(VerdictKind::Passthrough, Stage::Tunnel, reason.clone());
+            }
             let reason = if self.tunnel_closed {
                 "relayed"
             } else {
@@ -583,6 +596,20 @@ mod tests {
     #[test]
     fn passthrough_and_upstream_failure() {
         assert_eq!(
+            verdict_of(vec![
+                Learned {
+                    reason: "learned: cancelled 1 time".into()
+                },
+                PassthroughOpened,
+                TunnelClosed
+            ]),
+            (
+                VerdictKind::Passthrough,
+                Stage::Tunnel,
+                "learned: cancelled 1 time".into()
+            )
+        );
+        assert_eq!(
             verdict_of(vec![PassthroughOpened, TunnelClosed]),
             (VerdictKind::Passthrough, Stage::Tunnel, "relayed".into())
         );
@@ -699,7 +726,7 @@ mod tests {
     #[test]
     fn any_event_sequence_yields_a_consistent_verdict() {
         let all = |i: u64| -> Event {
-            match i % 18 {
+            match i % 19 {
                 0 => BadProxyRequest { reason: "x".into() },
                 1 => PlainRequest(req("/p")),
                 2 => PassthroughOpened,
@@ -722,6 +749,9 @@ mod tests {
                 16 => Answered {
                     index: (i % 3) as usize,
                     status: Some(200),
+                },
+                17 => Learned {
+                    reason: "learned: cancelled 1 time".into(),
                 },
                 _ => Stopped,
             }
