@@ -56,9 +56,14 @@ mod tests {
         }
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1);
-        let err = replace(&dir.path().join("no/such/dir/x"), b"x", 0o644, "write the state")
-            .unwrap_err()
-            .to_string();
+        let err = replace(
+            &dir.path().join("no/such/dir/x"),
+            b"x",
+            0o644,
+            "write the state",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("write the state"), "{err}");
     }
 }

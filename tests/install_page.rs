@@ -8,28 +8,18 @@
 
 mod common;
 
-use std::io::Read as _;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
 
 use base64::Engine as _;
-use common::{bin, Harness, Opts};
+use common::{bin, browser, Harness, Opts};
 use pin_proxy::record::{ActionKind, VerdictKind};
-
-/// Bound on one Chromium run (start, load, dump).
-const BROWSER_TIMEOUT: Duration = Duration::from_secs(60);
 
 const PAGE: &str = "http://pin-proxy.invalid/";
 
 #[test]
 fn chromium_renders_the_install_page_and_every_download_is_the_ca() {
-    let Some(chromium) = chromium() else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "chromium is missing under CI=true (.ci/run installs it)"
-        );
-        eprintln!("skipped: no chromium on PATH (apt-get install chromium)");
+    let Some(chromium) = browser::chromium() else {
         return;
     };
     let mut h = Harness::with(Opts {
@@ -39,7 +29,7 @@ fn chromium_renders_the_install_page_and_every_download_is_the_ca() {
     let banner = h.capture_stderr();
     let (pin, fingerprint) = ca_show(&h.dir.path().join("ca"));
 
-    let dom = dump_dom(&chromium, &h, PAGE);
+    let dom = browser::dump_dom(&chromium, h.proxy_addr, PAGE);
     assert!(dom.contains("<title>pin-proxy CA</title>"), "{dom}");
     for (href, name) in [
         ("/ca.mobileconfig", "pin-proxy-ca.mobileconfig"),
@@ -142,14 +132,6 @@ fn chromium_renders_the_install_page_and_every_download_is_the_ca() {
     }
 }
 
-/// `chromium` on PATH.
-fn chromium() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("chromium"))
-        .find(|p| p.is_file())
-}
-
 /// The pin and the fingerprint `pin-proxy ca show` prints.
 fn ca_show(ca_dir: &Path) -> (String, String) {
     let out = Command::new(bin())
@@ -168,67 +150,6 @@ fn ca_show(ca_dir: &Path) -> (String, String) {
             .to_string()
     };
     (field("spki pin:"), field("fingerprint:"))
-}
-
-/// Runs headless Chromium through the proxy on `url` and returns the DOM after load. Killed
-/// (with its whole process group) after [`BROWSER_TIMEOUT`].
-fn dump_dom(chromium: &Path, h: &Harness, url: &str) -> String {
-    use std::os::unix::process::CommandExt as _;
-    let profile = tempfile::tempdir().unwrap();
-    let started = Instant::now();
-    let mut child = Command::new(chromium)
-        .args([
-            "--headless=new",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--no-first-run",
-            "--no-default-browser-check",
-            "--disable-sync",
-            "--disable-default-apps",
-            "--disable-extensions",
-            "--disable-breakpad",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(format!("--proxy-server=http://{}", h.proxy_addr))
-        .arg("--proxy-bypass-list=<-loopback>")
-        .arg("--dump-dom")
-        .arg(url)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .expect("start chromium");
-    let mut stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut dom = String::new();
-        let _ = stdout.read_to_string(&mut dom);
-        dom
-    });
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if started.elapsed() > BROWSER_TIMEOUT {
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    // Whatever is left of the browser (renderers, zygotes) goes with its group.
-    if let Some(pid) = i32::try_from(child.id())
-        .ok()
-        .and_then(rustix::process::Pid::from_raw)
-    {
-        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-    }
-    let _ = child.wait();
-    let dom = reader.join().unwrap();
-    let status = status.unwrap_or_else(|| panic!("chromium ran over {BROWSER_TIMEOUT:?}"));
-    assert!(status.success(), "chromium exit {status:?}; DOM: {dom}");
-    eprintln!("chromium --dump-dom took {:?}", started.elapsed());
-    dom
 }
 
 /// GETs `path` on the install page through the proxy: (response head, body).

@@ -87,7 +87,11 @@ fn an_after_handshake_cancel_switches_the_host_to_passthrough() {
     // The switch is printed (with --quiet too), and the run's learned hosts at the end.
     let notice = stdout
         .lines()
-        .find(|l| l.starts_with(&format!("learned {HOST}: its client cancelled 1 time (last: ")))
+        .find(|l| {
+            l.starts_with(&format!(
+                "learned {HOST}: its client cancelled 1 time (last: "
+            ))
+        })
         .unwrap_or_else(|| panic!("no learn notice: {stdout}"));
     assert!(
         notice.contains(" at after_handshake); its next connections are passed through"),
@@ -188,7 +192,10 @@ fn the_learn_file_keeps_hosts_across_runs_and_explicit_rules_win() {
     );
     assert!(!stdout.contains("learned this run"), "{stdout}");
     // The file still holds its one host, unchanged.
-    assert_eq!(std::fs::read_to_string(&file).expect("the learn file"), text);
+    assert_eq!(
+        std::fs::read_to_string(&file).expect("the learn file"),
+        text
+    );
     // Also as --rules: the host is passed through (reason `relayed`: a rule, not learning).
     let h = learn_harness(&["--rules", &file_arg]);
     let bundle = h.bundle.clone();
@@ -204,11 +211,22 @@ fn the_learn_file_keeps_hosts_across_runs_and_explicit_rules_win() {
 fn bad_learn_input_is_a_usage_error() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let bad = dir.path().join("learned.toml");
-    std::fs::write(&bad, "[[rule]]\nhosts = \"*.test\"\naction = \"passthrough\"\n").unwrap();
+    std::fs::write(
+        &bad,
+        "[[rule]]\nhosts = \"*.test\"\naction = \"passthrough\"\n",
+    )
+    .unwrap();
     let bad_arg = bad.to_str().expect("a path");
     let (code, stderr) = common::run_cli(
         dir.path(),
-        &["proxy", "--listen", "127.0.0.1:0", "--learn", "--learn-file", bad_arg],
+        &[
+            "proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--learn",
+            "--learn-file",
+            bad_arg,
+        ],
     );
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("learned.toml:2: hosts:"), "{stderr}");

@@ -79,6 +79,8 @@ fn the_map_of_a_real_session_in_every_format() {
     let (code, table, _) = report(&[path]);
     assert_eq!(code, Some(0));
     assert!(table.contains(HOST) && table.contains("mixed"), "{table}");
+    // It proceeded through the forged leaf once: it trusts the CA.
+    assert!(!table.contains("may not trust"), "{table}");
     assert!(table.contains("readable requests to"), "{table}");
     let md = dir.path().join("map.md");
     let (code, _, _) = report(&[
@@ -136,4 +138,149 @@ fn the_map_of_a_real_session_in_every_format() {
     assert_eq!(code, Some(0), "{stderr}");
     let (code, _, _) = report(&[path, "--expect-pinned", "bad/host"]);
     assert_eq!(code, Some(2));
+}
+
+/// The hosts of the `#hosts` table in DOM order.
+fn row_order(dom: &str) -> Vec<String> {
+    dom.split("<tr data-host=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_html_map_in_headless_chromium_sorts_on_a_click() {
+    let Some(chromium) = common::browser::chromium() else {
+        return;
+    };
+    // Two hosts with different counts: api.test refused once and read once, aaa.test
+    // unreachable (a closed port).
+    let h = Harness::with(common::Opts {
+        args: vec![
+            "--map".into(),
+            "aaa.test=127.0.0.1:1".into(),
+            "--only-mapped".into(),
+        ],
+        ..common::Opts::default()
+    });
+    let ca = h.ca_pem.to_str().expect("a path").to_string();
+    let wrong = "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    assert!(!h
+        .curl(&["--cacert", &ca, "--pinnedpubkey", wrong, &h.url("/first")])
+        .status
+        .success());
+    assert!(h
+        .curl(&[
+            "--cacert",
+            &ca,
+            "-o",
+            "/dev/null",
+            &h.url("/leak?token=abc")
+        ])
+        .status
+        .success());
+    assert!(!h
+        .curl(&["--cacert", &ca, "https://aaa.test/"])
+        .status
+        .success());
+    common::wait_for_records(&h.events, 3, std::time::Duration::from_secs(10));
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let events = dir.path().join("events.jsonl");
+    std::fs::copy(&h.events, &events).expect("copy the events file");
+    writeln!(
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&events)
+            .expect("open"),
+        "<not a record>"
+    )
+    .expect("write");
+    let html_path = dir.path().join("map.html");
+    let (code, _, stderr) = report(&[
+        events.to_str().expect("a path"),
+        "--format",
+        "html",
+        "--out",
+        html_path.to_str().expect("a path"),
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let html = std::fs::read_to_string(&html_path).expect("the HTML file");
+    for external in ["src=", "href=\"http", "<link", "@import", "url("] {
+        assert!(!html.contains(external), "an external asset ({external})");
+    }
+
+    // As loaded: by host name, the summary, the leaked request, the bad line, the legend.
+    let url = |p: &std::path::Path| format!("file://{}", p.display());
+    let dom = common::browser::dump_dom(&chromium, h.proxy_addr, &url(&html_path));
+    assert_eq!(row_order(&dom), ["aaa.test", HOST], "{dom}");
+    assert!(dom.contains("2 host(s), 3 connection(s)"), "{dom}");
+    assert!(dom.contains("data-pinned=\"mixed\">1 mixed"), "{dom}");
+    assert!(
+        dom.contains("<code>GET /leak?token=&lt;redacted&gt;</code>"),
+        "{dom}"
+    );
+    assert!(dom.contains("events.jsonl:4</code>"), "{dom}");
+    assert!(dom.contains("<dt><code>cancelled</code></dt>"), "{dom}");
+    assert!(
+        dom.contains("<details id=\"host-api.test\" data-host=\"api.test\" open=\"\">"),
+        "the host with readable requests is open: {dom}"
+    );
+
+    // One click on "connections": most first. A second: fewest first.
+    let click = |name: &str, clicks: usize| {
+        let script = "document.querySelector('th[data-key=connections]').click();".repeat(clicks);
+        let page = dir.path().join(name);
+        std::fs::write(
+            &page,
+            html.replace("</body>", &format!("<script>{script}</script></body>")),
+        )
+        .expect("write the page");
+        common::browser::dump_dom(&chromium, h.proxy_addr, &url(&page))
+    };
+    let once = click("once.html", 1);
+    assert_eq!(row_order(&once), [HOST, "aaa.test"], "{once}");
+    assert!(
+        once.contains("data-key=\"connections\" data-type=\"num\" aria-sort=\"descending\""),
+        "{once}"
+    );
+    let twice = click("twice.html", 2);
+    assert_eq!(row_order(&twice), ["aaa.test", HOST], "{twice}");
+    assert!(twice.contains("aria-sort=\"ascending\""), "{twice}");
+}
+
+#[test]
+fn a_client_that_does_not_trust_the_ca_is_not_called_pinned() {
+    let h = Harness::start();
+    // curl trusts only the origin's root: it refuses the forged leaf with unknown_ca, which a
+    // device without the CA installed does to every host.
+    let root = h.root_pem.to_str().expect("a path").to_string();
+    assert!(!h.curl(&["--cacert", &root, &h.url("/")]).status.success());
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let events = dir.path().join("events.jsonl");
+    common::wait_for_records(&h.events, 1, std::time::Duration::from_secs(10));
+    std::fs::copy(&h.events, &events).expect("copy the events file");
+    let _ = h.stop();
+    let path = events.to_str().expect("a path");
+    let (code, table, _) = report(&[path]);
+    assert_eq!(code, Some(0));
+    assert!(
+        table.contains("127.0.0.1: may not trust the CA rather than pin"),
+        "{table}"
+    );
+    assert!(table.contains("with `adb reverse`"), "{table}");
+    assert!(
+        table.contains(" yes? "),
+        "the pinned cell carries the doubt: {table}"
+    );
+    let (_, json, _) = report(&[path, "--format", "json"]);
+    let map: Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(map["clients"][0]["client"], "127.0.0.1");
+    assert_eq!(map["clients"][0]["may_not_trust_ca"], true);
+    assert_eq!(map["clients"][0]["trust_alerts"], 1);
+    assert_eq!(map["hosts"][0]["ca_doubt"], true);
+    // The gate still passes on the cancel, but says the doubt.
+    let (code, _, stderr) = report(&[path, "--expect-pinned", HOST]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("may not trust the CA at all"), "{stderr}");
 }

@@ -280,10 +280,22 @@ fn config(args: &ProxyArgs, custom: &[CustomCert]) -> Result<ProxyConfig> {
     let allow_from = crate::access::AllowList::new(args.allow_from.clone());
     crate::access::check_proxy_listen(args.listen, auth.is_some(), &allow_from)
         .map_err(|e| Error::input("--listen", e))?;
+    let rules = Rules::new(rules);
     let learn = learn_config(args)?;
+    if let Some(learn) = &learn {
+        for h in &learn.known {
+            if rules.rules().iter().any(|r| r.hosts.matches(&h.host)) {
+                eprintln!(
+                    "pin-proxy: note: {} is in the learn file, but an explicit rule matches it \
+                     and wins",
+                    h.host
+                );
+            }
+        }
+    }
     Ok(ProxyConfig {
         listen: args.listen,
-        rules: Rules::new(rules),
+        rules,
         maps,
         map_local,
         resolve_unmapped: !args.only_mapped,
@@ -412,7 +424,11 @@ fn banner_lines(config: &ProxyConfig) -> Vec<(&'static str, String)> {
         if let Some(file) = &learn.file {
             lines.push((
                 "learn file:",
-                format!("{} ({} hosts learned before)", file.display(), learn.known.len()),
+                format!(
+                    "{} ({} hosts learned before)",
+                    file.display(),
+                    learn.known.len()
+                ),
             ));
         }
     }

@@ -46,6 +46,9 @@ enum MapFormat {
     Markdown,
     /// JSON (schema in the README).
     Json,
+    /// One self-contained HTML file: the summary, the sortable host table, each host's
+    /// connections and readable requests, the legend.
+    Html,
 }
 
 fn expectations(args: &ReportArgs) -> Result<Vec<Expectation>> {
@@ -78,8 +81,9 @@ pub(crate) fn run(args: ReportArgs) -> Result<i32> {
     }
     let map = PinningMap::build(&records, malformed);
     let text = match args.format {
-        MapFormat::Terminal => map.terminal(),
+        MapFormat::Terminal => map.terminal(args.out.is_none() && super::stdout_color()),
         MapFormat::Markdown => map.markdown(),
+        MapFormat::Html => map.html(),
         MapFormat::Json => serde_json::to_string_pretty(&map)
             .map(|mut s| {
                 s.push('\n');

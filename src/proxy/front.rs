@@ -16,10 +16,10 @@ use super::conn::Conn;
 use super::io::{Counted, Rewind};
 use super::pool::PoolKey;
 use super::upstream::{self, text_response, Body, Sender, Target};
+use super::Decision;
 use super::{install_page, tunnel, Shared};
 use crate::record::{ActionKind, RequestRecord};
 use crate::rules::Action;
-use super::Decision;
 use crate::verdict::Event;
 
 /// Largest proxy request head accepted; larger gets a 431.

@@ -75,7 +75,24 @@ fn judge_one(map: &PinningMap, e: &Expectation) -> Outcome {
     let mut evidence = Vec::new();
     for h in hosts {
         let (ok, why) = match e {
-            Expectation::Pinned(_) => pinned(h),
+            Expectation::Pinned(_) => {
+                let (ok, mut why) = pinned(h);
+                // A pass that may be the client's distrust of the CA, not pinning, says so.
+                let doubt: Vec<&str> = map
+                    .clients
+                    .iter()
+                    .filter(|c| c.may_not_trust_ca && c.refused_hosts.contains(&h.host))
+                    .map(|c| c.client.as_str())
+                    .collect();
+                if ok && !doubt.is_empty() {
+                    why.push_str(&format!(
+                        "; but {} may not trust the CA at all, so the cancels may be trust, not \
+                         pinning (see the report's clients; a canary host that proceeds clears it)",
+                        doubt.join(", ")
+                    ));
+                }
+                (ok, why)
+            }
             Expectation::Unpinned(_) => unpinned(h),
             Expectation::Host(_) => (true, format!("{} connection(s)", h.connections)),
         };
@@ -225,6 +242,9 @@ mod tests {
             last_seen: String::new(),
             readable_requests: Vec::new(),
             readable_count: readable,
+            learned: false,
+            ca_doubt: false,
+            connection_list: Vec::new(),
         }
     }
 
@@ -241,6 +261,7 @@ mod tests {
                 host("auth.myapp.example", 1, 1, 1, "mixed"),
                 host("cdn.example", 0, 3, 3, "no"),
             ],
+            clients: Vec::new(),
             malformed: Vec::new(),
         };
         let out = judge(

@@ -10,6 +10,7 @@ pub mod json;
 pub mod junit;
 pub mod live;
 pub mod map;
+pub mod map_html;
 pub mod snapshot;
 pub mod terminal;
 

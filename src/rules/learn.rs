@@ -215,7 +215,11 @@ pub fn parse_file(name: &str, text: &str) -> Result<Vec<LearnedHost>, String> {
 fn comment_above(lines: &[&str], hosts_line: usize) -> String {
     // Walk up from the hosts line to its table header, then over the comments above that.
     let mut i = hosts_line.saturating_sub(1);
-    while i > 0 && !lines.get(i).is_some_and(|l| l.trim_start().starts_with("[[")) {
+    while i > 0
+        && !lines
+            .get(i)
+            .is_some_and(|l| l.trim_start().starts_with("[["))
+    {
         i -= 1;
     }
     let mut comment = Vec::new();
@@ -374,11 +378,17 @@ mod tests {
         assert_eq!(back[0].cancels, 0);
         assert_eq!(back[0].reason(), "learned: listed in the learn file");
         assert!(back[0].evidence.contains("by hand"), "{back:?}");
-        let err = parse_file("l.toml", "\n[[rule]]\nhosts = \"*.test\"\naction = \"passthrough\"\n")
-            .unwrap_err();
+        let err = parse_file(
+            "l.toml",
+            "\n[[rule]]\nhosts = \"*.test\"\naction = \"passthrough\"\n",
+        )
+        .unwrap_err();
         assert!(err.starts_with("l.toml:3: hosts:"), "{err}");
-        let err = parse_file("l.toml", "[[rule]]\nhosts = \"x.test\"\nprofile = \"expired\"\n")
-            .unwrap_err();
+        let err = parse_file(
+            "l.toml",
+            "[[rule]]\nhosts = \"x.test\"\nprofile = \"expired\"\n",
+        )
+        .unwrap_err();
         assert!(err.starts_with("l.toml:2: action:"), "{err}");
         let err = parse_file("l.toml", "[[rule]]\nhosts = \"x.test\"\ncolour = 1\n").unwrap_err();
         assert!(err.starts_with("l.toml:3:"), "{err}");

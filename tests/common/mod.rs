@@ -3,6 +3,8 @@
 //! Verdicts are read back from the events file the proxy writes.
 #![allow(dead_code)]
 
+#[cfg(unix)]
+pub mod browser;
 pub mod openssl;
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
