@@ -142,6 +142,12 @@ pub enum ClientExit {
         /// The timeout, in milliseconds.
         after_ms: u64,
     },
+    /// No command: a person drove the device, and the runner waited this long for the host's
+    /// verdict (up to the timeout).
+    NoCommand {
+        /// How long it waited, in milliseconds.
+        waited_ms: u64,
+    },
 }
 
 impl fmt::Display for ClientExit {
@@ -150,6 +156,9 @@ impl fmt::Display for ClientExit {
             Self::Exited { code } => write!(f, "exit {code}"),
             Self::Signalled { signal } => write!(f, "killed by signal {signal}"),
             Self::TimedOut { after_ms } => write!(f, "timed out after {after_ms} ms, killed"),
+            Self::NoCommand { waited_ms } => {
+                write!(f, "no command: waited {waited_ms} ms for the device")
+            }
         }
     }
 }
@@ -376,6 +385,16 @@ pub enum RunEvent<'a> {
         suite: &'a str,
         /// Case name.
         case: &'a str,
+    },
+    /// Something a person must do now: a case without a client command waits for the device
+    /// to be used ("open the app now and use HOST").
+    Prompt {
+        /// Suite name.
+        suite: &'a str,
+        /// Case name.
+        case: &'a str,
+        /// What to do, one line.
+        text: &'a str,
     },
     /// A case ended.
     CaseFinished(&'a CaseRecord),

@@ -316,6 +316,7 @@ fn config(args: &ProxyArgs, custom: &[CustomCert]) -> Result<ProxyConfig> {
         auth,
         allow_from,
         learn,
+        proceeded: None,
     })
 }
 

@@ -66,16 +66,14 @@ pub(crate) struct Conn {
     records: mpsc::UnboundedSender<ConnectionRecord>,
     live: Arc<Live>,
     learn: Option<Arc<LearnState>>,
+    /// `ProxyConfig::proceeded`: told the host once, when the connection first proceeds.
+    proceeded: Option<mpsc::UnboundedSender<String>>,
+    told: std::sync::atomic::AtomicBool,
 }
 
 impl Conn {
-    pub(crate) fn new(
-        id: u64,
-        client: SocketAddr,
-        records: mpsc::UnboundedSender<ConnectionRecord>,
-        live: Arc<Live>,
-        learn: Option<Arc<LearnState>>,
-    ) -> Self {
+    pub(crate) fn new(id: u64, client: SocketAddr, shared: &super::Shared) -> Self {
+        let live = shared.live.clone();
         live.count.fetch_add(1, Ordering::SeqCst);
         Self {
             id,
@@ -84,9 +82,11 @@ impl Conn {
             started: Instant::now(),
             stats: Arc::default(),
             state: Mutex::default(),
-            records,
+            records: shared.records.clone(),
             live,
-            learn,
+            learn: shared.learn.clone(),
+            proceeded: shared.config.proceeded.clone(),
+            told: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -97,16 +97,45 @@ impl Conn {
 
     /// Feeds one event to the verdict core.
     pub(crate) fn event(&self, event: Event) {
-        self.with(|s| s.tracker.on(event));
+        let data = matches!(event, Event::ApplicationData | Event::PlainRequest(_));
+        let proceeded = self.with(|s| {
+            s.tracker.on(event);
+            self.should_tell(data, s)
+        });
+        self.tell(proceeded);
     }
 
     /// Records a request as read (before it is answered); returns its index for
     /// [`Event::Answered`].
     pub(crate) fn request_read(&self, request: crate::record::RequestRecord) -> usize {
-        self.with(|s| {
+        let (index, proceeded) = self.with(|s| {
             s.tracker.on(Event::Request(request));
-            s.tracker.request_count().saturating_sub(1)
-        })
+            (
+                s.tracker.request_count().saturating_sub(1),
+                self.should_tell(true, s),
+            )
+        });
+        self.tell(proceeded);
+        index
+    }
+
+    /// The host to tell a `proceeded` watcher about: only with a watcher, only for data, only
+    /// once, and only when the tracker agrees the connection has proceeded.
+    fn should_tell(&self, data: bool, s: &ConnState) -> Option<String> {
+        if !data || self.proceeded.is_none() || self.told.load(Ordering::Relaxed) {
+            return None;
+        }
+        if s.tracker.verdict().kind != crate::record::VerdictKind::Proceeded {
+            return None;
+        }
+        self.told.store(true, Ordering::Relaxed);
+        s.host.clone()
+    }
+
+    fn tell(&self, host: Option<String>) {
+        if let (Some(tx), Some(host)) = (&self.proceeded, host) {
+            let _ = tx.send(host);
+        }
     }
 
     fn record(&mut self) -> ConnectionRecord {

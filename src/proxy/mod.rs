@@ -87,6 +87,10 @@ pub struct ProxyConfig {
     pub allow_from: crate::access::AllowList,
     /// `--learn`: pass through the hosts whose client cancelled (see `rules::learn`).
     pub learn: Option<LearnConfig>,
+    /// Told the host of a connection the moment it first proceeds (application data through
+    /// an intercept, or a plain-HTTP request), long before its record: the scenario runner
+    /// waiting for a device's verdict. `None` costs nothing.
+    pub proceeded: Option<mpsc::UnboundedSender<String>>,
 }
 
 impl Default for ProxyConfig {
@@ -113,6 +117,7 @@ impl Default for ProxyConfig {
             auth: None,
             allow_from: crate::access::AllowList::default(),
             learn: None,
+            proceeded: None,
         }
     }
 }
@@ -361,13 +366,7 @@ impl Source {
                     let (stream, peer) = listener.accept().await?;
                     let id = *next_id;
                     *next_id += 1;
-                    let conn = Arc::new(conn::Conn::new(
-                        id,
-                        peer,
-                        shared.records.clone(),
-                        shared.live.clone(),
-                        shared.learn.clone(),
-                    ));
+                    let conn = Arc::new(conn::Conn::new(id, peer, shared));
                     if !shared.config.allow_from.allows(peer.ip()) {
                         // Closed unread; its one record says why.
                         conn.event(crate::verdict::Event::BadProxyRequest {

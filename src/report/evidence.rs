@@ -255,7 +255,7 @@ impl Collected {
                 self.suites = suites.to_vec();
                 None
             }
-            RunEvent::CaseStarted { .. } => None,
+            RunEvent::CaseStarted { .. } | RunEvent::Prompt { .. } => None,
             RunEvent::CaseFinished(record) => {
                 self.records.push((*record).clone());
                 None

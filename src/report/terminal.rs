@@ -214,6 +214,12 @@ impl<O: Write, P: Write> RunReporter for TerminalReporter<O, P> {
                 self.running.push(format!("{suite} / {case}"));
                 self.draw_bar().map_err(io)?;
             }
+            RunEvent::Prompt { suite, case, text } => {
+                self.clear_bar().map_err(io)?;
+                writeln!(self.progress, ">>> {suite} / {case}: {text}").map_err(io)?;
+                self.progress.flush().map_err(io)?;
+                self.draw_bar().map_err(io)?;
+            }
             RunEvent::CaseFinished(record) => {
                 self.done += 1;
                 let key = format!("{} / {}", record.suite, record.name);

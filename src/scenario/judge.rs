@@ -6,6 +6,8 @@
 //!   *cancelled* one means the client refused. The meaning of those verdicts lives in `verdict`.
 //! - **passthrough**: the proxy cannot see inside, so the origin tells: a request means
 //!   proceeded; a handshake (failed, or completed and closed) without one means cancelled.
+//!   Against a real upstream there is no origin log: the client's exit status decides (0 is
+//!   proceeded, anything else cancelled), and the detail says so.
 //! - No connection for the host at all is an error (a client that ignores the proxy, a typo in
 //!   the command), never a cancel. So is an unreachable test origin or a client that timed out.
 
@@ -25,17 +27,30 @@ pub struct Judgement {
     pub disagreements: Vec<String>,
 }
 
-/// Judges a case (or a step) for `host`, whose proxy passed the host through when
-/// `passthrough`. When `expected_exit` is given, a client that exits otherwise fails the case
+/// What the proxy did with the case's host, and who can tell what the client did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tunnel {
+    /// Intercepted: the proxy's records tell (and the test origin's log confirms).
+    Intercepted,
+    /// Intercepted, in front of a real upstream: the proxy's records tell, with no origin log.
+    InterceptedUpstream,
+    /// Passed through to a test origin: its log tells.
+    ToTestOrigin,
+    /// Passed through to a real upstream: only the client's exit status tells.
+    ToUpstream,
+}
+
+/// Judges a case (or a step) for `host`, whose proxy did `tunnel` with it. When `expected_exit` is given, a client that exits otherwise fails the case
 /// even if the observation matches (a step that checks the reference client's exit code).
 pub fn judge(
     host: &str,
-    passthrough: bool,
+    tunnel: Tunnel,
     expected: Expected,
     expected_exit: Option<i32>,
     ev: &Evidence,
 ) -> Judgement {
-    let (observed, detail) = observe(host, passthrough, ev);
+    let passthrough = matches!(tunnel, Tunnel::ToTestOrigin | Tunnel::ToUpstream);
+    let (observed, detail) = observe(host, tunnel, ev);
     let mut disagreements = Vec::new();
     let exit = &ev.client.exit;
     match (observed, exit) {
@@ -56,7 +71,7 @@ pub fn judge(
             ));
         }
         let read: usize = ev.connections.iter().map(|c| c.requests.len()).sum();
-        if read > 0 && ev.origin_requests.is_empty() {
+        if read > 0 && ev.origin_requests.is_empty() && tunnel == Tunnel::Intercepted {
             disagreements.push(format!(
                 "the proxy read {read} request(s) but the origin logged none"
             ));
@@ -168,7 +183,7 @@ pub fn check_config(
     j
 }
 
-fn observe(host: &str, passthrough: bool, ev: &Evidence) -> (Observed, String) {
+fn observe(host: &str, tunnel: Tunnel, ev: &Evidence) -> (Observed, String) {
     let conns = &ev.connections;
     if conns.is_empty() {
         let others = if ev.other_hosts.is_empty() {
@@ -185,7 +200,31 @@ fn observe(host: &str, passthrough: bool, ev: &Evidence) -> (Observed, String) {
         );
     }
     let first = |k: VerdictKind| conns.iter().find(|c| c.verdict == k);
-    if passthrough {
+    if tunnel == Tunnel::ToUpstream {
+        if let Some(c) = first(VerdictKind::UpstreamFailed) {
+            return (
+                Observed::UpstreamFailed,
+                format!("the proxy could not reach {host}: {}", c.reason),
+            );
+        }
+        let by_exit = "judged by the client's exit status: the proxy cannot see inside a \
+                       passthrough tunnel, and a real upstream keeps no origin log";
+        return match &ev.client.exit {
+            ClientExit::Exited { code: 0 } => (
+                Observed::Proceeded,
+                format!("the client exited 0 through the passthrough tunnel ({by_exit})"),
+            ),
+            ClientExit::Exited { code } => (
+                Observed::Cancelled,
+                format!("the client exited with code {code} ({by_exit})"),
+            ),
+            other => (
+                Observed::Undecided,
+                format!("the client's run ended: {other} ({by_exit})"),
+            ),
+        };
+    }
+    if tunnel == Tunnel::ToTestOrigin {
         if let Some(req) = ev.origin_requests.first() {
             return (
                 Observed::Proceeded,
@@ -247,7 +286,10 @@ fn observe(host: &str, passthrough: bool, ev: &Evidence) -> (Observed, String) {
     if let Some(c) = first(VerdictKind::UpstreamFailed) {
         return (
             Observed::UpstreamFailed,
-            format!("the proxy could not reach the test origin: {}", c.reason),
+            format!(
+                "the proxy could not reach the origin of {host}: {}",
+                c.reason
+            ),
         );
     }
     let c = &conns[0];
@@ -337,14 +379,26 @@ mod tests {
             )],
             90,
         );
-        let j = judge("api.test", false, Expected::Cancelled, None, &ev);
+        let j = judge(
+            "api.test",
+            Tunnel::Intercepted,
+            Expected::Cancelled,
+            None,
+            &ev,
+        );
         assert_eq!(
             (j.observed, j.status),
             (Observed::Cancelled, Status::Passed)
         );
         assert_eq!(j.detail, "cancelled at after_handshake (eof)");
         assert!(j.disagreements.is_empty());
-        let j = judge("api.test", false, Expected::Proceeded, None, &ev);
+        let j = judge(
+            "api.test",
+            Tunnel::Intercepted,
+            Expected::Proceeded,
+            None,
+            &ev,
+        );
         assert_eq!(j.status, Status::Failed);
     }
 
@@ -396,9 +450,21 @@ mod tests {
             )],
             12,
         );
-        let j = judge("api.test", false, Expected::Cancelled, Some(12), &ev);
+        let j = judge(
+            "api.test",
+            Tunnel::Intercepted,
+            Expected::Cancelled,
+            Some(12),
+            &ev,
+        );
         assert_eq!(j.status, Status::Passed);
-        let j = judge("api.test", false, Expected::Cancelled, Some(10), &ev);
+        let j = judge(
+            "api.test",
+            Tunnel::Intercepted,
+            Expected::Cancelled,
+            Some(10),
+            &ev,
+        );
         assert_eq!(j.status, Status::Failed);
         assert!(
             j.detail
@@ -407,7 +473,13 @@ mod tests {
             j.detail
         );
         // The observation still decides first: a wrong observation fails whatever the code.
-        let j = judge("api.test", false, Expected::Proceeded, Some(12), &ev);
+        let j = judge(
+            "api.test",
+            Tunnel::Intercepted,
+            Expected::Proceeded,
+            Some(12),
+            &ev,
+        );
         assert_eq!(
             (j.observed, j.status),
             (Observed::Cancelled, Status::Failed)
@@ -415,7 +487,13 @@ mod tests {
         // No connection is a cancel only when the step expects that very exit code (a client
         // that fails closed before connecting).
         let none = evidence(vec![], 13);
-        let j = judge("api.test", false, Expected::Cancelled, Some(13), &none);
+        let j = judge(
+            "api.test",
+            Tunnel::Intercepted,
+            Expected::Cancelled,
+            Some(13),
+            &none,
+        );
         assert_eq!(
             (j.observed, j.status),
             (Observed::NoConnection, Status::Passed)
@@ -430,7 +508,7 @@ mod tests {
             (Expected::Cancelled, Some(10)),
             (Expected::Proceeded, Some(13)),
         ] {
-            let j = judge("api.test", false, expected, exit, &none);
+            let j = judge("api.test", Tunnel::Intercepted, expected, exit, &none);
             assert_eq!(j.status, Status::Error, "{expected:?} {exit:?}");
         }
     }
@@ -445,7 +523,13 @@ mod tests {
             0,
         );
         ev.origin_requests.push(request());
-        let j = judge("api.test", false, Expected::Cancelled, None, &ev);
+        let j = judge(
+            "api.test",
+            Tunnel::Intercepted,
+            Expected::Cancelled,
+            None,
+            &ev,
+        );
         assert_eq!(
             (j.observed, j.status),
             (Observed::Proceeded, Status::Failed)
@@ -457,7 +541,13 @@ mod tests {
     fn no_connection_is_an_error_never_a_cancel() {
         let mut ev = evidence(vec![], 6);
         ev.other_hosts.push("example.com".into());
-        let j = judge("api.test", false, Expected::Cancelled, None, &ev);
+        let j = judge(
+            "api.test",
+            Tunnel::Intercepted,
+            Expected::Cancelled,
+            None,
+            &ev,
+        );
         assert_eq!(
             (j.observed, j.status),
             (Observed::NoConnection, Status::Error)
@@ -470,7 +560,13 @@ mod tests {
         let tunnel = || conn(VerdictKind::Passthrough, Stage::Tunnel, "relayed", 0);
         let mut ev = evidence(vec![tunnel()], 0);
         ev.origin_requests.push(request());
-        let j = judge("api.test", true, Expected::Proceeded, None, &ev);
+        let j = judge(
+            "api.test",
+            Tunnel::ToTestOrigin,
+            Expected::Proceeded,
+            None,
+            &ev,
+        );
         assert_eq!(
             (j.observed, j.status),
             (Observed::Proceeded, Status::Passed)
@@ -481,7 +577,13 @@ mod tests {
             sni: None,
             failure: Some("alert:bad_certificate".into()),
         });
-        let j = judge("api.test", true, Expected::Cancelled, None, &ev);
+        let j = judge(
+            "api.test",
+            Tunnel::ToTestOrigin,
+            Expected::Cancelled,
+            None,
+            &ev,
+        );
         assert_eq!(
             (j.observed, j.status),
             (Observed::Cancelled, Status::Passed)
@@ -493,13 +595,26 @@ mod tests {
             sni: None,
             failure: None,
         });
-        let j = judge("api.test", true, Expected::Cancelled, None, &ev);
+        let j = judge(
+            "api.test",
+            Tunnel::ToTestOrigin,
+            Expected::Cancelled,
+            None,
+            &ev,
+        );
         assert_eq!(j.observed, Observed::Cancelled);
         assert_eq!(j.disagreements.len(), 1, "exit 0 without a request");
 
         let ev = evidence(vec![tunnel()], 0);
         assert_eq!(
-            judge("api.test", true, Expected::Cancelled, None, &ev).observed,
+            judge(
+                "api.test",
+                Tunnel::ToTestOrigin,
+                Expected::Cancelled,
+                None,
+                &ev
+            )
+            .observed,
             Observed::Undecided
         );
     }
@@ -516,7 +631,13 @@ mod tests {
             0,
         );
         ev.client.exit = ClientExit::TimedOut { after_ms: 2000 };
-        let j = judge("api.test", false, Expected::Cancelled, None, &ev);
+        let j = judge(
+            "api.test",
+            Tunnel::Intercepted,
+            Expected::Cancelled,
+            None,
+            &ev,
+        );
         assert_eq!(j.status, Status::Error);
         assert!(
             j.detail.starts_with("the client did not finish within 2 s"),
@@ -532,7 +653,13 @@ mod tests {
             )],
             1,
         );
-        let j = judge("api.test", false, Expected::Cancelled, None, &ev);
+        let j = judge(
+            "api.test",
+            Tunnel::Intercepted,
+            Expected::Cancelled,
+            None,
+            &ev,
+        );
         assert_eq!(
             (j.observed, j.status),
             (Observed::UpstreamFailed, Status::Error)

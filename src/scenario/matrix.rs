@@ -118,6 +118,7 @@ fn family_cases(
                 reason,
                 timeout: None,
                 env: Vec::new(),
+                before: None,
                 steps: Vec::new(),
             });
         };
@@ -281,6 +282,7 @@ mod tests {
                 host: format!("{name}.example.test"),
                 keys: vec!["current".into(), "next".into()],
                 chain: ChainSpec::default(),
+                upstream: None,
             })
             .collect()
     }

@@ -112,8 +112,14 @@ pub enum CaChoice {
 /// Per-suite proxy settings.
 #[derive(Clone, Debug)]
 pub struct ProxySettings {
-    /// Address the proxy listens on (a fresh port per case).
+    /// Address the proxy listens on.
     pub listen: IpAddr,
+    /// `listen = "IP:PORT"`: every case's proxy on this port (the device's proxy setting), the
+    /// cases one at a time. `None`: a fresh port per case.
+    pub port: Option<u16>,
+    /// `upstream_ca = [FILE, ...]` (PEM, relative to the suite's directory): CAs the proxy also
+    /// trusts when it verifies an upstream origin (as `proxy --upstream-ca`).
+    pub upstream_ca: Vec<std::path::PathBuf>,
     /// The proxy's `--decide-after`.
     pub decide_after: Duration,
     /// The CA.
@@ -127,8 +133,12 @@ pub struct ProxySettings {
 /// The client under test.
 #[derive(Clone, Debug)]
 pub struct Client {
-    /// What to run.
-    pub command: Command,
+    /// What to run. `None`: a person drives the device; the runner says which host to use and
+    /// waits for its verdict, up to the timeout.
+    pub command: Option<Command>,
+    /// Run before each case (force-stop the app, clear its data), so that nothing (a TLS
+    /// session cache) carries a decision from one case into the next. A case may give its own.
+    pub before: Option<Command>,
     /// Killed (with its process group) after this long.
     pub timeout: Duration,
     /// Extra environment variables (values may use placeholders).
@@ -150,6 +160,18 @@ pub struct Origin {
     /// Its chain's depth and given subjects (`depth`, `chain`); root → intermediate → leaf with
     /// generated names by default.
     pub chain: ChainSpec,
+    /// `upstream = "HOST:PORT[=ADDR:PORT]"`: a real host instead of a test origin. It has no keys
+    /// the run knows (literal pins only, no matrix) and no origin log.
+    pub upstream: Option<UpstreamTarget>,
+}
+
+/// Where a real upstream origin is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UpstreamTarget {
+    /// The port the client asks for.
+    pub port: u16,
+    /// `=ADDR:PORT`: connect here instead of resolving the host (the tests, a staging server).
+    pub connect: Option<std::net::SocketAddr>,
 }
 
 impl Origin {
@@ -329,6 +351,8 @@ pub struct Case {
     pub timeout: Option<Duration>,
     /// Environment variables for this case only, over the client's.
     pub env: Vec<(String, Template)>,
+    /// `before`: this case's own command to run first, instead of the client's.
+    pub before: Option<Command>,
     /// The steps of a case written with `[[case.step]]`, in order; empty for a one-step case,
     /// whose own fields above are its one step. In a stepped case those fields are the first
     /// step's setup.

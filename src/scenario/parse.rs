@@ -23,9 +23,12 @@ use crate::rules::{Action, HostGlob, Profile};
 use super::matrix::{self, MatrixSpec};
 use super::model::{
     CaChoice, Case, Client, ConfigSpec, Family, MapTarget, Origin, PinConfigSpec, PinRef,
-    ProxySettings, Publish, Signer, Step, Suite,
+    ProxySettings, Publish, Signer, Step, Suite, UpstreamTarget,
 };
 use super::template::{Arg, Command, Template};
+
+/// The origin key reports show for a case against an upstream origin (it presents its own).
+pub const UPSTREAM_KEY: &str = "upstream";
 
 /// Default client timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -89,6 +92,7 @@ struct RawSuite {
 #[serde(deny_unknown_fields)]
 struct RawProxy {
     listen: Option<Spanned<String>>,
+    upstream_ca: Option<Spanned<Vec<String>>>,
     auth: Option<Spanned<String>>,
     allow_from: Option<Spanned<Vec<String>>>,
     decide_after: Option<Spanned<String>>,
@@ -98,7 +102,8 @@ struct RawProxy {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawClient {
-    command: Spanned<toml::Value>,
+    command: Option<Spanned<toml::Value>>,
+    before: Option<Spanned<toml::Value>>,
     timeout: Option<Spanned<String>>,
     #[serde(default)]
     env: BTreeMap<String, Spanned<String>>,
@@ -109,7 +114,8 @@ struct RawClient {
 #[serde(deny_unknown_fields)]
 struct RawOrigin {
     name: Spanned<String>,
-    host: Spanned<String>,
+    host: Option<Spanned<String>>,
+    upstream: Option<Spanned<String>>,
     keys: Option<Spanned<Vec<Spanned<String>>>>,
     depth: Option<Spanned<i64>>,
     chain: Option<Spanned<Vec<Spanned<String>>>>,
@@ -140,6 +146,7 @@ struct RawCase {
     timeout: Option<Spanned<String>>,
     #[serde(default)]
     env: BTreeMap<String, Spanned<String>>,
+    before: Option<Spanned<toml::Value>>,
     #[serde(default)]
     step: Vec<Spanned<RawStep>>,
 }
@@ -247,6 +254,17 @@ impl Parser<'_> {
         let mut notes = Vec::new();
         if let Some(m) = raw.matrix {
             let span = m.span();
+            if let Some(o) = origins.iter().find(|o| o.upstream.is_some()) {
+                return Err(self.err(
+                    span,
+                    "matrix",
+                    format!(
+                        "origin {:?} is an upstream (real) host: the matrix needs origin keys the \
+                         run generates; write its cases as [[case]] tables with literal pins",
+                        o.name
+                    ),
+                ));
+            }
             let spec = self.matrix(m.into_inner(), &origins)?;
             let (generated, n) =
                 matrix::expand(&spec, &origins).map_err(|e| self.err(span.clone(), "matrix", e))?;
@@ -255,7 +273,13 @@ impl Parser<'_> {
         }
         let mut names: BTreeSet<String> = cases.iter().map(|c| c.name.clone()).collect();
         for raw_case in raw.case {
-            let case = self.case(raw_case, &origins, pin_config.as_ref(), &mut names)?;
+            let case = self.case(
+                raw_case,
+                &origins,
+                pin_config.as_ref(),
+                &mut names,
+                client.command.is_some(),
+            )?;
             cases.push(case);
         }
         if cases.is_empty() {
@@ -436,6 +460,8 @@ impl Parser<'_> {
     fn proxy(&self, raw: Option<Spanned<RawProxy>>) -> Result<ProxySettings> {
         let mut settings = ProxySettings {
             listen: IpAddr::from([127, 0, 0, 1]),
+            port: None,
+            upstream_ca: Vec::new(),
             decide_after: DEFAULT_DECIDE_AFTER,
             ca: CaChoice::Ephemeral,
             auth: None,
@@ -463,16 +489,41 @@ impl Parser<'_> {
         }
         let listen_span = raw.listen.as_ref().map_or(span.clone(), |l| l.span());
         if let Some(listen) = raw.listen {
-            settings.listen = listen.get_ref().trim().parse().map_err(|_| {
-                self.err(
-                    listen.span(),
-                    "proxy.listen",
-                    format!(
-                        "{:?} is not an IP address (the port is chosen per case)",
-                        listen.get_ref()
-                    ),
-                )
-            })?;
+            let text = listen.get_ref().trim();
+            if let Ok(addr) = text.parse::<SocketAddr>() {
+                if addr.port() == 0 {
+                    return Err(self.err(
+                        listen.span(),
+                        "proxy.listen",
+                        "port 0: give a fixed port (the device's proxy setting) or none at all \
+                         (a fresh port per case)",
+                    ));
+                }
+                settings.listen = addr.ip();
+                settings.port = Some(addr.port());
+            } else {
+                settings.listen = text.parse().map_err(|_| {
+                    self.err(
+                        listen.span(),
+                        "proxy.listen",
+                        format!(
+                            "{:?} is neither an IP address (a fresh port per case) nor IP:PORT \
+                             (a fixed port, the device's proxy setting)",
+                            listen.get_ref()
+                        ),
+                    )
+                })?;
+            }
+        }
+        if let Some(files) = raw.upstream_ca {
+            if files.get_ref().iter().any(|f| f.trim().is_empty()) {
+                return Err(self.err(files.span(), "proxy.upstream_ca", "a file name is empty"));
+            }
+            settings.upstream_ca = files
+                .into_inner()
+                .into_iter()
+                .map(std::path::PathBuf::from)
+                .collect();
         }
         crate::access::check_proxy_listen(
             SocketAddr::new(settings.listen, 0),
@@ -524,49 +575,13 @@ impl Parser<'_> {
 
     fn client(&self, raw: Spanned<RawClient>) -> Result<Client> {
         let raw = raw.into_inner();
-        let span = raw.command.span();
-        let bad = || {
-            self.err(
-                span.clone(),
-                "client.command",
-                "expected a string (run by sh -c) or a list of arguments, \
-                 where a nested list is a group kept only when all its placeholders have values",
-            )
+        let command = match raw.command {
+            Some(c) => Some(self.command(c, "client.command")?),
+            None => None,
         };
-        let command = match raw.command.into_inner() {
-            toml::Value::String(s) if s.trim().is_empty() => {
-                return Err(self.err(span, "client.command", "must not be empty"))
-            }
-            toml::Value::String(s) => {
-                Command::Shell(self.template(&s, span.clone(), "client.command")?)
-            }
-            toml::Value::Array(items) if items.is_empty() => {
-                return Err(self.err(span, "client.command", "must not be empty"))
-            }
-            toml::Value::Array(items) => {
-                let mut args = Vec::new();
-                for (i, item) in items.into_iter().enumerate() {
-                    args.push(match item {
-                        toml::Value::String(s) => {
-                            Arg::One(self.template(&s, span.clone(), "client.command")?)
-                        }
-                        toml::Value::Array(group) if i > 0 && !group.is_empty() => Arg::Group(
-                            group
-                                .into_iter()
-                                .map(|g| match g {
-                                    toml::Value::String(s) => {
-                                        self.template(&s, span.clone(), "client.command")
-                                    }
-                                    _ => Err(bad()),
-                                })
-                                .collect::<Result<_>>()?,
-                        ),
-                        _ => return Err(bad()),
-                    });
-                }
-                Command::Argv(args)
-            }
-            _ => return Err(bad()),
+        let before = match raw.before {
+            Some(c) => Some(self.command(c, "client.before")?),
+            None => None,
         };
         let timeout = match &raw.timeout {
             Some(t) => self.duration(t, "client.timeout")?,
@@ -582,9 +597,57 @@ impl Parser<'_> {
         };
         Ok(Client {
             command,
+            before,
             timeout,
             env,
             cwd,
+        })
+    }
+
+    /// A command: a string (run by `sh -c`) or a list of arguments, where a nested list is a
+    /// group kept only when all its placeholders have values.
+    fn command(&self, raw: Spanned<toml::Value>, field: &str) -> Result<Command> {
+        let span = raw.span();
+        let bad = || {
+            self.err(
+                span.clone(),
+                field,
+                "expected a string (run by sh -c) or a list of arguments, \
+                 where a nested list is a group kept only when all its placeholders have values",
+            )
+        };
+        Ok(match raw.into_inner() {
+            toml::Value::String(s) if s.trim().is_empty() => {
+                return Err(self.err(span, field, "must not be empty"))
+            }
+            toml::Value::String(s) => Command::Shell(self.template(&s, span.clone(), field)?),
+            toml::Value::Array(items) if items.is_empty() => {
+                return Err(self.err(span, field, "must not be empty"))
+            }
+            toml::Value::Array(items) => {
+                let mut args = Vec::new();
+                for (i, item) in items.into_iter().enumerate() {
+                    args.push(match item {
+                        toml::Value::String(s) => {
+                            Arg::One(self.template(&s, span.clone(), field)?)
+                        }
+                        toml::Value::Array(group) if i > 0 && !group.is_empty() => Arg::Group(
+                            group
+                                .into_iter()
+                                .map(|g| match g {
+                                    toml::Value::String(s) => {
+                                        self.template(&s, span.clone(), field)
+                                    }
+                                    _ => Err(bad()),
+                                })
+                                .collect::<Result<_>>()?,
+                        ),
+                        _ => return Err(bad()),
+                    });
+                }
+                Command::Argv(args)
+            }
+            _ => return Err(bad()),
         })
     }
 
@@ -640,22 +703,71 @@ impl Parser<'_> {
                     format!("{name:?} is used twice"),
                 ));
             }
-            let host = o.host.get_ref().trim().to_ascii_lowercase();
+            let upstream = match &o.upstream {
+                Some(u) => Some(self.upstream(u)?),
+                None => None,
+            };
+            let (host, host_span, host_field) =
+                match (&o.host, &upstream) {
+                    (Some(h), _) => (
+                        h.get_ref().trim().to_ascii_lowercase(),
+                        h.span(),
+                        "origin.host",
+                    ),
+                    (None, Some((host, _))) => (
+                        host.clone(),
+                        o.upstream.as_ref().map_or(o.name.span(), Spanned::span),
+                        "origin.upstream",
+                    ),
+                    (None, None) => return Err(self.err(
+                        o.name.span(),
+                        "origin.host",
+                        "missing: the host name the origin serves (or upstream = \"HOST:PORT\" \
+                         for a real host)",
+                    )),
+                };
             let glob =
-                HostGlob::parse(&host).map_err(|e| self.err(o.host.span(), "origin.host", e))?;
+                HostGlob::parse(&host).map_err(|e| self.err(host_span.clone(), host_field, e))?;
             if !glob.is_exact() {
                 return Err(self.err(
-                    o.host.span(),
-                    "origin.host",
+                    host_span,
+                    host_field,
                     "must be one host name, not a pattern",
                 ));
             }
             if origins.iter().any(|x| x.host == host) {
-                return Err(self.err(
-                    o.host.span(),
-                    "origin.host",
-                    format!("{host:?} is used twice"),
-                ));
+                return Err(self.err(host_span, host_field, format!("{host:?} is used twice")));
+            }
+            if let (Some((up_host, _)), Some(u)) = (&upstream, &o.upstream) {
+                if *up_host != host {
+                    return Err(self.err(
+                        u.span(),
+                        "origin.upstream",
+                        format!("names {up_host:?}, but origin.host is {host:?}: give one of them"),
+                    ));
+                }
+                for (given, field) in [
+                    (o.keys.as_ref().map(Spanned::span), "origin.keys"),
+                    (o.depth.as_ref().map(Spanned::span), "origin.depth"),
+                    (o.chain.as_ref().map(Spanned::span), "origin.chain"),
+                ] {
+                    if let Some(span) = given {
+                        return Err(self.err(
+                            span,
+                            field,
+                            "an upstream origin is a real host: the run generates no keys or \
+                             chain for it (pin it with literal pins)",
+                        ));
+                    }
+                }
+                origins.push(Origin {
+                    name,
+                    host,
+                    keys: Vec::new(),
+                    chain: ChainSpec::default(),
+                    upstream: upstream.map(|(_, target)| target),
+                });
+                continue;
             }
             let keys = match o.keys {
                 None => vec!["current".to_string(), "next".to_string()],
@@ -692,9 +804,42 @@ impl Parser<'_> {
                 host,
                 keys,
                 chain,
+                upstream: None,
             });
         }
         Ok(origins)
+    }
+
+    /// `upstream = "HOST:PORT"` or `"HOST:PORT=ADDR:PORT"` → the host and where it is.
+    fn upstream(&self, u: &Spanned<String>) -> Result<(String, UpstreamTarget)> {
+        let text = u.get_ref().trim();
+        let bad = |why: String| self.err(u.span(), "origin.upstream", why);
+        let (target, connect) = match text.split_once('=') {
+            Some((t, c)) => {
+                let addr = c.trim().parse::<SocketAddr>().map_err(|_| {
+                    bad(format!(
+                        "{:?} after '=' is not ADDR:PORT (e.g. 127.0.0.1:8443)",
+                        c.trim()
+                    ))
+                })?;
+                (t.trim(), Some(addr))
+            }
+            None => (text, None),
+        };
+        let (host, port) = target
+            .rsplit_once(':')
+            .and_then(|(h, p)| Some((h, p.parse::<u16>().ok().filter(|p| *p != 0)?)))
+            .ok_or_else(|| {
+                bad(format!(
+                    "{text:?}: expected HOST:PORT (api.myapp.example:443), or HOST:PORT=ADDR:PORT \
+                     to connect elsewhere"
+                ))
+            })?;
+        let host = crate::rules::unbracket(host).to_ascii_lowercase();
+        if host.is_empty() {
+            return Err(bad(format!("{text:?}: the host is missing")));
+        }
+        Ok((host, UpstreamTarget { port, connect }))
     }
 
     /// `depth` and `chain` of an `[[origin]]` → its chain; a given subject may not be a CA
@@ -894,6 +1039,7 @@ impl Parser<'_> {
         origins: &[Origin],
         pin_config: Option<&PinConfigSpec>,
         names: &mut BTreeSet<String>,
+        has_command: bool,
     ) -> Result<Case> {
         let raw = raw.into_inner();
         let name = raw.name.get_ref().clone();
@@ -940,7 +1086,11 @@ impl Parser<'_> {
         };
         let origin_key = match &raw.origin_key {
             Some(k) => self.origin_key(k, &origins[origin], "case.origin_key")?,
-            None => origins[origin].keys[0].clone(),
+            None => origins[origin]
+                .keys
+                .first()
+                .cloned()
+                .unwrap_or_else(|| UPSTREAM_KEY.to_string()),
         };
         let pins = raw
             .pins
@@ -990,6 +1140,10 @@ impl Parser<'_> {
             reason: raw.reason,
             timeout,
             env: self.env(raw.env, "case.env")?,
+            before: match raw.before {
+                Some(c) => Some(self.command(c, "case.before")?),
+                None => None,
+            },
             steps: Vec::new(),
         };
         let mut step_names = BTreeSet::new();
@@ -1021,6 +1175,20 @@ impl Parser<'_> {
                 &mut step_names,
             )?;
             case.steps.push(step);
+        }
+        let passthrough = case.action == Action::Passthrough && case.steps.is_empty()
+            || case.steps.iter().any(|s| s.action == Action::Passthrough);
+        if passthrough && !has_command && origins[origin].upstream.is_some() {
+            return Err(self.err(
+                case_span.clone(),
+                "case.proxy",
+                format!(
+                    "a passthrough case against the upstream origin {:?} is judged by the client's \
+                     exit status (the proxy cannot see inside the tunnel, and there is no test \
+                     origin): give [client] a command",
+                    origins[origin].name
+                ),
+            ));
         }
         if let Some(first) = case.steps.first() {
             case.action = first.action;
@@ -1055,6 +1223,16 @@ impl Parser<'_> {
     }
 
     fn origin_key(&self, k: &Spanned<String>, origin: &Origin, field: &str) -> Result<String> {
+        if origin.upstream.is_some() {
+            return Err(self.err(
+                k.span(),
+                field,
+                format!(
+                    "origin {:?} is an upstream (real) host: it presents its own key",
+                    origin.name
+                ),
+            ));
+        }
         if origin.keys.contains(k.get_ref()) {
             return Ok(k.get_ref().clone());
         }
@@ -1276,6 +1454,17 @@ impl Parser<'_> {
         }
         if let Some((origin, what)) = s.split_once('.') {
             if let Some(o) = origins.iter().position(|x| x.name == origin) {
+                if origins[o].upstream.is_some() {
+                    return Err(self.err(
+                        p.span(),
+                        field,
+                        format!(
+                            "{s:?}: origin {origin:?} is an upstream (real) host, whose keys the \
+                             run does not know: pin it with literal base64 pins (`pin-proxy pins \
+                             --connect HOST` prints them)"
+                        ),
+                    ));
+                }
                 let depth = origins[o].depth();
                 let cas = format!(
                     "its chain of {depth} has {origin}.ca1 to {origin}.ca{} (ca1 signs the leaf, ca{} is {origin}.root)",
@@ -1324,8 +1513,8 @@ impl Parser<'_> {
         }
         let examples: Vec<String> = origins
             .iter()
+            .filter_map(|o| o.keys.first().map(|k| format!("{}.{k}", o.name)))
             .take(1)
-            .map(|o| format!("{}.{}", o.name, o.keys[0]))
             .collect();
         Err(self.err(
             p.span(),

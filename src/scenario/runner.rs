@@ -2,6 +2,14 @@
 //! the case's key, a proxy with the case's rule (on fresh loopback ports, reaching nothing but
 //! that origin), and the client under test. Cases run in parallel up to `jobs`.
 //!
+//! Device cases: an origin may be a real upstream host (`upstream = "HOST:PORT[=ADDR:PORT]"`:
+//! no test origin, the proxy verifies it with the system roots and `[proxy] upstream_ca`); the
+//! client may be any command that drives a device, or none, and then the runner asks for the
+//! host to be used (a [`RunEvent::Prompt`]) and waits for its verdict. A suite on a fixed port
+//! (`[proxy] listen = "IP:PORT"`, the device's proxy setting) runs its cases one at a time, and a
+//! case may run a `before` command first (force-stop the app) so that no TLS session cache
+//! carries one case's decision into the next.
+//!
 //! It emits [`RunEvent`]s to the reporters it is given and judges each case with
 //! [`super::judge`]; it prints nothing itself.
 
@@ -29,8 +37,11 @@ use crate::report::RunReporter;
 use crate::rules::{Action, HostGlob, HostMap, Profile, Rule, Rules};
 
 use super::client::{self, ClientSpec};
+use super::judge::Tunnel;
 use super::judge::{check_config, client_config, judge};
-use super::model::{action_label, CaChoice, Case, MapTarget, PinRef, Publish, Signer, Step, Suite};
+use super::model::{
+    action_label, CaChoice, Case, MapTarget, PinRef, Publish, Signer, Step, Suite, UpstreamTarget,
+};
 use super::template::{Placeholder, Values};
 use crate::pin_config::serve::{ConfigServer, Format as ConfigFormat, Signed};
 use crate::pin_config::source::Expiry;
@@ -70,7 +81,9 @@ struct SuiteEnv {
     trust_bundle: PathBuf,
     ca_cert: PathBuf,
     issuer: Arc<LeafIssuer>,
-    pkis: Vec<OriginPki>,
+    /// Per origin, its generated PKI; `None` for an upstream origin.
+    pkis: Vec<Option<OriginPki>>,
+    /// The test origins' roots and `[proxy] upstream_ca`: what the case proxies trust.
     roots: Vec<CertificateDer<'static>>,
     bin: String,
     pin_config: Option<SuitePins>,
@@ -85,6 +98,8 @@ struct SuitePins {
 
 enum Progress {
     Started(usize, usize),
+    /// Something a person must do now (suite, case, what).
+    Prompt(usize, usize, String),
     Finished(Result<Box<CaseRecord>>),
 }
 
@@ -109,7 +124,9 @@ pub async fn run(
         });
         envs.push((Arc::new(env), selection.cases));
     }
-    let jobs = options.jobs.max(1);
+    // A fixed port (the device's proxy setting) holds one case's proxy at a time.
+    let fixed_port = envs.iter().any(|(env, _)| env.suite.proxy.port.is_some());
+    let jobs = if fixed_port { 1 } else { options.jobs.max(1) };
     emit(
         reporters,
         &RunEvent::Started {
@@ -120,21 +137,30 @@ pub async fn run(
 
     let (tx, mut rx) = mpsc::unbounded_channel();
     let permits = Arc::new(Semaphore::new(jobs));
-    let mut tasks = JoinSet::new();
-    for (env, cases) in &envs {
-        for &case in cases {
-            let (env, tx, permits) = (env.clone(), tx.clone(), permits.clone());
+    // Cases start in file order (a person at a device sees the prompts in the suite's order),
+    // as permits come free; the dispatcher owns the case tasks, so dropping it (an error
+    // returned below) stops them and kills their clients.
+    let order: Vec<(Arc<SuiteEnv>, usize)> = envs
+        .iter()
+        .flat_map(|(env, cases)| cases.iter().map(|&c| (env.clone(), c)))
+        .collect();
+    let dispatcher = tokio::spawn(async move {
+        let mut tasks = JoinSet::new();
+        for (env, case) in order {
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                return;
+            };
+            let tx = tx.clone();
             tasks.spawn(async move {
-                let Ok(_permit) = permits.acquire_owned().await else {
-                    return;
-                };
+                let _permit = permit;
                 let _ = tx.send(Progress::Started(env.index, case));
-                let result = run_case(&env, case).await.map(Box::new);
+                let result = run_case(&env, case, &tx).await.map(Box::new);
                 let _ = tx.send(Progress::Finished(result));
             });
         }
-    }
-    drop(tx);
+        while tasks.join_next().await.is_some() {}
+    });
+    let _dispatcher = AbortOnDrop(dispatcher);
     let mut summary = RunSummary::default();
     while let Some(progress) = rx.recv().await {
         match progress {
@@ -148,17 +174,37 @@ pub async fn run(
                     },
                 )?;
             }
+            Progress::Prompt(suite, case, text) => {
+                let env = &envs[suite].0;
+                emit(
+                    reporters,
+                    &RunEvent::Prompt {
+                        suite: &env.suite.name,
+                        case: &env.suite.cases[case].name,
+                        text: &text,
+                    },
+                )?;
+            }
             Progress::Finished(Ok(record)) => {
                 summary.add(record.status);
                 emit(reporters, &RunEvent::CaseFinished(&record))?;
             }
-            // The JoinSet is dropped on return: the other cases stop and their clients die.
+            // The dispatcher is aborted on return: the other cases stop and their clients die.
             Progress::Finished(Err(e)) => return Err(e),
         }
     }
     summary.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     emit(reporters, &RunEvent::Finished(&summary))?;
     Ok(summary)
+}
+
+/// Aborts a task when dropped (with it, the tasks it owns).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 fn emit(reporters: &mut [&mut dyn RunReporter], event: &RunEvent<'_>) -> Result<()> {
@@ -209,6 +255,10 @@ fn prepare(index: usize, suite: Suite, options: &RunOptions) -> Result<(SuiteEnv
     let mut roots = Vec::new();
     let mut bundle = issuer.ca().cert_pem().to_string();
     for origin in &suite.origins {
+        if origin.upstream.is_some() {
+            pkis.push(None);
+            continue;
+        }
         let names: Vec<&str> = origin.keys.iter().map(String::as_str).collect();
         let pki = OriginPki::generate_chain(suite.key_type, &origin.name, &origin.chain, &names)?;
         for key in &origin.keys {
@@ -229,7 +279,26 @@ fn prepare(index: usize, suite: Suite, options: &RunOptions) -> Result<(SuiteEnv
         }
         bundle.push_str(pki.root_pem());
         roots.push(pki.root_der().clone());
-        pkis.push(pki);
+        pkis.push(Some(pki));
+    }
+    for file in &suite.proxy.upstream_ca {
+        let path = suite.dir.join(file);
+        let pem =
+            std::fs::read(&path).map_err(|e| Error::file(&path, "read proxy.upstream_ca", e))?;
+        let certs = crate::pins::pem_certs(&pem)
+            .map_err(|e| Error::input(path.display().to_string(), e))?;
+        if certs.is_empty() {
+            return Err(Error::input(
+                path.display().to_string(),
+                "proxy.upstream_ca: no certificate in the file",
+            ));
+        }
+        roots.extend(certs);
+        // The client trusts them too: a passthrough case reaches the upstream itself.
+        bundle.push_str(&String::from_utf8_lossy(&pem));
+        if !bundle.ends_with('\n') {
+            bundle.push('\n');
+        }
     }
     let dir = tempfile::Builder::new()
         .prefix("pin-proxy-run-")
@@ -329,14 +398,19 @@ impl SuiteEnv {
 
     fn pin(&self, pin: &PinRef) -> String {
         match pin {
-            PinRef::Key { origin, key } => self.pkis[*origin].key_pin(key).unwrap_or_default(),
-            PinRef::Intermediate(o) | PinRef::Root(o) | PinRef::Ca { origin: o, .. } => {
-                let pki = &self.pkis[*o];
-                pin.ca_level(pki.depth())
-                    .and_then(|level| pki.ca_pin(level))
-                    .unwrap_or_default()
-                    .to_string()
-            }
+            PinRef::Key { origin, key } => self.pkis[*origin]
+                .as_ref()
+                .and_then(|pki| pki.key_pin(key))
+                .unwrap_or_default(),
+            PinRef::Intermediate(o) | PinRef::Root(o) | PinRef::Ca { origin: o, .. } => self.pkis
+                [*o]
+                .as_ref()
+                .and_then(|pki| {
+                    pin.ca_level(pki.depth())
+                        .and_then(|level| pki.ca_pin(level))
+                })
+                .unwrap_or_default()
+                .to_string(),
             PinRef::Proxy(None) => self.issuer.ca().pin().to_string(),
             PinRef::Proxy(Some(profile)) => self.issuer.profile_pin(*profile).unwrap_or_default(),
             PinRef::Literal(p) => p.clone(),
@@ -344,7 +418,11 @@ impl SuiteEnv {
     }
 }
 
-async fn run_case(env: &SuiteEnv, index: usize) -> Result<CaseRecord> {
+async fn run_case(
+    env: &SuiteEnv,
+    index: usize,
+    progress: &mpsc::UnboundedSender<Progress>,
+) -> Result<CaseRecord> {
     let started = Instant::now();
     let suite = &env.suite;
     let case = &suite.cases[index];
@@ -367,9 +445,26 @@ async fn run_case(env: &SuiteEnv, index: usize) -> Result<CaseRecord> {
         ),
         None => None,
     };
+    if let Some(before) = case.before.as_ref().or(suite.client.before.as_ref()) {
+        run_before(env, case, before, &host, &work_dir).await?;
+    }
+    let prompt = |text: String| {
+        let _ = progress.send(Progress::Prompt(env.index, index, text));
+    };
     let mut steps = Vec::new();
     for step in case.run_steps() {
-        steps.push(run_step(env, case, &step, &host, &work_dir, config_server.as_ref()).await?);
+        steps.push(
+            run_step(
+                env,
+                case,
+                &step,
+                &host,
+                &work_dir,
+                config_server.as_ref(),
+                &prompt,
+            )
+            .await?,
+        );
     }
     // The first step that did not pass decides; else the last.
     let deciding = steps
@@ -413,6 +508,59 @@ async fn run_case(env: &SuiteEnv, index: usize) -> Result<CaseRecord> {
     })
 }
 
+/// The case's `before` command (force-stop the app, clear its data). A failure stops the run:
+/// the device is not in the state the cases assume.
+async fn run_before(
+    env: &SuiteEnv,
+    case: &Case,
+    before: &super::template::Command,
+    host: &str,
+    work_dir: &Path,
+) -> Result<()> {
+    let suite = &env.suite;
+    let proxy = SocketAddr::new(suite.proxy.listen, suite.proxy.port.unwrap_or(0));
+    let port = origin_port(suite, case);
+    let values = values(
+        env,
+        &case.name,
+        (host, port),
+        "",
+        proxy,
+        &[],
+        None,
+        work_dir,
+    );
+    let spec = ClientSpec {
+        argv: before.argv(&values),
+        env: values.iter().map(|(p, v)| (p.env(), v.clone())).collect(),
+        cwd: suite.client.cwd.as_ref().map(|c| suite.dir.join(c)),
+        timeout: case.timeout.unwrap_or(suite.client.timeout),
+    };
+    let run = client::run(&spec).await?;
+    if !matches!(run.exit, crate::case_record::ClientExit::Exited { code: 0 }) {
+        let said = run.stderr_tail.trim();
+        return Err(Error::runtime(format!(
+            "case {}: the before command `{}` failed ({}){}",
+            case.name,
+            run.command,
+            run.exit,
+            if said.is_empty() {
+                String::new()
+            } else {
+                format!(": {said}")
+            }
+        )));
+    }
+    Ok(())
+}
+
+/// The port the case's client asks for: 443 for a test origin, an upstream's own.
+fn origin_port(suite: &Suite, case: &Case) -> u16 {
+    suite.origins[case.origin]
+        .upstream
+        .map_or(ORIGIN_PORT, |u| u.port)
+}
+
 /// One step: an origin presenting the step's key, a proxy with the step's rule, the client, and
 /// the judgement of what they saw.
 async fn run_step(
@@ -422,9 +570,12 @@ async fn run_step(
     host: &str,
     work_dir: &Path,
     config_server: Option<&ConfigServer>,
+    prompt: &(dyn Fn(String) + Sync),
 ) -> Result<StepRecord> {
     let started = Instant::now();
     let suite = &env.suite;
+    let upstream = suite.origins[case.origin].upstream;
+    let port = origin_port(suite, case);
     let now = crate::client::now_unix();
     let mut published = None;
     if let (Some(publish), Some(server)) = (&step.publish, config_server) {
@@ -465,14 +616,36 @@ async fn run_step(
             }
         }
     }
-    let cert = env.pkis[case.origin].leaf(&[host.to_string()], &step.origin_key)?;
-    let origin = TestOrigin::start(cert).await?;
+    let origin = match &env.pkis[case.origin] {
+        Some(pki) => {
+            Some(TestOrigin::start(pki.leaf(&[host.to_string()], &step.origin_key)?).await?)
+        }
+        None => None,
+    };
     let hosts = HostGlob::parse(host).map_err(Error::runtime)?;
-    let mut maps = vec![HostMap {
-        host: host.to_string(),
-        port: Some(ORIGIN_PORT),
-        to: origin.addr(),
-    }];
+    let mut maps = Vec::new();
+    // A real upstream without an address is resolved: the device talks to the real network
+    // anyway. Everything else reaches only what the case maps.
+    let mut resolve_unmapped = false;
+    match (&origin, upstream) {
+        (Some(o), _) => maps.push(HostMap {
+            host: host.to_string(),
+            port: Some(ORIGIN_PORT),
+            to: o.addr(),
+        }),
+        (
+            None,
+            Some(UpstreamTarget {
+                connect: Some(to),
+                port,
+            }),
+        ) => maps.push(HostMap {
+            host: host.to_string(),
+            port: Some(port),
+            to,
+        }),
+        (None, _) => resolve_unmapped = true,
+    }
     if let (Some(pc), Some(server)) = (&suite.pin_config, config_server) {
         maps.push(HostMap {
             host: pc.host.clone(),
@@ -484,7 +657,7 @@ async fn run_step(
     let early = values(
         env,
         &case.name,
-        host,
+        (host, port),
         "",
         SocketAddr::from(([0, 0, 0, 0], 0)),
         &[],
@@ -522,23 +695,27 @@ async fn run_step(
     }
     let map_local = MapLocals::new(map_entries)
         .map_err(|e| Error::runtime(format!("case {}: map_local: {e}", case.name)))?;
+    let device = suite.client.command.is_none();
+    let (proceeded_tx, mut proceeded_rx) = mpsc::unbounded_channel();
     let config = ProxyConfig {
-        listen: SocketAddr::new(suite.proxy.listen, 0),
+        listen: SocketAddr::new(suite.proxy.listen, suite.proxy.port.unwrap_or(0)),
         rules: Rules::new(vec![Rule {
             hosts,
             action: step.action,
         }]),
         maps,
         map_local,
-        resolve_unmapped: false,
+        resolve_unmapped,
         upstream: UpstreamTrust {
             extra_cas: env.roots.clone(),
             insecure: false,
-            system_roots: false,
+            // A real upstream is verified as the device would: the system's roots.
+            system_roots: upstream.is_some(),
         },
         decide_after: suite.proxy.decide_after,
         auth: suite.proxy.auth.clone(),
         allow_from: suite.proxy.allow_from.clone(),
+        proceeded: device.then_some(proceeded_tx),
         ..ProxyConfig::default()
     };
     let (records_tx, mut records_rx) = mpsc::unbounded_channel();
@@ -577,7 +754,7 @@ async fn run_step(
     let values = values(
         env,
         &case.name,
-        host,
+        (host, port),
         &path,
         proxy_addr,
         &pins,
@@ -595,23 +772,50 @@ async fn run_step(
             .chain(&step.env)
             .map(|(k, t)| (k.clone(), t.render(&values))),
     );
-    let spec = ClientSpec {
-        argv: suite.client.command.argv(&values),
-        env: child_env,
-        cwd: suite.client.cwd.as_ref().map(|c| suite.dir.join(c)),
-        timeout: case.timeout.unwrap_or(suite.client.timeout),
+    let timeout = case.timeout.unwrap_or(suite.client.timeout);
+    let mut early_records = Vec::new();
+    let client_run = match &suite.client.command {
+        Some(command) => {
+            let spec = ClientSpec {
+                argv: command.argv(&values),
+                env: child_env,
+                cwd: suite.client.cwd.as_ref().map(|c| suite.dir.join(c)),
+                timeout,
+            };
+            client::run(&spec).await.map(|run| match &suite.proxy.auth {
+                // The credentials never reach a report: not in the command shown, not in the
+                // output.
+                Some(auth) => crate::case_record::ClientRun {
+                    command: auth.redact(&run.command),
+                    stdout_tail: auth.redact(&run.stdout_tail),
+                    stderr_tail: auth.redact(&run.stderr_tail),
+                    stdout_last_line: auth.redact(&run.stdout_last_line),
+                    ..run
+                },
+                None => run,
+            })
+        }
+        None => {
+            let step_name = if case.is_stepped() {
+                format!(" (step {})", step.name)
+            } else {
+                String::new()
+            };
+            prompt(format!(
+                "open the app now and use {host}{step_name}: the device's proxy is {proxy_addr}; \
+                 waiting up to {} s for its verdict",
+                timeout.as_secs()
+            ));
+            Ok(wait_for_device(
+                host,
+                timeout,
+                &mut records_rx,
+                &mut proceeded_rx,
+                &mut early_records,
+            )
+            .await)
+        }
     };
-    let client_run = client::run(&spec).await.map(|run| match &suite.proxy.auth {
-        // The credentials never reach a report: not in the command shown, not in the output.
-        Some(auth) => crate::case_record::ClientRun {
-            command: auth.redact(&run.command),
-            stdout_tail: auth.redact(&run.stdout_tail),
-            stderr_tail: auth.redact(&run.stderr_tail),
-            stdout_last_line: auth.redact(&run.stdout_last_line),
-            ..run
-        },
-        None => run,
-    });
 
     // Let the proxy see the client's connections end, stop it (which closes the origin
     // connections it kept for reuse), then let the origin see its connections end.
@@ -621,9 +825,11 @@ async fn run_step(
         Ok(result) => result?,
         Err(e) => return Err(Error::runtime(format!("the case's proxy failed: {e}"))),
     }
-    let _ = tokio::time::timeout(SETTLE, origin.idle()).await;
+    if let Some(origin) = &origin {
+        let _ = tokio::time::timeout(SETTLE, origin.idle()).await;
+    }
     let client_run = client_run?;
-    let mut records: Vec<ConnectionRecord> = Vec::new();
+    let mut records: Vec<ConnectionRecord> = early_records;
     while let Ok(r) = records_rx.try_recv() {
         records.push(r);
     }
@@ -642,20 +848,26 @@ async fn run_step(
     let evidence = Evidence {
         connections,
         other_hosts,
-        origin_handshakes: origin.handshakes(),
-        origin_requests: origin.requests(),
+        origin_handshakes: origin
+            .as_ref()
+            .map(TestOrigin::handshakes)
+            .unwrap_or_default(),
+        origin_requests: origin
+            .as_ref()
+            .map(TestOrigin::requests)
+            .unwrap_or_default(),
         client: client_run,
+    };
+    let tunnel = match (step.action, upstream) {
+        (Action::Passthrough, None) => Tunnel::ToTestOrigin,
+        (Action::Passthrough, Some(_)) => Tunnel::ToUpstream,
+        (Action::Intercept(_), None) => Tunnel::Intercepted,
+        (Action::Intercept(_), Some(_)) => Tunnel::InterceptedUpstream,
     };
     let config = client_config(&evidence.client.stdout_last_line);
     let checks_config = step.config_version.is_some() || step.config_source.is_some();
     let verdict = check_config(
-        judge(
-            host,
-            step.action == Action::Passthrough,
-            step.expect,
-            step.exit,
-            &evidence,
-        ),
+        judge(host, tunnel, step.expect, step.exit, &evidence),
         step.config_version,
         step.config_source.as_deref(),
         config.as_ref(),
@@ -681,11 +893,52 @@ async fn run_step(
     })
 }
 
+/// No command: waits until the host's verdict is known (a connection proceeded, or a record for
+/// the host that is not undecided), at most `timeout`. The records read meanwhile go to `kept`.
+async fn wait_for_device(
+    host: &str,
+    timeout: Duration,
+    records: &mut mpsc::UnboundedReceiver<ConnectionRecord>,
+    proceeded: &mut mpsc::UnboundedReceiver<String>,
+    kept: &mut Vec<ConnectionRecord>,
+) -> crate::case_record::ClientRun {
+    let started = Instant::now();
+    let deadline = tokio::time::sleep(timeout);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            () = &mut deadline => break,
+            Some(record) = records.recv() => {
+                let decided = record.host.as_deref() == Some(host)
+                    && record.verdict != crate::record::VerdictKind::Undecided;
+                kept.push(record);
+                if decided {
+                    break;
+                }
+            }
+            Some(proceeded_host) = proceeded.recv() => {
+                if proceeded_host == host {
+                    break;
+                }
+            }
+        }
+    }
+    let waited_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    crate::case_record::ClientRun {
+        command: "(none: a person drives the device)".to_string(),
+        exit: crate::case_record::ClientExit::NoCommand { waited_ms },
+        duration_ms: waited_ms,
+        stdout_tail: String::new(),
+        stderr_tail: String::new(),
+        stdout_last_line: String::new(),
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn values(
     env: &SuiteEnv,
     case: &str,
-    host: &str,
+    (host, port): (&str, u16),
     path: &str,
     proxy: SocketAddr,
     pins: &[CasePin],
@@ -704,9 +957,14 @@ fn values(
     v.insert(Placeholder::ProxyUrl, format!("http://{proxy}"));
     v.insert(Placeholder::ProxyHost, proxy.ip().to_string());
     v.insert(Placeholder::ProxyPort, proxy.port().to_string());
-    v.insert(Placeholder::Url, format!("https://{host}{path}"));
+    let authority = if port == ORIGIN_PORT {
+        host.to_string()
+    } else {
+        format!("{host}:{port}")
+    };
+    v.insert(Placeholder::Url, format!("https://{authority}{path}"));
     v.insert(Placeholder::Host, host.to_string());
-    v.insert(Placeholder::Port, ORIGIN_PORT.to_string());
+    v.insert(Placeholder::Port, port.to_string());
     v.insert(Placeholder::Path, path.to_string());
     v.insert(
         Placeholder::TrustBundle,
