@@ -66,6 +66,18 @@ impl<W: Write + Send> LiveLines<W> {
     }
 }
 
+/// What the proxy did, as live lines and the pinning map show it: `intercept/forged`,
+/// `passthrough`, `http`, `-`.
+pub fn action(r: &ConnectionRecord) -> String {
+    match (r.action, r.profile) {
+        (Some(ActionKind::Intercept), Some(p)) => format!("intercept/{p}"),
+        (Some(ActionKind::Intercept), None) => "intercept".into(),
+        (Some(ActionKind::Passthrough), _) => "passthrough".into(),
+        (Some(ActionKind::Http), _) => "http".into(),
+        (None, _) => "-".into(),
+    }
+}
+
 /// The live line for a record, e.g.
 /// `#3 api.test:443 intercept/forged CANCELLED after_handshake close_notify (12 ms)`. A request
 /// answered from `--map-local` is marked `map-local`.
@@ -75,13 +87,7 @@ pub fn line(r: &ConnectionRecord, color: bool) -> String {
         (Some(h), None) => h.clone(),
         _ => "-".into(),
     };
-    let action = match (r.action, r.profile) {
-        (Some(ActionKind::Intercept), Some(p)) => format!("intercept/{p}"),
-        (Some(ActionKind::Intercept), None) => "intercept".into(),
-        (Some(ActionKind::Passthrough), _) => "passthrough".into(),
-        (Some(ActionKind::Http), _) => "http".into(),
-        (None, _) => "-".into(),
-    };
+    let action = action(r);
     let verdict = r.verdict.name().to_ascii_uppercase();
     let verdict = if color {
         let code = match r.verdict {

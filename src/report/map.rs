@@ -440,13 +440,7 @@ fn row(host: &str, s: &HostSummary, seen: Seen, ca_doubt: bool) -> HostRow {
 }
 
 fn conn_line(r: &ConnectionRecord) -> ConnLine {
-    let action = match (r.action, r.profile) {
-        (Some(ActionKind::Intercept), Some(p)) => format!("intercept/{p}"),
-        (Some(ActionKind::Intercept), None) => "intercept".into(),
-        (Some(ActionKind::Passthrough), _) => "passthrough".into(),
-        (Some(ActionKind::Http), _) => "http".into(),
-        (None, _) => "-".into(),
-    };
+    let action = super::live::action(r);
     ConnLine {
         id: r.id,
         started: r.started.clone(),
