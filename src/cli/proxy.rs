@@ -284,7 +284,7 @@ fn config(args: &ProxyArgs, custom: &[CustomCert]) -> Result<ProxyConfig> {
     let learn = learn_config(args)?;
     if let Some(learn) = &learn {
         for h in &learn.known {
-            if rules.rules().iter().any(|r| r.hosts.matches(&h.host)) {
+            if rules.rule_for(&h.host).is_some() {
                 eprintln!(
                     "pin-proxy: note: {} is in the learn file, but an explicit rule matches it \
                      and wins",

@@ -212,9 +212,14 @@ impl Rules {
         &self.rules
     }
 
+    /// The most specific rule that matches `host`, if any.
+    pub fn rule_for(&self, host: &str) -> Option<&Rule> {
+        most_specific(&self.rules, |r| &r.hosts, host)
+    }
+
     /// The action for `host`: the most specific matching rule, or intercept with `forged`.
     pub fn action_for(&self, host: &str) -> Action {
-        most_specific(&self.rules, |r| &r.hosts, host)
+        self.rule_for(host)
             .map_or(Action::Intercept(Profile::Forged), |r| r.action)
     }
 }
