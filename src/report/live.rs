@@ -78,6 +78,12 @@ pub fn action(r: &ConnectionRecord) -> String {
     }
 }
 
+/// A request as live lines and the pinning map show it: `GET /v1/me -> 200` (`-` for no status).
+pub fn request(q: &crate::record::RequestRecord) -> String {
+    let status = q.status.map_or("-".into(), |s| s.to_string());
+    format!("{} {} -> {status}", q.method, q.path)
+}
+
 /// The live line for a record, e.g.
 /// `#3 api.test:443 intercept/forged CANCELLED after_handshake close_notify (12 ms)`. A request
 /// answered from `--map-local` is marked `map-local`.
@@ -103,9 +109,8 @@ pub fn line(r: &ConnectionRecord, color: bool) -> String {
     };
     let mut requests = String::new();
     if let Some(first) = r.requests.first() {
-        let status = first.status.map_or("-".into(), |s| s.to_string());
         let local = if first.mapped_local { " map-local" } else { "" };
-        requests = format!(" {} {} -> {status}{local}", first.method, first.path);
+        requests = format!(" {}{local}", request(first));
         if r.requests.len() > 1 {
             let more = r.requests.len() - 1;
             match r.requests[1..].iter().filter(|q| q.mapped_local).count() {
@@ -156,11 +161,7 @@ impl<W: Write + Send> RecordSink for LearnNotices<W> {
             return Ok(());
         }
         let host = record.host.clone().unwrap_or_else(|| "-".into());
-        let times = if self.threshold == 1 {
-            "1 time".to_string()
-        } else {
-            format!("{} times", self.threshold)
-        };
+        let times = crate::rules::learn::times(self.threshold);
         let kept = self
             .file
             .as_ref()

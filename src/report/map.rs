@@ -189,10 +189,7 @@ impl PinningMap {
             if r.started > entry.last {
                 entry.last = r.started.clone();
             }
-            entry.learned |= r.learned || r.reason.starts_with("learned:");
-            if r.verdict == VerdictKind::Cancelled && r.action == Some(ActionKind::Intercept) {
-                entry.refused_by.insert(client_ip(&r.client));
-            }
+            entry.learned |= r.learned || crate::rules::learn::is_learned_reason(&r.reason);
             if entry.connections.len() < MAX_CONNECTIONS_LISTED {
                 entry.connections.push(conn_line(r));
             }
@@ -208,22 +205,17 @@ impl PinningMap {
             }
         }
         let clients = clients(records);
-        let doubtful: std::collections::BTreeSet<&str> = clients
-            .iter()
-            .filter(|c| c.may_not_trust_ca)
-            .map(|c| c.client.as_str())
-            .collect();
         let hosts = summary
             .hosts()
             .iter()
             .map(|(host, s)| {
-                let seen = seen.remove(host).unwrap_or_default();
-                let doubt = !seen.refused_by.is_empty()
-                    && seen
-                        .refused_by
-                        .iter()
-                        .all(|c| doubtful.contains(c.as_str()));
-                row(host, s, seen, doubt)
+                // Doubt: some client refused it, and every one that did may not trust the CA.
+                let mut refusers = clients
+                    .iter()
+                    .filter(|c| c.refused_hosts.contains(host))
+                    .peekable();
+                let doubt = refusers.peek().is_some() && refusers.all(|c| c.may_not_trust_ca);
+                row(host, s, seen.remove(host).unwrap_or_default(), doubt)
             })
             .collect();
         PinningMap {
@@ -414,8 +406,6 @@ struct Seen {
     readable_count: u64,
     learned: bool,
     connections: Vec<ConnLine>,
-    /// The IP addresses that cancelled an intercepted connection to it.
-    refused_by: std::collections::BTreeSet<String>,
 }
 
 fn row(host: &str, s: &HostSummary, seen: Seen, ca_doubt: bool) -> HostRow {
@@ -449,14 +439,7 @@ fn conn_line(r: &ConnectionRecord) -> ConnLine {
         verdict: r.verdict,
         stage: r.stage,
         reason: r.reason.clone(),
-        requests: r
-            .requests
-            .iter()
-            .map(|q| {
-                let status = q.status.map_or("-".into(), |s| s.to_string());
-                format!("{} {} -> {status}", q.method, q.path)
-            })
-            .collect(),
+        requests: r.requests.iter().map(super::live::request).collect(),
     }
 }
 

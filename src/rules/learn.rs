@@ -42,19 +42,27 @@ pub struct LearnedHost {
     pub evidence: String,
 }
 
+/// How every reason of a learned passthrough begins.
+const REASON_PREFIX: &str = "learned:";
+
+/// Whether a record's reason is that of a passthrough learn mode decided.
+pub fn is_learned_reason(reason: &str) -> bool {
+    reason.starts_with(REASON_PREFIX)
+}
+
 impl LearnedHost {
     /// The reason its passthrough records carry: `learned: cancelled N times` (or, for an entry
     /// written into the learn file by hand, `learned: listed in the learn file`).
     pub fn reason(&self) -> String {
         if self.cancels == 0 {
-            return "learned: listed in the learn file".into();
+            return format!("{REASON_PREFIX} listed in the learn file");
         }
-        format!("learned: cancelled {}", times(self.cancels))
+        format!("{REASON_PREFIX} cancelled {}", times(self.cancels))
     }
 }
 
 /// `1 time`, `3 times`.
-fn times(n: u64) -> String {
+pub fn times(n: u64) -> String {
     if n == 1 {
         "1 time".into()
     } else {
@@ -94,7 +102,7 @@ impl Learner {
 
     /// Whether an explicit rule matches `host` (then learning has no say).
     fn ruled(&self, host: &str) -> bool {
-        super::most_specific(self.explicit.rules(), |r| &r.hosts, host).is_some()
+        self.explicit.rule_for(host).is_some()
     }
 
     /// The learned entry that decides `host`: `None` when the host is not learned or an explicit
@@ -284,6 +292,8 @@ mod tests {
         let learned = l.observe(&cancel("API.test")).cloned().unwrap();
         assert_eq!(learned.host, "api.test");
         assert_eq!(learned.reason(), "learned: cancelled 2 times");
+        assert!(is_learned_reason(&learned.reason()));
+        assert!(!is_learned_reason("relayed"));
         assert_eq!(
             learned.evidence,
             "learned: cancelled 2 times; last close_notify at after_handshake, from \
