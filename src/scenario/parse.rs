@@ -814,28 +814,26 @@ impl Parser<'_> {
     fn upstream(&self, u: &Spanned<String>) -> Result<(String, UpstreamTarget)> {
         let text = u.get_ref().trim();
         let bad = |why: String| self.err(u.span(), "origin.upstream", why);
-        let (target, connect) = match text.split_once('=') {
-            Some((t, c)) => {
-                let addr = c.trim().parse::<SocketAddr>().map_err(|_| {
-                    bad(format!(
-                        "{:?} after '=' is not ADDR:PORT (e.g. 127.0.0.1:8443)",
-                        c.trim()
-                    ))
-                })?;
-                (t.trim(), Some(addr))
+        // `HOST:PORT=ADDR:PORT` is a `--map` entry; only its port is not optional here.
+        let (host, port, connect) = if text.contains('=') {
+            let map = crate::rules::HostMap::parse(text).map_err(bad)?;
+            (map.host, map.port, Some(map.to))
+        } else {
+            match text.rsplit_once(':') {
+                Some((h, p)) => (
+                    crate::rules::unbracket(h).to_ascii_lowercase(),
+                    p.parse::<u16>().ok(),
+                    None,
+                ),
+                None => (String::new(), None, None),
             }
-            None => (text, None),
         };
-        let (host, port) = target
-            .rsplit_once(':')
-            .and_then(|(h, p)| Some((h, p.parse::<u16>().ok().filter(|p| *p != 0)?)))
-            .ok_or_else(|| {
-                bad(format!(
-                    "{text:?}: expected HOST:PORT (api.myapp.example:443), or HOST:PORT=ADDR:PORT \
-                     to connect elsewhere"
-                ))
-            })?;
-        let host = crate::rules::unbracket(host).to_ascii_lowercase();
+        let port = port.filter(|p| *p != 0).ok_or_else(|| {
+            bad(format!(
+                "{text:?}: expected HOST:PORT (api.myapp.example:443), or HOST:PORT=ADDR:PORT \
+                 to connect elsewhere"
+            ))
+        })?;
         if host.is_empty() {
             return Err(bad(format!("{text:?}: the host is missing")));
         }

@@ -39,9 +39,7 @@ use crate::rules::{Action, HostGlob, HostMap, Profile, Rule, Rules};
 use super::client::{self, ClientSpec};
 use super::judge::Tunnel;
 use super::judge::{check_config, client_config, judge};
-use super::model::{
-    action_label, CaChoice, Case, MapTarget, PinRef, Publish, Signer, Step, Suite, UpstreamTarget,
-};
+use super::model::{action_label, CaChoice, Case, MapTarget, PinRef, Publish, Signer, Step, Suite};
 use super::template::{Placeholder, Values};
 use crate::pin_config::serve::{ConfigServer, Format as ConfigFormat, Signed};
 use crate::pin_config::source::Expiry;
@@ -531,10 +529,8 @@ async fn run_before(
         work_dir,
     );
     let spec = ClientSpec {
-        argv: before.argv(&values),
-        env: values.iter().map(|(p, v)| (p.env(), v.clone())).collect(),
-        cwd: suite.client.cwd.as_ref().map(|c| suite.dir.join(c)),
         timeout: case.timeout.unwrap_or(suite.client.timeout),
+        ..process_spec(suite, before, &values, &[&case.env])
     };
     let run = client::run(&spec).await?;
     if !matches!(run.exit, crate::case_record::ClientExit::Exited { code: 0 }) {
@@ -552,6 +548,31 @@ async fn run_before(
         )));
     }
     Ok(())
+}
+
+/// A process the runner starts for a case (the client, or its `before` command): `command`
+/// rendered with `values`, which it also gets as `PIN_PROXY_*` variables, then `[client] env`
+/// and each of `layers` (the case's, a step's) over it, in `[client] cwd`, bounded by the
+/// client timeout.
+fn process_spec(
+    suite: &Suite,
+    command: &super::template::Command,
+    values: &Values,
+    layers: &[&[(String, super::template::Template)]],
+) -> ClientSpec {
+    let mut env: Vec<(String, String)> = values.iter().map(|(p, v)| (p.env(), v.clone())).collect();
+    env.extend(
+        std::iter::once(suite.client.env.as_slice())
+            .chain(layers.iter().copied())
+            .flatten()
+            .map(|(k, t)| (k.clone(), t.render(values))),
+    );
+    ClientSpec {
+        argv: command.argv(values),
+        env,
+        cwd: suite.client.cwd.as_ref().map(|c| suite.dir.join(c)),
+        timeout: suite.client.timeout,
+    }
 }
 
 /// The port the case's client asks for: 443 for a test origin, an upstream's own.
@@ -627,24 +648,17 @@ async fn run_step(
     // A real upstream without an address is resolved: the device talks to the real network
     // anyway. Everything else reaches only what the case maps.
     let mut resolve_unmapped = false;
-    match (&origin, upstream) {
-        (Some(o), _) => maps.push(HostMap {
-            host: host.to_string(),
-            port: Some(ORIGIN_PORT),
-            to: o.addr(),
-        }),
-        (
-            None,
-            Some(UpstreamTarget {
-                connect: Some(to),
-                port,
-            }),
-        ) => maps.push(HostMap {
+    match origin
+        .as_ref()
+        .map(TestOrigin::addr)
+        .or(upstream.and_then(|u| u.connect))
+    {
+        Some(to) => maps.push(HostMap {
             host: host.to_string(),
             port: Some(port),
             to,
         }),
-        (None, _) => resolve_unmapped = true,
+        None => resolve_unmapped = true,
     }
     if let (Some(pc), Some(server)) = (&suite.pin_config, config_server) {
         maps.push(HostMap {
@@ -761,26 +775,13 @@ async fn run_step(
         pinned_host.as_deref(),
         work_dir,
     );
-    let mut child_env: Vec<(String, String)> =
-        values.iter().map(|(p, v)| (p.env(), v.clone())).collect();
-    child_env.extend(
-        suite
-            .client
-            .env
-            .iter()
-            .chain(&case.env)
-            .chain(&step.env)
-            .map(|(k, t)| (k.clone(), t.render(&values))),
-    );
     let timeout = case.timeout.unwrap_or(suite.client.timeout);
     let mut early_records = Vec::new();
     let client_run = match &suite.client.command {
         Some(command) => {
             let spec = ClientSpec {
-                argv: command.argv(&values),
-                env: child_env,
-                cwd: suite.client.cwd.as_ref().map(|c| suite.dir.join(c)),
                 timeout,
+                ..process_spec(suite, command, &values, &[&case.env, &step.env])
             };
             client::run(&spec).await.map(|run| match &suite.proxy.auth {
                 // The credentials never reach a report: not in the command shown, not in the
