@@ -52,6 +52,8 @@ pub(crate) struct ConnState {
     pub(crate) tls_version: Option<String>,
     pub(crate) alpn: Option<String>,
     pub(crate) upstream: Option<String>,
+    /// The `proceeded` watcher has been told about this connection.
+    pub(crate) told_proceeded: bool,
 }
 
 /// A client connection; sends its record when dropped.
@@ -68,7 +70,6 @@ pub(crate) struct Conn {
     learn: Option<Arc<LearnState>>,
     /// `ProxyConfig::proceeded`: told the host once, when the connection first proceeds.
     proceeded: Option<mpsc::UnboundedSender<String>>,
-    told: std::sync::atomic::AtomicBool,
 }
 
 impl Conn {
@@ -86,7 +87,6 @@ impl Conn {
             live,
             learn: shared.learn.clone(),
             proceeded: shared.config.proceeded.clone(),
-            told: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -121,14 +121,14 @@ impl Conn {
 
     /// The host to tell a `proceeded` watcher about: only with a watcher, only for data, only
     /// once, and only when the tracker agrees the connection has proceeded.
-    fn should_tell(&self, data: bool, s: &ConnState) -> Option<String> {
-        if !data || self.proceeded.is_none() || self.told.load(Ordering::Relaxed) {
+    fn should_tell(&self, data: bool, s: &mut ConnState) -> Option<String> {
+        if !data || self.proceeded.is_none() || s.told_proceeded {
             return None;
         }
         if s.tracker.verdict().kind != crate::record::VerdictKind::Proceeded {
             return None;
         }
-        self.told.store(true, Ordering::Relaxed);
+        s.told_proceeded = true;
         s.host.clone()
     }
 
