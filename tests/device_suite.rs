@@ -55,18 +55,13 @@ fn upstream(dir: &Path) -> Upstream {
 }
 
 fn run(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
-    let out = Command::new(common::bin())
-        .current_dir(dir)
-        .arg("--ca-dir")
-        .arg(dir.join("ca"))
-        .arg("run")
-        .args(args)
-        .output()
-        .expect("pin-proxy runs");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
+    common::outcome(
+        Command::new(common::bin())
+            .current_dir(dir)
+            .arg("--ca-dir")
+            .arg(dir.join("ca"))
+            .arg("run")
+            .args(args),
     )
 }
 

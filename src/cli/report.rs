@@ -98,9 +98,7 @@ pub(crate) fn run(args: ReportArgs) -> Result<i32> {
         );
     }
     match &args.out {
-        Some(path) => {
-            std::fs::write(path, text).map_err(|e| Error::file(path, "write the map", e))?
-        }
+        Some(path) => crate::report::write_file(path, &text, "write the map")?,
         None => {
             let mut out = std::io::stdout().lock();
             if let Err(e) = out.write_all(text.as_bytes()) {
@@ -127,8 +125,7 @@ pub(crate) fn run(args: ReportArgs) -> Result<i32> {
         }
     }
     if let Some(path) = &args.junit {
-        std::fs::write(path, gate::junit(&outcomes))
-            .map_err(|e| Error::file(path, "write the JUnit file", e))?;
+        crate::report::write_file(path, &gate::junit(&outcomes), "write the JUnit file")?;
     }
     let failed = outcomes.iter().filter(|o| !o.passed).count();
     eprintln!(

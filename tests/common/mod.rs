@@ -389,6 +389,16 @@ pub fn client_hello(config: Arc<rustls::ClientConfig>, host: &str) -> Vec<u8> {
     out
 }
 
+/// Runs `cmd` to its end: (exit code, stdout, stderr).
+pub fn outcome(cmd: &mut Command) -> (Option<i32>, String, String) {
+    let out = cmd.output().expect("the command runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
 /// Runs the binary in `dir` (its CA home there too) and waits at most 5 s: bad input must end
 /// it at once, and a proxy that starts anyway is killed. Returns the exit code (`None` if it
 /// had to be killed) and stderr.
