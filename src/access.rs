@@ -224,6 +224,19 @@ impl Credentials {
     }
 }
 
+impl Credentials {
+    /// Whether a user name and password (SOCKS5's RFC 1929 message) are these credentials,
+    /// compared in constant time.
+    pub fn check_user_pass(&self, user: &[u8], pass: &[u8]) -> bool {
+        // A user with `:` could shift the split; the configured one never has one.
+        if user.contains(&b':') {
+            return false;
+        }
+        let given = [user, b":", pass].concat();
+        aws_lc_rs::constant_time::verify_slices_are_equal(&given, &self.expected).is_ok()
+    }
+}
+
 /// Whether the proxy may listen on `listen`: on loopback always; elsewhere only with `--auth`
 /// or `--allow-from` (or both). The error names both flags.
 pub fn check_proxy_listen(listen: SocketAddr, auth: bool, allow: &AllowList) -> Result<(), String> {
@@ -238,12 +251,46 @@ pub fn check_proxy_listen(listen: SocketAddr, auth: bool, allow: &AllowList) -> 
     ))
 }
 
+/// Whether the transparent listener may listen on `listen`: on loopback always (an OUTPUT
+/// redirect on the same machine); elsewhere only with `--allow-from`, since a redirected
+/// connection cannot carry credentials.
+pub fn check_transparent_listen(listen: SocketAddr, allow: &AllowList) -> Result<(), String> {
+    if canonical(listen.ip()).is_loopback() || !allow.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "{listen} is not a loopback address: redirected connections carry no credentials, so a          transparent listener on the network needs --allow-from CIDR (the range whose traffic          is redirected, e.g. 10.0.0.0/8)"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap_or_else(|_| unreachable!())
+    }
+
+    #[test]
+    fn socks5_user_and_password_are_checked_whole() {
+        let c = Credentials::parse("tester:pa:ss").expect("credentials");
+        assert!(c.check_user_pass(b"tester", b"pa:ss"));
+        assert!(!c.check_user_pass(b"tester", b"pa"));
+        assert!(
+            !c.check_user_pass(b"tester:pa", b"ss"),
+            "the split cannot shift"
+        );
+        assert!(!c.check_user_pass(b"", b""));
+    }
+
+    #[test]
+    fn a_transparent_listener_off_loopback_needs_an_allow_list() {
+        let lan: SocketAddr = "0.0.0.0:8443".parse().expect("an address");
+        assert!(check_transparent_listen(lan, &AllowList::default()).is_err());
+        let allow = AllowList::new(vec!["10.0.0.0/8".parse().expect("a range")]);
+        assert!(check_transparent_listen(lan, &allow).is_ok());
+        let local: SocketAddr = "127.0.0.1:8443".parse().expect("an address");
+        assert!(check_transparent_listen(local, &AllowList::default()).is_ok());
     }
 
     #[test]

@@ -96,6 +96,30 @@ pub enum ActionKind {
     Http,
 }
 
+/// Which of the proxy's front doors accepted the connection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ListenerKind {
+    /// The HTTP proxy listener (`--listen`): CONNECT or plain `http://` requests.
+    #[default]
+    Http,
+    /// The SOCKS5 listener (`--socks5`).
+    Socks5,
+    /// The transparent listener (`--transparent`): connections redirected by iptables.
+    Transparent,
+}
+
+impl ListenerKind {
+    /// The name used in records and output.
+    pub fn name(self) -> &'static str {
+        match self {
+            ListenerKind::Http => "http",
+            ListenerKind::Socks5 => "socks5",
+            ListenerKind::Transparent => "transparent",
+        }
+    }
+}
+
 /// One request the proxy read from the client and forwarded (or answered itself).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestRecord {
@@ -204,6 +228,10 @@ pub struct ConnectionRecord {
     /// through. Written only when true; lines without it read as `false`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub learned: bool,
+    /// The front door that accepted the connection. Lines written before the field existed
+    /// were all accepted by the HTTP listener, and read as `http`.
+    #[serde(default)]
+    pub listener: ListenerKind,
 }
 
 #[cfg(test)]

@@ -16,16 +16,27 @@ use crate::pins;
 use crate::proxy::{
     LearnConfig, MapLocal, MapLocalSpec, MapLocals, Proxy, ProxyConfig, UpstreamTrust, MAGIC_HOST,
 };
-use crate::record::ConnectionRecord;
+use crate::record::{ConnectionRecord, ListenerKind};
 use crate::report::live::{EventsFile, LearnNotices, LiveLines, SummaryPrinter};
 use crate::report::RecordSink;
 use crate::rules::{Action, HostGlob, HostMap, Profile, Rule, Rules};
 
 #[derive(Debug, Args)]
 pub(crate) struct ProxyArgs {
-    /// Address to listen on. An address that is not loopback needs --auth and/or --allow-from.
-    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
-    listen: SocketAddr,
+    /// The HTTP proxy listener's address [default: 127.0.0.1:8080, when no other listener is
+    /// given]. An address that is not loopback needs --auth and/or --allow-from.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// Also (or only) listen for SOCKS5 clients on ADDR (RFC 1928, CONNECT; --auth is asked as
+    /// SOCKS5 username/password). An address that is not loopback needs --auth and/or
+    /// --allow-from.
+    #[arg(long, value_name = "ADDR")]
+    socks5: Option<SocketAddr>,
+    /// Also (or only) accept connections redirected by iptables/nftables REDIRECT on ADDR
+    /// (Linux): the original destination is read from the socket. Redirected connections carry
+    /// no credentials, so an address that is not loopback needs --allow-from.
+    #[arg(long, value_name = "ADDR")]
+    transparent: Option<SocketAddr>,
     /// Require HTTP Basic proxy credentials USER:PASS on every proxy request, loopback clients
     /// included (also --auth-file or PIN_PROXY_AUTH, which stay out of shell history).
     #[arg(long, value_name = "USER:PASS", conflicts_with = "auth_file")]
@@ -149,7 +160,8 @@ pub(crate) fn run(args: ProxyArgs, ca_dir: &Path) -> Result<i32> {
         .collect::<Result<Vec<_>>>()?;
     let config = config(&args, &custom)?;
     if args.qr_address.is_some() {
-        let addrs = crate::device::lan::device_addresses(config.listen, &interfaces());
+        let listen = config.listen.or(config.socks5).unwrap_or(DEFAULT_LISTEN);
+        let addrs = crate::device::lan::device_addresses(listen, &interfaces());
         crate::device::lan::qr_choice(&addrs, args.qr_address)
             .map_err(|e| Error::input("--qr-address", e))?;
     }
@@ -209,8 +221,8 @@ pub(crate) fn run(args: ProxyArgs, ca_dir: &Path) -> Result<i32> {
     super::current_thread_runtime()?.block_on(async move {
         let (tx, rx) = mpsc::unbounded_channel();
         let proxy = Proxy::bind(config, issuer.clone(), tx).await?;
-        let addr = proxy.local_addr()?;
-        print_banner(addr, ca_dir, created, &issuer, &args, threads, &extra);
+        let addrs = proxy.addrs()?;
+        print_banner(&addrs, ca_dir, created, &issuer, &args, threads, &extra);
         let writer = tokio::spawn(write_records(rx, sinks));
         proxy.run_until(super::stop_signal()).await?;
         writer
@@ -278,8 +290,24 @@ fn config(args: &ProxyArgs, custom: &[CustomCert]) -> Result<ProxyConfig> {
     }
     let auth = credentials(args)?;
     let allow_from = crate::access::AllowList::new(args.allow_from.clone());
-    crate::access::check_proxy_listen(args.listen, auth.is_some(), &allow_from)
-        .map_err(|e| Error::input("--listen", e))?;
+    // The HTTP listener starts when asked for, or when no other listener is.
+    let listen = match (args.listen, args.socks5, args.transparent) {
+        (Some(listen), _, _) => Some(listen),
+        (None, None, None) => Some(DEFAULT_LISTEN),
+        (None, _, _) => None,
+    };
+    if let Some(listen) = listen {
+        crate::access::check_proxy_listen(listen, auth.is_some(), &allow_from)
+            .map_err(|e| Error::input("--listen", e))?;
+    }
+    if let Some(socks5) = args.socks5 {
+        crate::access::check_proxy_listen(socks5, auth.is_some(), &allow_from)
+            .map_err(|e| Error::input("--socks5", e))?;
+    }
+    if let Some(transparent) = args.transparent {
+        crate::access::check_transparent_listen(transparent, &allow_from)
+            .map_err(|e| Error::input("--transparent", e))?;
+    }
     let rules = Rules::new(rules);
     let learn = learn_config(args)?;
     if let Some(learn) = &learn {
@@ -294,7 +322,9 @@ fn config(args: &ProxyArgs, custom: &[CustomCert]) -> Result<ProxyConfig> {
         }
     }
     Ok(ProxyConfig {
-        listen: args.listen,
+        listen,
+        socks5: args.socks5,
+        transparent: args.transparent,
         rules,
         maps,
         map_local,
@@ -359,6 +389,10 @@ fn learn_config(args: &ProxyArgs) -> Result<Option<LearnConfig>> {
     }))
 }
 
+/// The HTTP listener's address when no listener is given.
+const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080);
+
 /// Serving threads without `--threads`: one per core, at most [`MAX_DEFAULT_THREADS`].
 fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_DEFAULT_THREADS))
@@ -368,7 +402,7 @@ fn default_threads() -> usize {
 const MAX_DEFAULT_THREADS: usize = 8;
 
 fn print_banner(
-    addr: SocketAddr,
+    addrs: &[(ListenerKind, SocketAddr)],
     ca_dir: &Path,
     created: bool,
     issuer: &LeafIssuer,
@@ -381,7 +415,15 @@ fn print_banner(
         || ca_dir.display().to_string(),
         |p| p.cert.display().to_string(),
     );
-    eprintln!("pin-proxy listening on {addr}");
+    for (kind, addr) in addrs {
+        match kind {
+            ListenerKind::Http => eprintln!("pin-proxy listening on {addr}"),
+            ListenerKind::Socks5 => eprintln!("pin-proxy SOCKS5 listening on {addr}"),
+            ListenerKind::Transparent => {
+                eprintln!("pin-proxy transparent listening on {addr} (for iptables REDIRECT)");
+            }
+        }
+    }
     eprintln!(
         "  CA:           {cert}{} (pin {})",
         if created { ", created now" } else { "" },
@@ -402,7 +444,10 @@ fn print_banner(
     for (label, entry) in extra {
         eprintln!("  {label:<13} {entry}");
     }
-    devices(addr, args);
+    // Devices are told the address of the listener they set as their proxy.
+    if let Some((_, addr)) = addrs.iter().find(|(k, _)| *k != ListenerKind::Transparent) {
+        devices(*addr, args);
+    }
     eprintln!("  stop with Ctrl-C for a per-host summary");
 }
 

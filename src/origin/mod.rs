@@ -65,20 +65,29 @@ pub struct TestOrigin {
 impl TestOrigin {
     /// Starts a plain-HTTP (no TLS) origin on 127.0.0.1, for `http://` forwarding.
     pub async fn start_plain() -> Result<Self> {
-        Self::start_inner(None).await
+        Self::start_inner(SocketAddr::from(([127, 0, 0, 1], 0)), None).await
     }
 
     /// Starts an origin on 127.0.0.1 (an ephemeral port) presenting `cert`.
     pub async fn start(cert: Arc<CertifiedKey>) -> Result<Self> {
+        Self::start_at(SocketAddr::from(([127, 0, 0, 1], 0)), cert).await
+    }
+
+    /// Starts an origin on `addr` (e.g. `[::1]:0`) presenting `cert`.
+    pub async fn start_at(addr: SocketAddr, cert: Arc<CertifiedKey>) -> Result<Self> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let alpn = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         let config = crate::tls::server_config(provider, cert, alpn)
             .map_err(|e| Error::runtime(format!("origin {e}")))?;
-        Self::start_inner(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))).await
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        Self::start_inner(addr, Some(acceptor)).await
     }
 
-    async fn start_inner(acceptor: Option<tokio_rustls::TlsAcceptor>) -> Result<Self> {
-        let listener = TcpListener::bind(("127.0.0.1", 0))
+    async fn start_inner(
+        addr: SocketAddr,
+        acceptor: Option<tokio_rustls::TlsAcceptor>,
+    ) -> Result<Self> {
+        let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| Error::runtime(format!("cannot start a test origin: {e}")))?;
         let addr = listener

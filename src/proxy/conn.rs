@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, Notify};
 
 use super::io::IoStats;
 use super::learn::LearnState;
-use crate::record::{ActionKind, ConnectionRecord, SCHEMA};
+use crate::record::{ActionKind, ConnectionRecord, ListenerKind, SCHEMA};
 use crate::rules::Profile;
 use crate::verdict::{Event, Tracker};
 
@@ -60,7 +60,9 @@ pub(crate) struct ConnState {
 #[derive(Debug)]
 pub(crate) struct Conn {
     pub(crate) id: u64,
-    client: SocketAddr,
+    pub(crate) client: SocketAddr,
+    /// The front door that accepted it.
+    pub(crate) listener: ListenerKind,
     started_wall: OffsetDateTime,
     started: Instant,
     pub(crate) stats: Arc<IoStats>,
@@ -73,12 +75,18 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    pub(crate) fn new(id: u64, client: SocketAddr, shared: &super::Shared) -> Self {
+    pub(crate) fn new(
+        id: u64,
+        client: SocketAddr,
+        listener: ListenerKind,
+        shared: &super::Shared,
+    ) -> Self {
         let live = shared.live.clone();
         live.count.fetch_add(1, Ordering::SeqCst);
         Self {
             id,
             client,
+            listener,
             started_wall: OffsetDateTime::now_utc(),
             started: Instant::now(),
             stats: Arc::default(),
@@ -168,6 +176,7 @@ impl Conn {
             bytes_down: self.stats.down.load(Ordering::Relaxed),
             upstream: state.upstream,
             learned: false,
+            listener: self.listener,
         }
     }
 }

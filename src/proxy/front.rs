@@ -18,12 +18,12 @@ use super::pool::PoolKey;
 use super::upstream::{self, text_response, Body, Sender, Target};
 use super::Decision;
 use super::{install_page, tunnel, Shared};
-use crate::record::{ActionKind, RequestRecord};
+use crate::record::{ActionKind, ListenerKind, RequestRecord};
 use crate::rules::Action;
 use crate::verdict::Event;
 
 /// Largest proxy request head accepted; larger gets a 431.
-const MAX_HEAD: usize = 64 * 1024;
+pub(crate) const MAX_HEAD: usize = 64 * 1024;
 
 /// A CONNECT that was answered 200: what the tunnel needs once hyper hands the socket back.
 pub(crate) struct PendingTunnel {
@@ -35,11 +35,18 @@ pub(crate) struct PendingTunnel {
     on_upgrade: hyper::upgrade::OnUpgrade,
 }
 
-/// Serves one accepted client connection to its end.
+/// Serves one accepted client connection to its end, by the front door that accepted it.
 pub(crate) async fn serve(shared: Arc<Shared>, conn: Arc<Conn>, stream: TcpStream) {
     let mut shutdown = shared.shutdown.clone();
+    let door = async {
+        match conn.listener {
+            ListenerKind::Http => serve_inner(&shared, &conn, stream).await,
+            ListenerKind::Socks5 => super::socks::serve(&shared, &conn, stream).await,
+            ListenerKind::Transparent => super::transparent::serve(&shared, &conn, stream).await,
+        }
+    };
     tokio::select! {
-        () = serve_inner(&shared, &conn, stream) => {}
+        () = door => {}
         _ = shutdown.wait_for(|stop| *stop) => {}
     }
 }
@@ -62,19 +69,9 @@ async fn serve_inner(shared: &Arc<Shared>, conn: &Arc<Conn>, stream: TcpStream) 
         .with_upgrades()
         .await;
     if let Err(e) = result {
-        // hyper answers an over-long request line 414 and over-long headers 431.
-        let reason = if e.is_parse_too_large() && e.to_string().contains("URI too long") {
-            "414: request URI too long".to_string()
-        } else if e.is_parse_too_large() {
-            "431: request head too large".to_string()
-        } else if e.is_parse() {
-            format!("400: malformed proxy request ({e})")
-        } else if e.is_timeout() {
-            "timed out waiting for the request head".to_string()
-        } else {
-            format!("proxy request failed: {e}")
-        };
-        conn.event(Event::BadProxyRequest { reason });
+        conn.event(Event::BadProxyRequest {
+            reason: failure(&e),
+        });
     }
     let tunnel = crate::lock(&pending).take();
     let Some(tunnel) = tunnel else {
@@ -108,6 +105,22 @@ async fn serve_inner(shared: &Arc<Shared>, conn: &Arc<Conn>, stream: TcpStream) 
         Err(_) => conn.event(Event::BadProxyRequest {
             reason: "internal: the tunnel's socket could not be recovered".into(),
         }),
+    }
+}
+
+/// The record's reason for a connection hyper's server gave up on.
+pub(crate) fn failure(e: &hyper::Error) -> String {
+    // hyper answers an over-long request line 414 and over-long headers 431.
+    if e.is_parse_too_large() && e.to_string().contains("URI too long") {
+        "414: request URI too long".to_string()
+    } else if e.is_parse_too_large() {
+        "431: request head too large".to_string()
+    } else if e.is_parse() {
+        format!("400: malformed proxy request ({e})")
+    } else if e.is_timeout() {
+        "timed out waiting for the request head".to_string()
+    } else {
+        format!("proxy request failed: {e}")
     }
 }
 
@@ -179,7 +192,11 @@ async fn proxy_request(
     }
 }
 
-fn install_page(shared: &Shared, conn: &Conn, req: &Request<Incoming>) -> Response<Body> {
+pub(crate) fn install_page(
+    shared: &Shared,
+    conn: &Conn,
+    req: &Request<Incoming>,
+) -> Response<Body> {
     let path = req.uri().path().to_string();
     let resp = install_page::respond(shared.issuer.ca(), &path);
     let mut record = RequestRecord::new(req.method().as_str(), &path, false);
@@ -217,35 +234,13 @@ async fn connect(
         }
     };
     let decision = shared.decide(&host);
-    let action = decision.action;
     conn.with(|s| {
         s.host = Some(host.clone());
         s.port = Some(port);
     });
-    // The origin must be reachable before we answer 200: a live pooled connection says so. A
-    // host with --map-local entries needs none: its origin is reached, if ever, at the first
-    // request that is not mapped.
-    let key = PoolKey {
-        host: host.clone(),
-        port,
-    };
-    let origin = if action != Action::Passthrough
-        && (shared.pool.has(&key) || shared.config.map_local.covers(&host, port))
-    {
-        None
-    } else {
-        match tunnel::connect_origin(shared, conn, &key).await {
-            Ok(tcp) => Some(tcp),
-            Err(reason) => {
-                conn.with(|s| {
-                    s.action = Some(match action {
-                        Action::Passthrough => ActionKind::Passthrough,
-                        Action::Intercept(_) => ActionKind::Intercept,
-                    });
-                });
-                return close(unreachable(&host, port, &reason));
-            }
-        }
+    let origin = match reach_origin(shared, conn, &host, port, decision.action).await {
+        Ok(origin) => origin,
+        Err(reason) => return close(unreachable(&host, port, &reason)),
     };
     let on_upgrade = hyper::upgrade::on(&mut req);
     *crate::lock(pending) = Some(PendingTunnel {
@@ -258,7 +253,47 @@ async fn connect(
     Response::new(upstream::full(""))
 }
 
-async fn plain_http(shared: &Arc<Shared>, conn: &Conn, req: Request<Incoming>) -> Response<Body> {
+/// Before a tunnel is answered (a CONNECT's 200, a SOCKS5 success reply): the origin must be
+/// reachable. A live pooled connection says so, and a host with `--map-local` entries needs
+/// none: its origin is reached, if ever, at the first request that is not mapped. Otherwise the
+/// origin's TCP connection is opened now and handed to the tunnel. A failure is recorded as the
+/// connection's upstream failure, and its reason comes back for the client's answer.
+pub(crate) async fn reach_origin(
+    shared: &Shared,
+    conn: &Conn,
+    host: &str,
+    port: u16,
+    action: Action,
+) -> Result<Option<TcpStream>, String> {
+    let key = PoolKey {
+        host: host.to_string(),
+        port,
+    };
+    if action != Action::Passthrough
+        && (shared.pool.has(&key) || shared.config.map_local.covers(host, port))
+    {
+        return Ok(None);
+    }
+    match tunnel::connect_origin(shared, conn, &key).await {
+        Ok(tcp) => Ok(Some(tcp)),
+        Err(reason) => {
+            conn.with(|s| {
+                s.action = Some(match action {
+                    Action::Passthrough => ActionKind::Passthrough,
+                    Action::Intercept(_) => ActionKind::Intercept,
+                });
+            });
+            Err(reason)
+        }
+    }
+}
+
+/// Forwards one plain `http://` request (absolute URI) or answers it from `--map-local`.
+pub(crate) async fn plain_http(
+    shared: &Arc<Shared>,
+    conn: &Conn,
+    req: Request<Incoming>,
+) -> Response<Body> {
     let host = req.uri().host().unwrap_or_default().to_ascii_lowercase();
     let port = req.uri().port_u16().unwrap_or(80);
     conn.with(|s| {
@@ -287,7 +322,7 @@ async fn plain_http(shared: &Arc<Shared>, conn: &Conn, req: Request<Incoming>) -
             return resp;
         }
     }
-    let sender = match upstream::connect(&host, port, &shared.config).await {
+    let sender = match shared.connect(&host, port).await {
         Ok((tcp, addr)) => {
             conn.with(|s| {
                 s.upstream.get_or_insert_with(|| addr.to_string());

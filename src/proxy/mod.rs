@@ -9,13 +9,17 @@
 //! serving threads, each with its own single-threaded runtime and origin pool.
 
 mod conn;
+mod door;
 mod front;
 mod install_page;
 mod io;
 mod keylog;
 mod learn;
 mod map_local;
+mod own;
 mod pool;
+mod socks;
+mod transparent;
 mod tunnel;
 mod upstream;
 
@@ -39,14 +43,19 @@ pub use upstream::UpstreamTrust;
 
 use crate::ca::leaf::LeafIssuer;
 use crate::error::{Error, Result};
-use crate::record::ConnectionRecord;
+use crate::record::{ConnectionRecord, ListenerKind};
 use crate::rules::{Action, HostMap, Profile, Rules};
 
 /// Everything the proxy needs to know besides its certificates.
 #[derive(Clone, Debug)]
 pub struct ProxyConfig {
-    /// Address to listen on (default 127.0.0.1:8080).
-    pub listen: SocketAddr,
+    /// The HTTP proxy listener's address (default 127.0.0.1:8080); `None`: no HTTP listener.
+    pub listen: Option<SocketAddr>,
+    /// The SOCKS5 listener's address (`--socks5`).
+    pub socks5: Option<SocketAddr>,
+    /// The transparent listener's address (`--transparent`, Linux): connections redirected to
+    /// it by iptables/nftables `REDIRECT`.
+    pub transparent: Option<SocketAddr>,
     /// Host rules.
     pub rules: Rules,
     /// `--map` entries.
@@ -96,7 +105,9 @@ pub struct ProxyConfig {
 impl Default for ProxyConfig {
     fn default() -> Self {
         Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            socks5: None,
+            transparent: None,
             rules: Rules::default(),
             maps: Vec::new(),
             map_local: MapLocals::default(),
@@ -167,6 +178,9 @@ pub(crate) struct Shared {
     pub(crate) shutdown: watch::Receiver<bool>,
     /// Learn mode's learner, shared by every serving thread.
     pub(crate) learn: Option<Arc<learn::LearnState>>,
+    /// With a transparent listener: the proxy's own recent origin connections and its
+    /// listening addresses, to refuse a redirect loop.
+    pub(crate) own: Option<Arc<own::OwnConnections>>,
 }
 
 impl Shared {
@@ -199,7 +213,22 @@ impl Shared {
             live: self.live.clone(),
             shutdown: self.shutdown.clone(),
             learn: self.learn.clone(),
+            own: self.own.clone(),
         }
+    }
+
+    /// Opens TCP to an origin (see [`upstream::connect`]); with a transparent listener, the
+    /// connection is noted first so that, redirected back to the proxy, it is recognised.
+    pub(crate) async fn connect(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> std::result::Result<(TcpStream, SocketAddr), String> {
+        let (tcp, addr) = upstream::connect(host, port, &self.config).await?;
+        if let Some(own) = &self.own {
+            own.note(&tcp);
+        }
+        Ok((tcp, addr))
     }
 }
 
@@ -216,7 +245,8 @@ impl Connections {
 
 /// A bound proxy, ready to run.
 pub struct Proxy {
-    listener: TcpListener,
+    /// Every front door, in the order HTTP, SOCKS5, transparent.
+    listeners: Vec<(ListenerKind, TcpListener)>,
     shared: Arc<Shared>,
     shutdown: watch::Sender<bool>,
 }
@@ -238,9 +268,38 @@ impl Proxy {
             provider.clone(),
             keylog.clone(),
         )?);
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|e| Error::runtime(format!("cannot listen on {}: {e}", config.listen)))?;
+        let mut listeners = Vec::new();
+        let doors = [
+            (ListenerKind::Http, config.listen),
+            (ListenerKind::Socks5, config.socks5),
+            (ListenerKind::Transparent, config.transparent),
+        ];
+        for (kind, addr) in doors {
+            let Some(addr) = addr else { continue };
+            if kind == ListenerKind::Transparent && !cfg!(target_os = "linux") {
+                return Err(Error::input(
+                    "--transparent",
+                    "transparent mode needs Linux (SO_ORIGINAL_DST)",
+                ));
+            }
+            let listener = TcpListener::bind(addr).await.map_err(|e| {
+                Error::runtime(format!("cannot listen on {addr} ({}): {e}", kind.name()))
+            })?;
+            listeners.push((kind, listener));
+        }
+        if listeners.is_empty() {
+            return Err(Error::input("--listen", "no listener to start"));
+        }
+        let own = match config.transparent {
+            Some(_) => {
+                let addrs = listeners
+                    .iter()
+                    .filter_map(|(_, l)| l.local_addr().ok())
+                    .collect();
+                Some(Arc::new(own::OwnConnections::new(addrs)))
+            }
+            None => None,
+        };
         let (shutdown, shutdown_rx) = watch::channel(false);
         let pool = Arc::new(pool::Pool::new(config.upstream_idle_timeout));
         let learn = config
@@ -248,7 +307,7 @@ impl Proxy {
             .as_ref()
             .map(|l| Arc::new(learn::LearnState::new(l, &config.rules)));
         Ok(Self {
-            listener,
+            listeners,
             shared: Arc::new(Shared {
                 pool,
                 server_configs: Mutex::default(),
@@ -261,16 +320,31 @@ impl Proxy {
                 live: Arc::default(),
                 shutdown: shutdown_rx,
                 learn,
+                own,
             }),
             shutdown,
         })
     }
 
-    /// The address actually bound (useful with port 0).
+    /// The address actually bound by the first listener, the HTTP one when there is one
+    /// (useful with port 0).
     pub fn local_addr(&self) -> Result<SocketAddr> {
-        self.listener
-            .local_addr()
-            .map_err(|e| Error::runtime(format!("cannot read the listening address: {e}")))
+        match self.addrs()?.first() {
+            Some((_, addr)) => Ok(*addr),
+            None => Err(Error::runtime("no listener")),
+        }
+    }
+
+    /// Every listener's kind and bound address, HTTP first.
+    pub fn addrs(&self) -> Result<Vec<(ListenerKind, SocketAddr)>> {
+        self.listeners
+            .iter()
+            .map(|(kind, l)| {
+                l.local_addr()
+                    .map(|a| (*kind, a))
+                    .map_err(|e| Error::runtime(format!("cannot read the listening address: {e}")))
+            })
+            .collect()
     }
 
     /// A handle that tells when no connection is open (every record sent).
@@ -282,7 +356,7 @@ impl Proxy {
     /// record has been sent.
     pub async fn run_until(self, stop: impl std::future::Future<Output = ()>) -> Result<()> {
         let Proxy {
-            listener,
+            listeners,
             shared,
             shutdown,
         } = self;
@@ -313,7 +387,8 @@ impl Proxy {
             handoffs.push(handoff);
         }
         let source = Source::Accepted {
-            listener,
+            listeners,
+            turn: 0,
             next_id: 1,
             handoffs,
         };
@@ -343,7 +418,9 @@ enum Source {
     /// The listener: connections are numbered in the order accepted and dealt out in turn, to
     /// this thread and then to each of `handoffs`.
     Accepted {
-        listener: TcpListener,
+        listeners: Vec<(ListenerKind, TcpListener)>,
+        /// The listener polled first next time, so that none starves the others.
+        turn: usize,
         next_id: u64,
         handoffs: Vec<mpsc::UnboundedSender<Handoff>>,
     },
@@ -359,14 +436,15 @@ impl Source {
         loop {
             match self {
                 Source::Accepted {
-                    listener,
+                    listeners,
+                    turn,
                     next_id,
                     handoffs,
                 } => {
-                    let (stream, peer) = listener.accept().await?;
+                    let (kind, (stream, peer)) = accept(listeners, turn).await?;
                     let id = *next_id;
                     *next_id += 1;
-                    let conn = Arc::new(conn::Conn::new(id, peer, shared));
+                    let conn = Arc::new(conn::Conn::new(id, peer, kind, shared));
                     if !shared.config.allow_from.allows(peer.ip()) {
                         // Closed unread; its one record says why.
                         conn.event(crate::verdict::Event::BadProxyRequest {
@@ -407,6 +485,26 @@ impl Source {
             }
         }
     }
+}
+
+/// The next connection on any of `listeners`, starting with the one at `turn` (then moved on).
+async fn accept(
+    listeners: &[(ListenerKind, TcpListener)],
+    turn: &mut usize,
+) -> std::io::Result<(ListenerKind, (TcpStream, SocketAddr))> {
+    std::future::poll_fn(|cx| {
+        let n = listeners.len();
+        for i in 0..n {
+            let at = (*turn + i) % n;
+            let (kind, listener) = &listeners[at];
+            if let std::task::Poll::Ready(result) = listener.poll_accept(cx) {
+                *turn = (at + 1) % n;
+                return std::task::Poll::Ready(result.map(|accepted| (*kind, accepted)));
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
 }
 
 /// One serving thread's loop: serves what `source` gives until `stop`, then (after `stopped`,

@@ -222,8 +222,7 @@ impl Link {
     }
 
     async fn open(&self) -> Result<Lease, String> {
-        let (tcp, _) =
-            upstream::connect(&self.key.host, self.key.port, &self.shared.config).await?;
+        let (tcp, _) = self.shared.connect(&self.key.host, self.key.port).await?;
         let offer = self
             .alpn
             .clone()

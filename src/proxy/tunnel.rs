@@ -112,7 +112,7 @@ pub(crate) async fn connect_origin(
     conn: &Conn,
     key: &PoolKey,
 ) -> Result<TcpStream, String> {
-    match upstream::connect(&key.host, key.port, &shared.config).await {
+    match shared.connect(&key.host, key.port).await {
         Ok((tcp, addr)) => {
             conn.with(|s| s.upstream = Some(addr.to_string()));
             Ok(tcp)
@@ -471,8 +471,7 @@ impl LazyLink {
         let lease = match self.shared.pool.take(&self.key, &self.server_name, fits) {
             Some(lease) => lease,
             None => {
-                let (tcp, _) =
-                    upstream::connect(&self.key.host, self.key.port, &self.shared.config).await?;
+                let (tcp, _) = self.shared.connect(&self.key.host, self.key.port).await?;
                 let offer = if h2_client {
                     vec![ALPN_H2.to_vec(), ALPN_H1.to_vec()]
                 } else {

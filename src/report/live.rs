@@ -89,9 +89,14 @@ pub fn request(q: &crate::record::RequestRecord) -> String {
 /// answered from `--map-local` is marked `map-local`.
 pub fn line(r: &ConnectionRecord, color: bool) -> String {
     let target = match (&r.host, r.port) {
-        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), Some(p)) => crate::rules::authority(h, p),
         (Some(h), None) => h.clone(),
         _ => "-".into(),
+    };
+    // The HTTP listener's lines stay as they were; another front door is named.
+    let target = match r.listener {
+        crate::record::ListenerKind::Http => target,
+        other => format!("{target} [{}]", other.name()),
     };
     let action = action(r);
     let verdict = r.verdict.name().to_ascii_uppercase();
@@ -264,6 +269,7 @@ mod tests {
             bytes_down: 0,
             upstream: None,
             learned: false,
+            listener: crate::record::ListenerKind::Http,
         }
     }
 
@@ -281,6 +287,18 @@ mod tests {
             line(&record(&[("/a", false), ("/b", false)]), false),
             "#7 cfg.test:443 intercept/forged PROCEEDED request 2 requests GET /a -> 200 \
              (+1 more) (3 ms)"
+        );
+    }
+
+    #[test]
+    fn other_front_doors_and_ipv6_targets_show_in_the_line() {
+        let mut r = record(&[("/a", false)]);
+        r.listener = crate::record::ListenerKind::Socks5;
+        r.host = Some("::1".into());
+        assert_eq!(
+            line(&r, false),
+            "#7 [::1]:443 [socks5] intercept/forged PROCEEDED request 1 requests GET /a -> 200 \
+             (3 ms)"
         );
     }
 }

@@ -272,6 +272,7 @@ mod tests {
             bytes_down: 0,
             upstream: None,
             learned: false,
+            listener: crate::record::ListenerKind::Http,
         }
     }
 

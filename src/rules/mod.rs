@@ -246,6 +246,15 @@ pub fn unbracket(host: &str) -> &str {
     host.trim_start_matches('[').trim_end_matches(']')
 }
 
+/// `host:port`, with an IPv6 address in brackets (`[::1]:443`), as records and output show it.
+pub fn authority(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
 /// A `--map HOST[:PORT]=ADDR:PORT` entry: connect to `to` instead of resolving the host.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HostMap {
@@ -306,6 +315,14 @@ pub fn mapped_addr(maps: &[HostMap], host: &str, port: u16) -> Option<SocketAddr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_hosts_are_bracketed_with_their_port() {
+        assert_eq!(authority("::1", 443), "[::1]:443");
+        assert_eq!(authority("[::1]", 443), "[::1]:443");
+        assert_eq!(authority("api.test", 443), "api.test:443");
+        assert_eq!(authority("10.0.0.1", 80), "10.0.0.1:80");
+    }
 
     fn glob(s: &str) -> HostGlob {
         HostGlob::parse(s).unwrap()

@@ -340,6 +340,7 @@ mod tests {
             bytes_down: 0,
             upstream: None,
             learned: false,
+            listener: crate::record::ListenerKind::Http,
         }
     }
 

@@ -712,7 +712,10 @@ async fn run_step(
     let device = suite.client.command.is_none();
     let (proceeded_tx, mut proceeded_rx) = mpsc::unbounded_channel();
     let config = ProxyConfig {
-        listen: SocketAddr::new(suite.proxy.listen, suite.proxy.port.unwrap_or(0)),
+        listen: Some(SocketAddr::new(
+            suite.proxy.listen,
+            suite.proxy.port.unwrap_or(0),
+        )),
         rules: Rules::new(vec![Rule {
             hosts,
             action: step.action,

@@ -49,6 +49,8 @@ pub struct Opts<'a> {
     pub map_to: Option<SocketAddr>,
     /// Decide-after for the proxy (default 3s).
     pub decide_after: Option<&'a str>,
+    /// More hosts (or addresses) mapped to the origin, like the host is.
+    pub also_map: Vec<&'a str>,
 }
 
 pub fn bin() -> PathBuf {
@@ -84,6 +86,11 @@ impl Harness {
             .arg(&events)
             .arg("--map")
             .arg(format!("{HOST}={map_to}"))
+            .args(
+                opts.also_map
+                    .iter()
+                    .flat_map(|h| ["--map".to_string(), format!("{h}={map_to}")]),
+            )
             .arg("--upstream-ca")
             .arg(&root_pem)
             .args(["--decide-after", opts.decide_after.unwrap_or("3s")])
@@ -298,6 +305,25 @@ impl StderrLog {
 }
 
 impl Harness {
+    /// The address on the banner line that starts with `prefix` (e.g. `pin-proxy SOCKS5
+    /// listening on `), read from stderr after the HTTP listener's line.
+    pub fn banner_addr(&mut self, prefix: &str) -> SocketAddr {
+        let stderr = self.stderr.as_mut().expect("stderr already captured");
+        let mut seen = String::new();
+        for _ in 0..50 {
+            let mut line = String::new();
+            if stderr.read_line(&mut line).unwrap() == 0 {
+                break;
+            }
+            if let Some(rest) = line.trim().strip_prefix(prefix) {
+                let addr = rest.split_whitespace().next().unwrap_or_default();
+                return addr.parse().unwrap();
+            }
+            seen.push_str(&line);
+        }
+        panic!("no banner line {prefix:?}; stderr:\n{seen}");
+    }
+
     /// Starts draining the proxy's stderr in the background (after the banner was read). `stop`
     /// then no longer sees it: read it from the returned log.
     pub fn capture_stderr(&mut self) -> StderrLog {
