@@ -304,6 +304,7 @@ fn config(args: &ProxyArgs, custom: &[CustomCert]) -> Result<ProxyConfig> {
             insecure: args.upstream_insecure,
             system_roots: true,
         },
+        upstream_proxy: None,
         decide_after: args.decide_after,
         idle_timeout: args.idle_timeout,
         handshake_timeout: args.handshake_timeout,

@@ -31,7 +31,7 @@ pub(crate) struct PendingTunnel {
     pub(crate) port: u16,
     pub(crate) decision: Decision,
     /// The origin's TCP connection, unless a pooled connection to it is known to be alive.
-    pub(crate) origin: Option<TcpStream>,
+    pub(crate) origin: Option<upstream::OriginTcp>,
     on_upgrade: hyper::upgrade::OnUpgrade,
 }
 
@@ -288,11 +288,13 @@ async fn plain_http(shared: &Arc<Shared>, conn: &Conn, req: Request<Incoming>) -
         }
     }
     let sender = match upstream::connect(&host, port, &shared.config).await {
-        Ok((tcp, addr)) => {
-            conn.with(|s| {
-                s.upstream.get_or_insert_with(|| addr.to_string());
-            });
-            Sender::handshake(tcp, false).await
+        Ok(tcp) => {
+            if let Some(addr) = tcp.addr {
+                conn.with(|s| {
+                    s.upstream.get_or_insert_with(|| addr.to_string());
+                });
+            }
+            Sender::handshake(tcp.stream, false).await
         }
         Err(e) => Err(e),
     };

@@ -18,6 +18,7 @@ mod map_local;
 mod pool;
 mod tunnel;
 mod upstream;
+mod upstream_proxy;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -36,6 +37,7 @@ pub use install_page::MAGIC_HOST;
 pub use learn::LearnConfig;
 pub use map_local::{guess_content_type, MapLocal, MapLocalSpec, MapLocals, MappedUrl, SpecAnswer};
 pub use upstream::UpstreamTrust;
+pub use upstream_proxy::UpstreamProxy;
 
 use crate::ca::leaf::LeafIssuer;
 use crate::error::{Error, Result};
@@ -58,6 +60,9 @@ pub struct ProxyConfig {
     pub resolve_unmapped: bool,
     /// How origins are trusted.
     pub upstream: UpstreamTrust,
+    /// `--upstream-proxy`: origin connections go through this HTTP proxy's CONNECT (hosts
+    /// matching its bypass globs aside). `None`: every origin is connected directly.
+    pub upstream_proxy: Option<UpstreamProxy>,
     /// After a completed handshake, how long an idle connection may wait for its first byte
     /// before it is undecided (it is still served if data comes later).
     pub decide_after: Duration,
@@ -105,6 +110,7 @@ impl Default for ProxyConfig {
                 system_roots: true,
                 ..UpstreamTrust::default()
             },
+            upstream_proxy: None,
             decide_after: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(60),
             handshake_timeout: Duration::from_secs(10),
