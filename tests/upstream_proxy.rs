@@ -1,7 +1,7 @@
 //! `--upstream-proxy` end to end: real curl through the real pin-proxy binary, whose origin
 //! connections go through a small CONNECT proxy written here (it records each CONNECT target and
 //! the `Proxy-Authorization` it got, then relays, or answers as the target's name tells it to).
-//! Intercept, passthrough and plain HTTP go through it; an unmapped host is asked for by name (it
+//! Intercept, passthrough, plain HTTP and a `--map-local` host's late origin go through it; an unmapped host is asked for by name (it
 //! does not resolve here, so there is no local DNS), a mapped one as its address; credentials
 //! from a file, the environment and the URL (with its warning), right, wrong and missing; the
 //! password in no output or record; the proxy's failures in the record; bypass globs go direct.
@@ -442,6 +442,48 @@ fn intercepted_https_reaches_the_origin_through_the_upstream_proxy() {
         "{}",
         stopped.stderr
     );
+}
+
+#[test]
+fn a_map_local_host_reaches_its_origin_through_the_upstream_proxy_at_its_first_unmapped_request() {
+    let origins = Origins::start();
+    let upstream = FakeUpstream::start(FakeConfig {
+        routes: origins.routes(),
+        ..FakeConfig::default()
+    });
+    let run = Run::start(
+        &origins,
+        "map-local",
+        &[
+            "--upstream-proxy",
+            &upstream.url(),
+            "--map-local",
+            "https://api.test/local=status:204",
+        ],
+        &[],
+    );
+    // One connection: the mapped request is answered here, the second goes to the origin.
+    let out = run.curl(&[
+        "-o",
+        "/dev/null",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code} ",
+        "https://api.test/local",
+        "https://api.test/remote",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "204 200 ");
+    let stopped = run.stop_after(1);
+    assert_eq!(upstream.targets(), ["api.test:443"]);
+    let paths: Vec<String> = origins.tls.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(paths, ["/remote"]);
+    let r = stopped.for_host("api.test");
+    assert_eq!(r.len(), 1, "{:#?}", stopped.records);
+    assert_eq!(r[0].verdict, VerdictKind::Proceeded);
+    let mapped: Vec<bool> = r[0].requests.iter().map(|q| q.mapped_local).collect();
+    assert_eq!(mapped, [true, false]);
 }
 
 #[test]
