@@ -203,6 +203,16 @@ impl Credentials {
         out
     }
 
+    /// The `Proxy-Authorization` value that sends these credentials (`Basic` and the token),
+    /// for a proxy that pin-proxy itself goes through (`--upstream-proxy`). Never print it.
+    pub fn basic_header(&self) -> String {
+        use base64::Engine as _;
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(&self.expected)
+        )
+    }
+
     /// Whether a `Proxy-Authorization` value is `Basic` with these credentials. The decoded
     /// bytes are compared in constant time.
     pub fn check(&self, header: Option<&[u8]>) -> bool {
@@ -363,6 +373,10 @@ mod credential_tests {
             let e = Credentials::parse(bad).expect_err("refused");
             assert!(!e.contains(bad) || bad.is_empty(), "{e}");
         }
+        assert!(
+            c.check(Some(c.basic_header().as_bytes())),
+            "the header it sends it accepts"
+        );
         assert_eq!(
             Credentials::from_file_text("a:b\nignored\n").map(|c| c.user().to_string()),
             Ok("a".into())

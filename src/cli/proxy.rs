@@ -14,7 +14,8 @@ use crate::ca::{CertificateAuthority, KeyType};
 use crate::error::{exit, Error, Result};
 use crate::pins;
 use crate::proxy::{
-    LearnConfig, MapLocal, MapLocalSpec, MapLocals, Proxy, ProxyConfig, UpstreamTrust, MAGIC_HOST,
+    LearnConfig, MapLocal, MapLocalSpec, MapLocals, Proxy, ProxyConfig, UpstreamProxy,
+    UpstreamTrust, MAGIC_HOST,
 };
 use crate::record::{ConnectionRecord, ListenerKind};
 use crate::report::live::{EventsFile, LearnNotices, LiveLines, SummaryPrinter};
@@ -98,6 +99,17 @@ pub(crate) struct ProxyArgs {
     /// Do not verify origins at all (prints a warning).
     #[arg(long)]
     upstream_insecure: bool,
+    /// Connect to origins through this HTTP proxy's CONNECT: http://HOST[:PORT] (port 3128 if
+    /// none). Credentials come from --upstream-proxy-auth-file, PIN_PROXY_UPSTREAM_AUTH, or
+    /// http://USER:PASS@HOST:PORT (visible in the process list).
+    #[arg(long, value_name = "URL")]
+    upstream_proxy: Option<String>,
+    /// Read the upstream proxy's USER:PASS from the first line of FILE.
+    #[arg(long, value_name = "FILE", requires = "upstream_proxy")]
+    upstream_proxy_auth_file: Option<PathBuf>,
+    /// Connect to hosts matching GLOB directly, not through the upstream proxy. Repeatable.
+    #[arg(long, value_name = "GLOB", requires = "upstream_proxy")]
+    upstream_proxy_bypass: Vec<String>,
     /// Key algorithm of a CA created on first use.
     #[arg(long, value_enum, default_value_t)]
     key_type: KeyType,
@@ -289,6 +301,7 @@ fn config(args: &ProxyArgs, custom: &[CustomCert]) -> Result<ProxyConfig> {
         return Err(Error::input("--decide-after", "must be more than zero"));
     }
     let auth = credentials(args)?;
+    let upstream_proxy = upstream_proxy(args)?;
     let allow_from = crate::access::AllowList::new(args.allow_from.clone());
     // The HTTP listener starts when asked for, or when no other listener is.
     let listen = match (args.listen, args.socks5, args.transparent) {
@@ -334,6 +347,7 @@ fn config(args: &ProxyArgs, custom: &[CustomCert]) -> Result<ProxyConfig> {
             insecure: args.upstream_insecure,
             system_roots: true,
         },
+        upstream_proxy,
         decide_after: args.decide_after,
         idle_timeout: args.idle_timeout,
         handshake_timeout: args.handshake_timeout,
@@ -451,9 +465,21 @@ fn print_banner(
     eprintln!("  stop with Ctrl-C for a per-host summary");
 }
 
-/// The banner's lines about the `--map-local` entries and learn mode, as (label, text).
+/// The banner's lines about the upstream proxy, the `--map-local` entries and learn mode, as
+/// (label, text).
 fn banner_lines(config: &ProxyConfig) -> Vec<(&'static str, String)> {
     let mut lines = Vec::new();
+    if let Some(via) = &config.upstream_proxy {
+        let mut text = format!("upstream proxy http://{}", via.address());
+        if let Some(user) = via.user() {
+            text.push_str(&format!(" (Basic, user {user})"));
+        }
+        if !via.bypass().is_empty() {
+            let globs: Vec<String> = via.bypass().iter().map(ToString::to_string).collect();
+            text.push_str(&format!("; direct: {}", globs.join(", ")));
+        }
+        lines.push(("origins via:", text));
+    }
     for (i, entry) in config.map_local.entries().enumerate() {
         lines.push((if i == 0 { "map-local:" } else { "" }, entry.describe()));
     }
@@ -590,3 +616,48 @@ fn credentials(args: &ProxyArgs) -> Result<Option<crate::access::Credentials>> {
         _ => Ok(None),
     }
 }
+
+/// `--upstream-proxy` with its credentials (`--upstream-proxy-auth-file`, then
+/// `PIN_PROXY_UPSTREAM_AUTH`, then the URL's) and `--upstream-proxy-bypass`. Credentials in the
+/// URL get a warning: other users see them in the process list. Errors never quote a password.
+fn upstream_proxy(args: &ProxyArgs) -> Result<Option<UpstreamProxy>> {
+    use crate::access::Credentials;
+    let Some(url) = &args.upstream_proxy else {
+        return Ok(None);
+    };
+    let mut proxy = UpstreamProxy::parse(url).map_err(|e| Error::input("--upstream-proxy", e))?;
+    let in_url = proxy.has_auth();
+    let mut from = None;
+    if let Some(path) = &args.upstream_proxy_auth_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::file(path, "read the --upstream-proxy-auth-file", e))?;
+        let auth = Credentials::from_file_text(&text)
+            .map_err(|e| Error::input(path.display().to_string(), e))?;
+        proxy = proxy.with_auth(auth);
+        from = Some("--upstream-proxy-auth-file");
+    } else if let Ok(value) = std::env::var(UPSTREAM_AUTH_ENV) {
+        if !value.is_empty() {
+            let auth =
+                Credentials::parse(&value).map_err(|e| Error::input(UPSTREAM_AUTH_ENV, e))?;
+            proxy = proxy.with_auth(auth);
+            from = Some(UPSTREAM_AUTH_ENV);
+        }
+    }
+    if in_url {
+        let instead = from.map_or(String::new(), |f| format!(" ({f} is used instead)"));
+        eprintln!(
+            "pin-proxy: warning: --upstream-proxy: the URL holds a password, which other users \
+             of this machine can read in the process list{instead}; give it with \
+             --upstream-proxy-auth-file FILE or {UPSTREAM_AUTH_ENV}=USER:PASS"
+        );
+    }
+    let bypass = args
+        .upstream_proxy_bypass
+        .iter()
+        .map(|g| HostGlob::parse(g).map_err(|e| Error::input("--upstream-proxy-bypass", e)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some(proxy.with_bypass(bypass)))
+}
+
+/// The environment variable with the upstream proxy's `USER:PASS`.
+const UPSTREAM_AUTH_ENV: &str = "PIN_PROXY_UPSTREAM_AUTH";

@@ -45,7 +45,7 @@ pub(crate) async fn serve_target(
     conn: &Arc<Conn>,
     mut client: Counted<TcpStream>,
     first: Option<Vec<u8>>,
-    origin: Option<TcpStream>,
+    origin: Option<super::upstream::OriginTcp>,
     host: String,
     port: u16,
     decision: Decision,

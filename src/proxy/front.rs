@@ -15,7 +15,7 @@ use tokio::net::TcpStream;
 use super::conn::Conn;
 use super::io::{Counted, Rewind};
 use super::pool::PoolKey;
-use super::upstream::{self, text_response, Body, Sender, Target};
+use super::upstream::{self, text_response, Body, OriginTcp, Sender, Target};
 use super::Decision;
 use super::{install_page, tunnel, Shared};
 use crate::record::{ActionKind, ListenerKind, RequestRecord};
@@ -31,7 +31,7 @@ pub(crate) struct PendingTunnel {
     pub(crate) port: u16,
     pub(crate) decision: Decision,
     /// The origin's TCP connection, unless a pooled connection to it is known to be alive.
-    pub(crate) origin: Option<TcpStream>,
+    pub(crate) origin: Option<upstream::OriginTcp>,
     on_upgrade: hyper::upgrade::OnUpgrade,
 }
 
@@ -264,7 +264,7 @@ pub(crate) async fn reach_origin(
     host: &str,
     port: u16,
     action: Action,
-) -> Result<Option<TcpStream>, String> {
+) -> Result<Option<OriginTcp>, String> {
     let key = PoolKey {
         host: host.to_string(),
         port,
@@ -323,11 +323,13 @@ pub(crate) async fn plain_http(
         }
     }
     let sender = match shared.connect(&host, port).await {
-        Ok((tcp, addr)) => {
-            conn.with(|s| {
-                s.upstream.get_or_insert_with(|| addr.to_string());
-            });
-            Sender::handshake(tcp, false).await
+        Ok(tcp) => {
+            if let Some(addr) = tcp.addr {
+                conn.with(|s| {
+                    s.upstream.get_or_insert_with(|| addr.to_string());
+                });
+            }
+            Sender::handshake(tcp.stream, false).await
         }
         Err(e) => Err(e),
     };

@@ -22,6 +22,7 @@ mod socks;
 mod transparent;
 mod tunnel;
 mod upstream;
+mod upstream_proxy;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -40,6 +41,7 @@ pub use install_page::MAGIC_HOST;
 pub use learn::LearnConfig;
 pub use map_local::{guess_content_type, MapLocal, MapLocalSpec, MapLocals, MappedUrl, SpecAnswer};
 pub use upstream::UpstreamTrust;
+pub use upstream_proxy::UpstreamProxy;
 
 use crate::ca::leaf::LeafIssuer;
 use crate::error::{Error, Result};
@@ -67,6 +69,9 @@ pub struct ProxyConfig {
     pub resolve_unmapped: bool,
     /// How origins are trusted.
     pub upstream: UpstreamTrust,
+    /// `--upstream-proxy`: origin connections go through this HTTP proxy's CONNECT (hosts
+    /// matching its bypass globs aside). `None`: every origin is connected directly.
+    pub upstream_proxy: Option<UpstreamProxy>,
     /// After a completed handshake, how long an idle connection may wait for its first byte
     /// before it is undecided (it is still served if data comes later).
     pub decide_after: Duration,
@@ -116,6 +121,7 @@ impl Default for ProxyConfig {
                 system_roots: true,
                 ..UpstreamTrust::default()
             },
+            upstream_proxy: None,
             decide_after: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(60),
             handshake_timeout: Duration::from_secs(10),
@@ -223,12 +229,12 @@ impl Shared {
         &self,
         host: &str,
         port: u16,
-    ) -> std::result::Result<(TcpStream, SocketAddr), String> {
-        let (tcp, addr) = upstream::connect(host, port, &self.config).await?;
+    ) -> std::result::Result<upstream::OriginTcp, String> {
+        let tcp = upstream::connect(host, port, &self.config).await?;
         if let Some(own) = &self.own {
-            own.note(&tcp);
+            own.note(&tcp.stream);
         }
-        Ok((tcp, addr))
+        Ok(tcp)
     }
 }
 

@@ -45,8 +45,8 @@ pub(crate) struct Lease {
     pub(crate) server_name: String,
     /// The protocol the origin chose by ALPN (`None`: it chose none, HTTP/1.1).
     pub(crate) alpn: Option<Vec<u8>>,
-    /// The origin's address.
-    pub(crate) addr: SocketAddr,
+    /// The origin's address (`None`: the upstream proxy resolved its host).
+    pub(crate) addr: Option<SocketAddr>,
 }
 
 struct Entry {
@@ -222,7 +222,7 @@ impl Link {
     }
 
     async fn open(&self) -> Result<Lease, String> {
-        let (tcp, _) = self.shared.connect(&self.key.host, self.key.port).await?;
+        let tcp = self.shared.connect(&self.key.host, self.key.port).await?;
         let offer = self
             .alpn
             .clone()

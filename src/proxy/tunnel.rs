@@ -19,7 +19,7 @@ use super::conn::Conn;
 use super::io::{Counted, Rewind};
 use super::map_local;
 use super::pool::{Link, PoolKey};
-use super::upstream::{self, text_response, Target, Upstream as _};
+use super::upstream::{self, text_response, OriginTcp, Target, Upstream as _};
 use super::{Decision, Shared};
 use crate::record::{ActionKind, RequestRecord, Stage};
 use crate::rules::{Action, Profile};
@@ -40,7 +40,7 @@ pub(crate) async fn run(
     shared: &Arc<Shared>,
     conn: &Arc<Conn>,
     client: ClientIo,
-    origin: Option<TcpStream>,
+    origin: Option<OriginTcp>,
     host: String,
     port: u16,
     decision: Decision,
@@ -96,9 +96,9 @@ pub(crate) async fn run(
 async fn tcp_to_origin(
     shared: &Shared,
     conn: &Conn,
-    origin: Option<TcpStream>,
+    origin: Option<OriginTcp>,
     key: &PoolKey,
-) -> Option<TcpStream> {
+) -> Option<OriginTcp> {
     match origin {
         Some(tcp) => Some(tcp),
         None => connect_origin(shared, conn, key).await.ok(),
@@ -111,10 +111,10 @@ pub(crate) async fn connect_origin(
     shared: &Shared,
     conn: &Conn,
     key: &PoolKey,
-) -> Result<TcpStream, String> {
+) -> Result<OriginTcp, String> {
     match shared.connect(&key.host, key.port).await {
-        Ok((tcp, addr)) => {
-            conn.with(|s| s.upstream = Some(addr.to_string()));
+        Ok(tcp) => {
+            conn.with(|s| s.upstream = tcp.addr.map(|a| a.to_string()));
             Ok(tcp)
         }
         Err(reason) => {
@@ -131,7 +131,7 @@ async fn passthrough(
     shared: &Shared,
     conn: &Conn,
     client: ClientIo,
-    origin: Option<TcpStream>,
+    origin: Option<OriginTcp>,
     key: &PoolKey,
     hello: Vec<u8>,
     decision: Decision,
@@ -146,7 +146,7 @@ async fn passthrough(
     conn.event(Event::PassthroughOpened);
     let mut client = Rewind::new(hello, client);
     // Errors (a reset from either side) end the tunnel like a close does.
-    let _ = tokio::io::copy_bidirectional(&mut client, &mut origin).await;
+    let _ = tokio::io::copy_bidirectional(&mut client, &mut origin.stream).await;
     conn.event(Event::TunnelClosed);
 }
 
@@ -260,7 +260,7 @@ async fn intercept(
     shared: &Arc<Shared>,
     conn: &Arc<Conn>,
     client: ClientIo,
-    origin: Option<TcpStream>,
+    origin: Option<OriginTcp>,
     hello: Hello,
     key: &PoolKey,
     host: &str,
@@ -471,7 +471,7 @@ impl LazyLink {
         let lease = match self.shared.pool.take(&self.key, &self.server_name, fits) {
             Some(lease) => lease,
             None => {
-                let (tcp, _) = self.shared.connect(&self.key.host, self.key.port).await?;
+                let tcp = self.shared.connect(&self.key.host, self.key.port).await?;
                 let offer = if h2_client {
                     vec![ALPN_H2.to_vec(), ALPN_H1.to_vec()]
                 } else {
@@ -480,7 +480,7 @@ impl LazyLink {
                 upstream::open(&self.shared, tcp, &self.server_name, offer).await?
             }
         };
-        conn.with(|s| s.upstream = Some(lease.addr.to_string()));
+        conn.with(|s| s.upstream = lease.addr.map(|a| a.to_string()));
         Ok(Arc::new(Link::new(
             self.shared.clone(),
             self.key.clone(),
@@ -495,7 +495,7 @@ impl LazyLink {
 async fn ready_link(
     shared: &Arc<Shared>,
     conn: &Conn,
-    origin: Option<TcpStream>,
+    origin: Option<OriginTcp>,
     offered: &[Vec<u8>],
     key: &PoolKey,
     host: &str,
@@ -506,7 +506,7 @@ async fn ready_link(
     };
     let lease = match shared.pool.take(key, host, fits) {
         Some(lease) => {
-            conn.with(|s| s.upstream = Some(lease.addr.to_string()));
+            conn.with(|s| s.upstream = lease.addr.map(|a| a.to_string()));
             lease
         }
         None => {

@@ -1,5 +1,6 @@
-//! The proxy's side towards origins: TCP connect (honouring `--map`), TLS with verification, and
-//! forwarding requests over HTTP/1.1 or HTTP/2 (with WebSocket upgrades relayed).
+//! The proxy's side towards origins: TCP connect (honouring `--map`, directly or through
+//! `--upstream-proxy`), TLS with verification, and forwarding requests over HTTP/1.1 or HTTP/2
+//! (with WebSocket upgrades relayed).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -147,18 +148,39 @@ impl ServerCertVerifier for AcceptAnyCertificate {
 /// (`--only-mapped`, scenario runs).
 pub(crate) const NOT_MAPPED: &str = "not mapped";
 
-/// Opens a TCP connection to `host:port` (or its `--map` address), NODELAY set. Without
-/// [`ProxyConfig::resolve_unmapped`], a host no `--map` names fails at once with [`NOT_MAPPED`].
+/// A TCP connection towards an origin: to the origin itself, or a tunnel through the upstream
+/// proxy (`--upstream-proxy`) that carries the same bytes.
+pub(crate) struct OriginTcp {
+    pub(crate) stream: TcpStream,
+    /// The origin's address, as records show it: the one connected to, or the `--map` address
+    /// the upstream proxy was asked for; `None` when the upstream proxy resolved the host.
+    pub(crate) addr: Option<SocketAddr>,
+}
+
+/// Opens a TCP connection to `host:port` (or its `--map` address), NODELAY set: directly, or
+/// through the upstream proxy's CONNECT unless a bypass glob matches the host (the proxy then
+/// resolves an unmapped host; there is no DNS here). Without [`ProxyConfig::resolve_unmapped`],
+/// a host no `--map` names fails at once with [`NOT_MAPPED`], with or without an upstream proxy.
 pub(crate) async fn connect(
     host: &str,
     port: u16,
     config: &ProxyConfig,
-) -> std::result::Result<(TcpStream, SocketAddr), String> {
+) -> std::result::Result<OriginTcp, String> {
     let timeout = config.connect_timeout;
-    let addrs: Vec<SocketAddr> = match mapped_addr(&config.maps, host, port) {
-        Some(addr) => vec![addr],
+    let mapped = mapped_addr(&config.maps, host, port);
+    if mapped.is_none() && !config.resolve_unmapped {
         // `--only-mapped` (and every scenario run): no DNS, no connection, one fixed reason.
-        None if !config.resolve_unmapped => return Err(NOT_MAPPED.to_string()),
+        return Err(NOT_MAPPED.to_string());
+    }
+    if let Some(via) = config.upstream_proxy.as_ref().filter(|p| !p.bypasses(host)) {
+        let stream = via.connect(host, port, mapped, timeout).await?;
+        return Ok(OriginTcp {
+            stream,
+            addr: mapped,
+        });
+    }
+    let addrs: Vec<SocketAddr> = match mapped {
+        Some(addr) => vec![addr],
         None => {
             let lookup = tokio::time::timeout(timeout, tokio::net::lookup_host((host, port)))
                 .await
@@ -172,7 +194,10 @@ pub(crate) async fn connect(
         match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
             Ok(Ok(stream)) => {
                 let _ = stream.set_nodelay(true);
-                return Ok((stream, addr));
+                return Ok(OriginTcp {
+                    stream,
+                    addr: Some(addr),
+                });
             }
             Ok(Err(e)) => last = format!("connect to {addr} failed: {e}"),
             Err(_) => last = format!("connect to {addr} timed out after {timeout:?}"),
@@ -309,13 +334,11 @@ impl Upstream for Sender {
 /// `server_name`. HTTP/2 when the origin picks it.
 pub(crate) async fn open(
     shared: &super::Shared,
-    tcp: TcpStream,
+    tcp: OriginTcp,
     server_name: &str,
     alpn: Vec<Vec<u8>>,
 ) -> std::result::Result<Lease, String> {
-    let addr = tcp
-        .peer_addr()
-        .map_err(|e| format!("the origin connection failed: {e}"))?;
+    let OriginTcp { stream: tcp, addr } = tcp;
     let name = ServerName::try_from(server_name.to_string())
         .map_err(|e| format!("{server_name:?} is not a valid server name: {e}"))?;
     let mut config = (*shared.upstream_tls).clone();
