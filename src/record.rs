@@ -239,6 +239,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_line_written_before_the_listener_field_reads_as_the_http_listener() {
+        let old = r#"{"schema":1,"id":1,"client":"127.0.0.1:1","host":"a.test","port":443,
+            "sni":null,"action":"intercept","profile":"forged","presented_pin":null,
+            "verdict":"cancelled","stage":"handshake","reason":"alert:unknown_ca","requests":[],
+            "request_count":0,"tls_version":null,"alpn":null,"started":"","duration_ms":1,
+            "bytes_up":1,"bytes_down":1,"upstream":null}"#;
+        let r: ConnectionRecord = serde_json::from_str(old).expect("an old line");
+        assert_eq!(r.listener, ListenerKind::Http);
+        let written = serde_json::to_string(&r).expect("a line");
+        assert!(written.ends_with(r#""listener":"http"}"#), "{written}");
+        let socks = written.replace(r#""listener":"http""#, r#""listener":"socks5""#);
+        let back: ConnectionRecord = serde_json::from_str(&socks).expect("a new line");
+        assert_eq!(back.listener, ListenerKind::Socks5);
+    }
+
+    #[test]
     fn query_values_are_redacted() {
         assert_eq!(redact_query("/a"), "/a");
         assert_eq!(

@@ -51,6 +51,12 @@ pub struct Opts<'a> {
     pub decide_after: Option<&'a str>,
     /// More hosts (or addresses) mapped to the origin, like the host is.
     pub also_map: Vec<&'a str>,
+    /// The proxy's `--listen` (default `127.0.0.1:0`).
+    pub listen: Option<&'a str>,
+    /// The origin listens on `[::1]` and its certificate also names `::1`.
+    pub origin_v6: bool,
+    /// Print live lines (no `--quiet`): `stop` returns them with the summary.
+    pub live: bool,
 }
 
 pub fn bin() -> PathBuf {
@@ -69,8 +75,16 @@ impl Harness {
             .build()
             .unwrap();
         let pki = OriginPki::generate(KeyType::EcdsaP256, "api", &["current", "next"]).unwrap();
-        let leaf = pki.leaf(&[HOST.to_string()], "current").unwrap();
-        let origin = rt.block_on(TestOrigin::start(leaf)).unwrap();
+        let origin = if opts.origin_v6 {
+            let leaf = pki
+                .leaf(&[HOST.to_string(), "::1".to_string()], "current")
+                .unwrap();
+            rt.block_on(TestOrigin::start_at("[::1]:0".parse().unwrap(), leaf))
+                .unwrap()
+        } else {
+            let leaf = pki.leaf(&[HOST.to_string()], "current").unwrap();
+            rt.block_on(TestOrigin::start(leaf)).unwrap()
+        };
         let dir = tempfile::tempdir().unwrap();
         let root_pem = dir.path().join("origin-root.pem");
         std::fs::write(&root_pem, pki.root_pem()).unwrap();
@@ -81,7 +95,8 @@ impl Harness {
         cmd.arg("--ca-dir")
             .arg(&ca_dir)
             .arg("proxy")
-            .args(["--listen", "127.0.0.1:0", "--quiet"])
+            .args(["--listen", opts.listen.unwrap_or("127.0.0.1:0")])
+            .args(if opts.live { None } else { Some("--quiet") })
             .arg("--events")
             .arg(&events)
             .arg("--map")
