@@ -32,7 +32,7 @@ impl Cidr {
     }
 }
 
-fn canonical(ip: IpAddr) -> IpAddr {
+pub(crate) fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,
@@ -269,7 +269,9 @@ pub fn check_transparent_listen(listen: SocketAddr, allow: &AllowList) -> Result
         return Ok(());
     }
     Err(format!(
-        "{listen} is not a loopback address: redirected connections carry no credentials, so a          transparent listener on the network needs --allow-from CIDR (the range whose traffic          is redirected, e.g. 10.0.0.0/8)"
+        "{listen} is not a loopback address: redirected connections carry no credentials, so a \
+         transparent listener on the network needs --allow-from CIDR (the range whose traffic \
+         is redirected, e.g. 10.0.0.0/8)"
     ))
 }
 

@@ -379,6 +379,32 @@ impl OriginPki {
     /// else `CN=` the first host) with the named key, signed by ca1. The chain it presents is
     /// the leaf and every intermediate, leaf first, without the root: at depth 2 the leaf alone.
     pub fn leaf(&self, hosts: &[String], key_name: &str) -> Result<Arc<CertifiedKey>> {
+        let (cert, key) = self.signed_leaf(hosts, key_name)?;
+        let key_der = PrivateKeyDer::try_from(key.serialize_der())
+            .map_err(|e| Error::runtime(format!("origin key: {e}")))?;
+        let signing = rustls::crypto::aws_lc_rs::sign::any_supported_type(&key_der)
+            .map_err(|e| Error::runtime(format!("origin key: {e}")))?;
+        let mut chain = vec![cert.der().clone()];
+        chain.extend(self.cas[..self.cas.len() - 1].iter().map(|c| c.der.clone()));
+        Ok(Arc::new(CertifiedKey::new(chain, signing)))
+    }
+
+    /// The same leaf as PEM files hold it, for a server that is not ours (a test's own
+    /// process): the chain (leaf first, every intermediate, no root) and the leaf's private key.
+    pub fn leaf_pem(&self, hosts: &[String], key_name: &str) -> Result<(String, String)> {
+        let (cert, key) = self.signed_leaf(hosts, key_name)?;
+        let mut chain = cert.pem();
+        for ca in &self.cas[..self.cas.len() - 1] {
+            chain.push_str(&ca.pem);
+        }
+        Ok((chain, key.serialize_pem()))
+    }
+
+    fn signed_leaf(
+        &self,
+        hosts: &[String],
+        key_name: &str,
+    ) -> Result<(rcgen::Certificate, &KeyPair)> {
         let key = self
             .keys
             .get(key_name)
@@ -389,13 +415,7 @@ impl OriginPki {
             params.distinguished_name = subject.to_rcgen();
         }
         let cert = params.signed_by(key, &self.signer).map_err(fail("leaf"))?;
-        let key_der = PrivateKeyDer::try_from(key.serialize_der())
-            .map_err(|e| Error::runtime(format!("origin key: {e}")))?;
-        let signing = rustls::crypto::aws_lc_rs::sign::any_supported_type(&key_der)
-            .map_err(|e| Error::runtime(format!("origin key: {e}")))?;
-        let mut chain = vec![cert.der().clone()];
-        chain.extend(self.cas[..self.cas.len() - 1].iter().map(|c| c.der.clone()));
-        Ok(Arc::new(CertifiedKey::new(chain, signing)))
+        Ok((cert, key))
     }
 }
 
@@ -755,5 +775,28 @@ mod tests {
         let spec = ChainSpec::new(vec![None, Some(dn("CN=a")), Some(dn("CN=b"))]).unwrap();
         let given: Vec<usize> = spec.given_cas().map(|(k, _)| k).collect();
         assert_eq!(given, [1, 2]);
+    }
+
+    #[test]
+    fn a_leaf_as_pem_is_the_chain_the_leaf_presents_and_its_own_key() {
+        let chain = ChainSpec::generated(3).unwrap();
+        let pki =
+            OriginPki::generate_chain(KeyType::EcdsaP256, "api", &chain, &["current"]).unwrap();
+        let (certs, key) = pki.leaf_pem(&[HOST.to_string()], "current").unwrap();
+        let certs = pins::pem_certs(certs.as_bytes()).unwrap();
+        let presented = pki.leaf(&[HOST.to_string()], "current").unwrap();
+        assert_eq!(
+            certs.len(),
+            presented.cert.len(),
+            "leaf and intermediate, no root"
+        );
+        assert_eq!(certs[1], presented.cert[1]);
+        assert!(!certs.contains(pki.root_der()));
+        let key = KeyPair::from_pem(&key).unwrap();
+        assert_eq!(
+            Some(pins::spki_pin(&key.subject_public_key_info())),
+            pki.key_pin("current")
+        );
+        assert!(pki.leaf_pem(&[HOST.to_string()], "other").is_err());
     }
 }

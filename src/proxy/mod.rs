@@ -447,11 +447,18 @@ impl Source {
                     next_id,
                     handoffs,
                 } => {
-                    let (kind, (stream, peer)) = accept(listeners, turn).await?;
+                    let (at, (stream, peer)) = accept(listeners, turn).await?;
+                    let (kind, listener) = &listeners[at];
                     let id = *next_id;
                     *next_id += 1;
-                    let conn = Arc::new(conn::Conn::new(id, peer, kind, shared));
-                    if !shared.config.allow_from.allows(peer.ip()) {
+                    let conn = Arc::new(conn::Conn::new(id, peer, *kind, shared));
+                    // A listener on loopback is reached from this machine only, from any of
+                    // its addresses: an iptables REDIRECT keeps the app's source address.
+                    if !shared.config.allow_from.allows(peer.ip())
+                        && !listener
+                            .local_addr()
+                            .is_ok_and(|a| crate::access::canonical(a.ip()).is_loopback())
+                    {
                         // Closed unread; its one record says why.
                         conn.event(crate::verdict::Event::BadProxyRequest {
                             reason: crate::access::NOT_ALLOWED.to_string(),
@@ -493,19 +500,19 @@ impl Source {
     }
 }
 
-/// The next connection on any of `listeners`, starting with the one at `turn` (then moved on).
+/// The next connection on any of `listeners`, starting with the one at `turn` (then moved on),
+/// with the index of the listener that accepted it.
 async fn accept(
     listeners: &[(ListenerKind, TcpListener)],
     turn: &mut usize,
-) -> std::io::Result<(ListenerKind, (TcpStream, SocketAddr))> {
+) -> std::io::Result<(usize, (TcpStream, SocketAddr))> {
     std::future::poll_fn(|cx| {
         let n = listeners.len();
         for i in 0..n {
             let at = (*turn + i) % n;
-            let (kind, listener) = &listeners[at];
-            if let std::task::Poll::Ready(result) = listener.poll_accept(cx) {
+            if let std::task::Poll::Ready(result) = listeners[at].1.poll_accept(cx) {
                 *turn = (at + 1) % n;
-                return std::task::Poll::Ready(result.map(|accepted| (*kind, accepted)));
+                return std::task::Poll::Ready(result.map(|accepted| (at, accepted)));
             }
         }
         std::task::Poll::Pending

@@ -485,6 +485,8 @@ pub struct Lan {
     pub client_ns: String,
     pub server_ip: String,
     pub client_ip: String,
+    /// The server namespace's end of the veth pair.
+    pub server_if: String,
 }
 
 #[allow(dead_code)]
@@ -502,9 +504,10 @@ impl Lan {
             client_ns: format!("pp{tag}{n}-cli-{pid}"),
             server_ip: format!("10.{net}.{id}.1"),
             client_ip: format!("10.{net}.{id}.2"),
+            server_if: format!("pp{tag}{n}s"),
         };
         let (srv, cli) = (lan.server_ns.as_str(), lan.client_ns.as_str());
-        let (a, b) = (format!("pp{tag}{n}s"), format!("pp{tag}{n}c"));
+        let (a, b) = (lan.server_if.clone(), format!("pp{tag}{n}c"));
         let server_cidr = format!("{}/24", lan.server_ip);
         let client_cidr = format!("{}/24", lan.client_ip);
         let steps: [&[&str]; 9] = [
