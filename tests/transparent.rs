@@ -550,6 +550,10 @@ fn a_rule_that_catches_the_proxy_too_is_a_loop_that_is_refused_not_followed() {
         .find(|r| r.host.as_deref() == Some("api.test"))
         .expect("the app's connection");
     assert_eq!(client.verdict, VerdictKind::UpstreamFailed, "{client:?}");
+    assert!(
+        client.reason.contains("redirected back to this proxy"),
+        "the app's connection names the loop: {client:?}"
+    );
     assert!(err.contains("redirect loop"), "{err}");
 }
 

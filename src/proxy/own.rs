@@ -22,7 +22,16 @@ const MOST: usize = 65_536;
 #[derive(Debug)]
 pub(crate) struct OwnConnections {
     listeners: Vec<SocketAddr>,
-    origins: Mutex<HashMap<SocketAddr, (SocketAddr, Instant)>>,
+    origins: Mutex<HashMap<SocketAddr, Origin>>,
+}
+
+/// One of the proxy's origin connections.
+#[derive(Debug)]
+struct Origin {
+    to: SocketAddr,
+    at: Instant,
+    /// It came back to the transparent listener (and was closed there).
+    looped: bool,
 }
 
 /// Why a transparent connection is refused as a loop.
@@ -71,12 +80,19 @@ impl OwnConnections {
     fn note_addrs(&self, local: SocketAddr, peer: SocketAddr, now: Instant) {
         let mut origins = crate::lock(&self.origins);
         if origins.len() >= MOST {
-            origins.retain(|_, (_, at)| now.duration_since(*at) < REMEMBER);
+            origins.retain(|_, o| now.duration_since(o.at) < REMEMBER);
             if origins.len() >= MOST {
                 origins.clear();
             }
         }
-        origins.insert(local, (peer, now));
+        origins.insert(
+            local,
+            Origin {
+                to: peer,
+                at: now,
+                looped: false,
+            },
+        );
     }
 
     /// Whether a connection from `client` to `original` (its destination before the redirect),
@@ -92,13 +108,21 @@ impl OwnConnections {
             return Some(Loop::ToListener(original));
         }
         let mut origins = crate::lock(&self.origins);
-        match origins.get(&client) {
-            Some((to, at)) if *to == original && at.elapsed() < REMEMBER => {
-                origins.remove(&client);
+        match origins.get_mut(&client) {
+            Some(o) if o.to == original && !o.looped && o.at.elapsed() < REMEMBER => {
+                o.looped = true;
                 Some(Loop::OwnConnection(original))
             }
             _ => None,
         }
+    }
+
+    /// Whether the origin connection from `local` came back to the transparent listener: its
+    /// failure is then the loop's, not the origin's.
+    pub(crate) fn looped(&self, local: SocketAddr) -> bool {
+        crate::lock(&self.origins)
+            .get(&local)
+            .is_some_and(|o| o.looped)
     }
 }
 
@@ -148,6 +172,8 @@ mod tests {
         );
         let again = own.check(addr("10.0.0.1:40000"), addr("10.0.0.9:443"), local);
         assert_eq!(again, None);
+        assert!(own.looped(addr("10.0.0.1:40000")));
+        assert!(!own.looped(addr("10.0.0.1:40001")));
     }
 
     #[test]

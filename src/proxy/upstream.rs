@@ -339,6 +339,8 @@ pub(crate) async fn open(
     alpn: Vec<Vec<u8>>,
 ) -> std::result::Result<Lease, String> {
     let OriginTcp { stream: tcp, addr } = tcp;
+    // With a transparent listener, this connection may be redirected back to the proxy.
+    let local = shared.own.as_ref().and_then(|_| tcp.local_addr().ok());
     let name = ServerName::try_from(server_name.to_string())
         .map_err(|e| format!("{server_name:?} is not a valid server name: {e}"))?;
     let mut config = (*shared.upstream_tls).clone();
@@ -349,7 +351,22 @@ pub(crate) async fn open(
             .await
         {
             Ok(Ok(tls)) => tls,
-            Ok(Err(e)) => return Err(format!("TLS with the origin failed: {e}")),
+            Ok(Err(e)) => {
+                let looped = shared
+                    .own
+                    .as_ref()
+                    .zip(local)
+                    .is_some_and(|(own, local)| own.looped(local));
+                return Err(if looped {
+                    format!(
+                        "TLS with the origin failed: {e}: the connection to it was redirected \
+                         back to this proxy (a redirect loop, recorded on its own); exclude \
+                         the proxy's own traffic from the redirect rule"
+                    )
+                } else {
+                    format!("TLS with the origin failed: {e}")
+                });
+            }
             Err(_) => return Err("TLS with the origin timed out".into()),
         };
     let alpn = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
