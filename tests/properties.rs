@@ -256,13 +256,15 @@ fn request() -> impl Strategy<Value = RequestRecord> {
         any::<bool>(),
         proptest::option::of(text_payload()),
     )
-        .prop_map(|(method, path, status, mapped_local, error)| RequestRecord {
-            method,
-            path,
-            status,
-            mapped_local,
-            error,
-        })
+        .prop_map(
+            |(method, path, status, mapped_local, error)| RequestRecord {
+                method,
+                path,
+                status,
+                mapped_local,
+                error,
+            },
+        )
 }
 
 fn stage() -> impl Strategy<Value = Stage> {

@@ -14,8 +14,8 @@ use crate::ca::{CertificateAuthority, KeyType};
 use crate::error::{exit, Error, Result};
 use crate::pins;
 use crate::proxy::{
-    ClientCert, ClientCertSpec, ClientCerts, LearnConfig, MapLocal, MapLocalSpec, MapLocals, Proxy, ProxyConfig, UpstreamProxy,
-    UpstreamTrust, MAGIC_HOST,
+    ClientCert, ClientCertSpec, ClientCerts, LearnConfig, MapLocal, MapLocalSpec, MapLocals, Proxy,
+    ProxyConfig, UpstreamProxy, UpstreamTrust, MAGIC_HOST,
 };
 use crate::record::{ConnectionRecord, ListenerKind};
 use crate::report::live::{EventsFile, LearnNotices, LiveLines, SummaryPrinter};
@@ -685,7 +685,7 @@ fn client_certs(args: &ProxyArgs) -> Result<ClientCerts> {
     for entry in &args.client_cert {
         let cert = ClientCertSpec::parse(entry)
             .and_then(ClientCert::load)
-            .map_err(|e| Error::input("--client-cert", format!("'{entry}': {e}")))?;
+            .map_err(|e| Error::input(format!("--client-cert '{entry}'"), e))?;
         if let Some(when) = cert.expired() {
             eprintln!(
                 "pin-proxy: warning: --client-cert '{entry}': the certificate ({}) expired at \

@@ -91,13 +91,8 @@ impl ClientCert {
             .map_err(|e| format!("cannot read the key {}: {e}", spec.key.display()))?;
         let key = private_key(&key_pem, &spec.key)?;
         let (subject, expired) = describe(&chain[0], &spec.cert)?;
-        let leaf = crate::ca::leaf::certified(chain, key).map_err(|e| {
-            format!(
-                "{} with {}: {e}",
-                spec.cert.display(),
-                spec.key.display()
-            )
-        })?;
+        let leaf = crate::ca::leaf::certified(chain, key)
+            .map_err(|e| format!("{} with {}: {e}", spec.cert.display(), spec.key.display()))?;
         Ok(Self {
             hosts: spec.hosts,
             certified: leaf.certified,
@@ -161,8 +156,12 @@ fn describe(
     der: &rustls::pki_types::CertificateDer<'_>,
     path: &Path,
 ) -> Result<(String, Option<String>), String> {
-    let (_, x) = x509_parser::parse_x509_certificate(der)
-        .map_err(|e| format!("the certificate in {} cannot be parsed: {e}", path.display()))?;
+    let (_, x) = x509_parser::parse_x509_certificate(der).map_err(|e| {
+        format!(
+            "the certificate in {} cannot be parsed: {e}",
+            path.display()
+        )
+    })?;
     let subject = match x.subject().to_string() {
         s if s.is_empty() => "an empty subject".to_string(),
         s => s,
@@ -318,17 +317,75 @@ fn origin_alert(e: &std::io::Error) -> Option<&rustls::Error> {
     }
 }
 
-/// An origin connection's stream whose origin asked for a client certificate: errors read from
-/// it are noted in its [`ClientAuth`], so that a request that fails on it (an HTTP client sees
-/// only "connection closed") is told why.
+/// An origin connection's stream whose origin asked for a client certificate: the alert it is
+/// ended with is noted in its [`ClientAuth`], so that a request that fails on it (an HTTP client
+/// sees only "connection closed" or a broken pipe) is told why.
+///
+/// An origin that refused and hung up can make a write fail (a broken pipe) while its alert
+/// still waits, unread, in the socket. Such a write error is held back until the stream has
+/// been read to its end (the socket is readable then: it has data, an error or its close), so
+/// that the alert is noted first; the connection is dead either way.
 pub(crate) struct Watched<T> {
     io: T,
     auth: Arc<ClientAuth>,
+    /// A write error held back while what the origin sent before it is read.
+    broke: Option<std::io::Error>,
 }
 
 impl<T> Watched<T> {
     pub(crate) fn new(io: T, auth: Arc<ClientAuth>) -> Self {
-        Self { io, auth }
+        Self {
+            io,
+            auth,
+            broke: None,
+        }
+    }
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> Watched<T> {
+    /// A write-side call: the held error first, if there is one; a new error is held back
+    /// unless it is itself the origin's alert.
+    fn write_side<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        call: impl FnOnce(Pin<&mut T>, &mut Context<'_>) -> Poll<std::io::Result<R>>,
+    ) -> Poll<std::io::Result<R>> {
+        if self.broke.is_some() {
+            return self.drain(cx).map(Err);
+        }
+        match call(Pin::new(&mut self.io), cx) {
+            Poll::Ready(Err(e)) => {
+                self.auth.note_end(&e);
+                if self.auth.ended.get().is_some() {
+                    return Poll::Ready(Err(e));
+                }
+                self.broke = Some(e);
+                self.drain(cx).map(Err)
+            }
+            other => other,
+        }
+    }
+
+    /// Reads (and drops) what is left on a broken stream until its end, noting an alert on
+    /// the way, then gives the held write error back.
+    fn drain(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Error> {
+        let mut scratch = [0u8; 1024];
+        loop {
+            let mut buf = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(())) if !buf.filled().is_empty() => {}
+                Poll::Ready(end) => {
+                    if let Err(e) = end {
+                        self.auth.note_end(&e);
+                    }
+                    let broke = self.broke.take();
+                    return Poll::Ready(broke.unwrap_or_else(|| {
+                        std::io::Error::new(std::io::ErrorKind::BrokenPipe, "broken pipe")
+                    }));
+                }
+            }
+        }
     }
 }
 
@@ -347,13 +404,13 @@ impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
     }
 }
 
-impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Watched<T> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
+        self.write_side(cx, |io, cx| io.poll_write(cx, buf))
     }
 
     fn poll_write_vectored(
@@ -361,7 +418,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+        self.write_side(cx, |io, cx| io.poll_write_vectored(cx, bufs))
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -369,11 +426,11 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
+        self.write_side(cx, |io, cx| io.poll_flush(cx))
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
+        self.write_side(cx, |io, cx| io.poll_shutdown(cx))
     }
 }
 
@@ -415,7 +472,10 @@ mod tests {
             .distinguished_name
             .push(rcgen::DnType::CommonName, name);
         let cert = params.self_signed(&key).unwrap();
-        let (c, k) = (dir.join(format!("{name}.pem")), dir.join(format!("{name}.key")));
+        let (c, k) = (
+            dir.join(format!("{name}.pem")),
+            dir.join(format!("{name}.key")),
+        );
         std::fs::write(&c, cert.pem()).unwrap();
         std::fs::write(&k, key.serialize_pem()).unwrap();
         (c, k, key)
@@ -441,7 +501,10 @@ mod tests {
         let missing = dir.path().join("missing.pem");
         let e = ClientCert::load(spec("api.test", &missing, &key)).unwrap_err();
         assert!(
-            e.starts_with(&format!("cannot read the certificate {}", missing.display())),
+            e.starts_with(&format!(
+                "cannot read the certificate {}",
+                missing.display()
+            )),
             "{e}"
         );
         let e = ClientCert::load(spec("api.test", &key, &key)).unwrap_err();
@@ -455,7 +518,10 @@ mod tests {
             "{e}"
         );
         let e = ClientCert::load(spec("api.test", &cert, &other_key)).unwrap_err();
-        assert!(e.contains("the key does not belong to the certificate"), "{e}");
+        assert!(
+            e.contains("the key does not belong to the certificate"),
+            "{e}"
+        );
         // Never a byte of the key in a message.
         let key_text = std::fs::read_to_string(&other_key).unwrap();
         let body = key_text.lines().nth(1).unwrap();
@@ -504,8 +570,13 @@ mod tests {
         );
 
         let none = certs.auth_for("other.test");
-        assert!(none.explain("other.test", &alert, "x").is_none(), "not asked");
-        assert_eq!(none.resolve(&[], &[SignatureScheme::ECDSA_NISTP256_SHA256]), None);
+        assert!(
+            none.explain("other.test", &alert, "x").is_none(),
+            "not asked"
+        );
+        assert!(none
+            .resolve(&[], &[SignatureScheme::ECDSA_NISTP256_SHA256])
+            .is_none());
         assert!(none.asked());
         assert_eq!(
             none.explain("other.test", &alert, "TLS failed").as_deref(),
@@ -532,8 +603,13 @@ mod tests {
         );
 
         let unusable = certs.auth_for("api.test");
-        assert_eq!(unusable.resolve(&[], &[SignatureScheme::RSA_PSS_SHA256]), None);
+        assert!(unusable
+            .resolve(&[], &[SignatureScheme::RSA_PSS_SHA256])
+            .is_none());
         let text = unusable.explain("api.test", &alert, "x").unwrap();
-        assert!(text.contains("has no signature scheme the origin accepts"), "{text}");
+        assert!(
+            text.contains("has no signature scheme the origin accepts"),
+            "{text}"
+        );
     }
 }

@@ -250,7 +250,8 @@ impl Upstream for Link {
                 Err(SendError::NotSent(r, e)) => {
                     // Unless the origin ended it refusing client authentication: another
                     // connection would end the same.
-                    let refused = upstream::refusal(lease.client_auth.as_deref(), &self.server_name);
+                    let refused =
+                        upstream::refusal(lease.client_auth.as_deref(), &self.server_name);
                     if let Some(refused) = refused {
                         return Err(refused);
                     }
