@@ -68,14 +68,24 @@ impl ClientCertSpec {
 }
 
 /// A loaded `--client-cert` entry: the chain and key rustls presents, checked to belong
-/// together, and the certificate's subject to show.
-#[derive(Clone, Debug)]
+/// together, and the certificate's subject to show. Its `Debug` leaves the key out.
+#[derive(Clone)]
 pub struct ClientCert {
     hosts: HostGlob,
     certified: Arc<CertifiedKey>,
     subject: String,
     cert_path: PathBuf,
     expired: Option<String>,
+}
+
+impl std::fmt::Debug for ClientCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientCert")
+            .field("hosts", &self.hosts)
+            .field("subject", &self.subject)
+            .field("cert_path", &self.cert_path)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ClientCert {
@@ -90,7 +100,10 @@ impl ClientCert {
         let key_pem = std::fs::read(&spec.key)
             .map_err(|e| format!("cannot read the key {}: {e}", spec.key.display()))?;
         let key = private_key(&key_pem, &spec.key)?;
-        let (subject, expired) = describe(&chain[0], &spec.cert)?;
+        let leaf = chain
+            .first()
+            .ok_or_else(|| format!("no certificate in {}", spec.cert.display()))?;
+        let (subject, expired) = describe(leaf, &spec.cert)?;
         let leaf = crate::ca::leaf::certified(chain, key)
             .map_err(|e| format!("{} with {}: {e}", spec.cert.display(), spec.key.display()))?;
         Ok(Self {
@@ -497,6 +510,11 @@ mod tests {
         let loaded = ClientCert::load(spec("api.test", &cert, &key)).unwrap();
         assert_eq!(loaded.subject(), "CN=one");
         assert_eq!(loaded.expired(), None);
+        let shown = format!("{loaded:?}");
+        assert!(
+            shown.contains("CN=one") && !shown.contains("certified"),
+            "{shown}"
+        );
 
         let missing = dir.path().join("missing.pem");
         let e = ClientCert::load(spec("api.test", &missing, &key)).unwrap_err();
@@ -535,6 +553,21 @@ mod tests {
         .unwrap();
         let e = ClientCert::load(spec("api.test", &cert, &encrypted)).unwrap_err();
         assert!(e.contains("is encrypted"), "{e}");
+    }
+
+    #[test]
+    fn an_expired_certificate_says_when() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2021, 1, 2);
+        let cert = params.self_signed(&key).unwrap();
+        let (c, k) = (dir.path().join("old.pem"), dir.path().join("old.key"));
+        std::fs::write(&c, cert.pem()).unwrap();
+        std::fs::write(&k, key.serialize_pem()).unwrap();
+        let loaded = ClientCert::load(spec("api.test", &c, &k)).unwrap();
+        assert_eq!(loaded.expired(), Some("2021-01-02T00:00:00Z"));
     }
 
     #[test]
