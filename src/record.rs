@@ -133,6 +133,12 @@ pub struct RequestRecord {
     /// written; lines written before the field existed read as `false`.
     #[serde(default)]
     pub mapped_local: bool,
+    /// Why the proxy answered it with an error of its own (a 502 when the origin failed, a 400
+    /// when it could not be forwarded): the reason its response body gives. `None` when the
+    /// origin or a `--map-local` entry answered. Written only when set; lines written before
+    /// the field existed read as `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 impl RequestRecord {
@@ -148,6 +154,7 @@ impl RequestRecord {
             },
             status: None,
             mapped_local: false,
+            error: None,
         }
     }
 }

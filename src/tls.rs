@@ -62,11 +62,26 @@ pub(crate) fn server_config(
     cert: Arc<CertifiedKey>,
     alpn: Vec<Vec<u8>>,
 ) -> Result<ServerConfig, String> {
-    let mut config = ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(rustls::ALL_VERSIONS)
-        .map_err(|e| format!("TLS setup: {e}"))?
-        .with_no_client_auth()
-        .with_cert_resolver(Arc::new(OneCert(cert)));
+    server_config_with(provider, cert, alpn, rustls::ALL_VERSIONS, None)
+}
+
+/// [`server_config`] for only `versions`, asking clients for a certificate that `client_auth`
+/// verifies (`None`: no client authentication). For the test origins.
+pub(crate) fn server_config_with(
+    provider: Arc<CryptoProvider>,
+    cert: Arc<CertifiedKey>,
+    alpn: Vec<Vec<u8>>,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    client_auth: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>,
+) -> Result<ServerConfig, String> {
+    let builder = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .map_err(|e| format!("TLS setup: {e}"))?;
+    let builder = match client_auth {
+        Some(verifier) => builder.with_client_cert_verifier(verifier),
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_cert_resolver(Arc::new(OneCert(cert)));
     config.alpn_protocols = alpn;
     Ok(config)
 }

@@ -254,13 +254,17 @@ fn request() -> impl Strategy<Value = RequestRecord> {
         text_payload(),
         any::<Option<u16>>(),
         any::<bool>(),
+        proptest::option::of(text_payload()),
     )
-        .prop_map(|(method, path, status, mapped_local)| RequestRecord {
-            method,
-            path,
-            status,
-            mapped_local,
-        })
+        .prop_map(
+            |(method, path, status, mapped_local, error)| RequestRecord {
+                method,
+                path,
+                status,
+                mapped_local,
+                error,
+            },
+        )
 }
 
 fn stage() -> impl Strategy<Value = Stage> {
@@ -302,8 +306,16 @@ fn event() -> impl Strategy<Value = Event> {
         2 => Just(Event::DecideDeadline),
         2 => Just(Event::ApplicationData),
         2 => request().prop_map(Event::Request),
-        1 => (0usize..6, proptest::option::of(100u16..600))
-            .prop_map(|(index, status)| Event::Answered { index, status }),
+        1 => (
+            0usize..6,
+            proptest::option::of(100u16..600),
+            proptest::option::of(text_payload())
+        )
+            .prop_map(|(index, status, error)| Event::Answered {
+                index,
+                status,
+                error
+            }),
         3 => client_end().prop_map(Event::ClientClosed),
         1 => Just(Event::TunnelClosed),
         1 => Just(Event::Stopped),
@@ -383,9 +395,14 @@ fn check_verdict(events: &[Event]) -> Result<(), TestCaseError> {
             Event::PlainRequest(r) | Event::InstallPage(r) | Event::Request(r) => {
                 expected_requests.push(r.clone());
             }
-            Event::Answered { index, status } => {
+            Event::Answered {
+                index,
+                status,
+                error,
+            } => {
                 if let Some(r) = expected_requests.get_mut(*index) {
                     r.status = *status;
+                    r.error = error.clone();
                 }
             }
             _ => {}

@@ -255,7 +255,9 @@ pub(crate) fn leaf_params(hosts: &[&str], key: &KeyPair) -> Result<CertificatePa
     Ok(params)
 }
 
-fn certified(
+/// A chain and its key as rustls presents them, the key checked to be the leaf's, with the
+/// leaf's pin (for `--cert` leaves and `--client-cert` entries).
+pub(crate) fn certified(
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
 ) -> Result<Leaf, String> {

@@ -14,8 +14,8 @@ use crate::ca::{CertificateAuthority, KeyType};
 use crate::error::{exit, Error, Result};
 use crate::pins;
 use crate::proxy::{
-    LearnConfig, MapLocal, MapLocalSpec, MapLocals, Proxy, ProxyConfig, UpstreamProxy,
-    UpstreamTrust, MAGIC_HOST,
+    ClientCert, ClientCertSpec, ClientCerts, LearnConfig, MapLocal, MapLocalSpec, MapLocals, Proxy,
+    ProxyConfig, UpstreamProxy, UpstreamTrust, MAGIC_HOST,
 };
 use crate::record::{ConnectionRecord, ListenerKind};
 use crate::report::live::{EventsFile, LearnNotices, LiveLines, SummaryPrinter};
@@ -110,6 +110,11 @@ pub(crate) struct ProxyArgs {
     /// Connect to hosts matching GLOB directly, not through the upstream proxy. Repeatable.
     #[arg(long, value_name = "GLOB", requires = "upstream_proxy")]
     upstream_proxy_bypass: Vec<String>,
+    /// Present the certificate chain in CERT (PEM) with the private key in KEY (PEM: PKCS#8,
+    /// PKCS#1 RSA or SEC1 EC) to origins whose host matches GLOB when they ask for a client
+    /// certificate. Repeatable; the first matching entry wins.
+    #[arg(long, value_name = "GLOB=CERT,KEY")]
+    client_cert: Vec<String>,
     /// Key algorithm of a CA created on first use.
     #[arg(long, value_enum, default_value_t)]
     key_type: KeyType,
@@ -302,6 +307,7 @@ fn config(args: &ProxyArgs, custom: &[CustomCert]) -> Result<ProxyConfig> {
     }
     let auth = credentials(args)?;
     let upstream_proxy = upstream_proxy(args)?;
+    let client_certs = client_certs(args)?;
     let allow_from = crate::access::AllowList::new(args.allow_from.clone());
     // The HTTP listener starts when asked for, or when no other listener is.
     let listen = match (args.listen, args.socks5, args.transparent) {
@@ -348,6 +354,7 @@ fn config(args: &ProxyArgs, custom: &[CustomCert]) -> Result<ProxyConfig> {
             system_roots: true,
         },
         upstream_proxy,
+        client_certs,
         decide_after: args.decide_after,
         idle_timeout: args.idle_timeout,
         handshake_timeout: args.handshake_timeout,
@@ -465,8 +472,8 @@ fn print_banner(
     eprintln!("  stop with Ctrl-C for a per-host summary");
 }
 
-/// The banner's lines about the upstream proxy, the `--map-local` entries and learn mode, as
-/// (label, text).
+/// The banner's lines about the upstream proxy, the `--client-cert` entries (glob, subject and
+/// file; never the key), the `--map-local` entries and learn mode, as (label, text).
 fn banner_lines(config: &ProxyConfig) -> Vec<(&'static str, String)> {
     let mut lines = Vec::new();
     if let Some(via) = &config.upstream_proxy {
@@ -479,6 +486,17 @@ fn banner_lines(config: &ProxyConfig) -> Vec<(&'static str, String)> {
             text.push_str(&format!("; direct: {}", globs.join(", ")));
         }
         lines.push(("origins via:", text));
+    }
+    for (i, cert) in config.client_certs.entries().enumerate() {
+        lines.push((
+            if i == 0 { "client certs:" } else { "" },
+            format!(
+                "{} -> {} ({})",
+                cert.hosts(),
+                cert.subject(),
+                cert.cert_path().display()
+            ),
+        ));
     }
     for (i, entry) in config.map_local.entries().enumerate() {
         lines.push((if i == 0 { "map-local:" } else { "" }, entry.describe()));
@@ -657,6 +675,27 @@ fn upstream_proxy(args: &ProxyArgs) -> Result<Option<UpstreamProxy>> {
         .map(|g| HostGlob::parse(g).map_err(|e| Error::input("--upstream-proxy-bypass", e)))
         .collect::<Result<Vec<_>>>()?;
     Ok(Some(proxy.with_bypass(bypass)))
+}
+
+/// `--client-cert` entries, each read and checked now; an error names the flag, the entry and
+/// the file (never the key's content). An expired certificate is loaded with a warning: the
+/// origin will say whether it still takes it.
+fn client_certs(args: &ProxyArgs) -> Result<ClientCerts> {
+    let mut loaded = Vec::new();
+    for entry in &args.client_cert {
+        let cert = ClientCertSpec::parse(entry)
+            .and_then(ClientCert::load)
+            .map_err(|e| Error::input(format!("--client-cert '{entry}'"), e))?;
+        if let Some(when) = cert.expired() {
+            eprintln!(
+                "pin-proxy: warning: --client-cert '{entry}': the certificate ({}) expired at \
+                 {when}; origins that check it will refuse it",
+                cert.subject()
+            );
+        }
+        loaded.push(cert);
+    }
+    Ok(ClientCerts::new(loaded))
 }
 
 /// The environment variable with the upstream proxy's `USER:PASS`.

@@ -3,7 +3,10 @@
 //!
 //! Scenario suites and the project's own tests use these so that every key and pin in a case is
 //! known. The origin answers every request with 200 and a short text naming the host and path
-//! (and echoing the request's `x-...` headers); `/status/NNN` answers with status NNN.
+//! (and echoing the request's `x-...` headers, and the subject of the client certificate it was
+//! shown); `/status/NNN` answers with status NNN. An origin started with [`OriginTls`] speaks
+//! one TLS version only, or requires a client certificate from a CA it is given (rustls'
+//! `WebPkiClientVerifier`), as an mTLS API does.
 
 pub mod pki;
 
@@ -33,6 +36,19 @@ pub struct OriginRequest {
     pub method: String,
     /// Path and query.
     pub path: String,
+    /// The subject of the client certificate the connection presented (RFC 4514-ish, as
+    /// x509-parser prints it), if one was.
+    #[serde(default)]
+    pub client_cert: Option<String>,
+}
+
+/// How a TLS test origin shakes hands, beyond the certificate it presents.
+#[derive(Clone, Debug, Default)]
+pub struct OriginTls {
+    /// Only this TLS version (`rustls::version::TLS12` or `TLS13`); `None`: both.
+    pub version: Option<&'static rustls::SupportedProtocolVersion>,
+    /// Require a client certificate that chains to one of these CAs (empty: ask for none).
+    pub client_cas: Vec<rustls::pki_types::CertificateDer<'static>>,
 }
 
 /// One TLS handshake an origin took part in.
@@ -75,9 +91,40 @@ impl TestOrigin {
 
     /// Starts an origin on `addr` (e.g. `[::1]:0`) presenting `cert`.
     pub async fn start_at(addr: SocketAddr, cert: Arc<CertifiedKey>) -> Result<Self> {
+        Self::start_with(addr, cert, OriginTls::default()).await
+    }
+
+    /// Starts an origin on `addr` presenting `cert`, with `tls`'s version and client
+    /// authentication.
+    pub async fn start_with(
+        addr: SocketAddr,
+        cert: Arc<CertifiedKey>,
+        tls: OriginTls,
+    ) -> Result<Self> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let alpn = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        let config = crate::tls::server_config(provider, cert, alpn)
+        let versions = match tls.version {
+            Some(v) => vec![v],
+            None => rustls::ALL_VERSIONS.to_vec(),
+        };
+        let client_auth = if tls.client_cas.is_empty() {
+            None
+        } else {
+            let mut roots = rustls::RootCertStore::empty();
+            for ca in tls.client_cas {
+                roots
+                    .add(ca)
+                    .map_err(|e| Error::runtime(format!("origin client CA: {e}")))?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider.clone(),
+            )
+            .build()
+            .map_err(|e| Error::runtime(format!("origin client verifier: {e}")))?;
+            Some(verifier)
+        };
+        let config = crate::tls::server_config_with(provider, cert, alpn, &versions, client_auth)
             .map_err(|e| Error::runtime(format!("origin {e}")))?;
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
         Self::start_inner(addr, Some(acceptor)).await
@@ -157,7 +204,7 @@ impl Drop for TestOrigin {
 
 async fn serve(acceptor: Option<tokio_rustls::TlsAcceptor>, tcp: TcpStream, log: Arc<OriginLog>) {
     let Some(acceptor) = acceptor else {
-        return serve_http(tcp, None, false, log).await;
+        return serve_http(tcp, Conn::default(), false, log).await;
     };
     // The ClientHello's SNI is kept even when the handshake fails (a client that rejects us).
     let start =
@@ -175,8 +222,23 @@ async fn serve(acceptor: Option<tokio_rustls::TlsAcceptor>, tcp: TcpStream, log:
         sni: sni.clone(),
         failure: None,
     });
-    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-    serve_http(tls, sni, h2, log).await;
+    let session = tls.get_ref().1;
+    let h2 = session.alpn_protocol() == Some(b"h2");
+    let client_cert = session
+        .peer_certificates()
+        .and_then(<[_]>::first)
+        .map(|der| match x509_parser::parse_x509_certificate(der) {
+            Ok((_, x)) => x.subject().to_string(),
+            Err(_) => "(unparsable)".to_string(),
+        });
+    serve_http(tls, Conn { sni, client_cert }, h2, log).await;
+}
+
+/// What an origin knows about a client connection when it serves its requests.
+#[derive(Clone, Debug, Default)]
+struct Conn {
+    sni: Option<String>,
+    client_cert: Option<String>,
 }
 
 /// Records a failed handshake: a client that rejects the origin is evidence, not an error.
@@ -187,7 +249,7 @@ fn handshake_failed(log: &OriginLog, sni: Option<String>, e: &std::io::Error) {
     });
 }
 
-async fn serve_http<T>(io: T, sni: Option<String>, h2: bool, log: Arc<OriginLog>)
+async fn serve_http<T>(io: T, conn: Conn, h2: bool, log: Arc<OriginLog>)
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -198,15 +260,19 @@ where
             .map_or("/", |p| p.as_str())
             .to_string();
         let entry = OriginRequest {
-            sni: sni.clone(),
+            sni: conn.sni.clone(),
             method: req.method().to_string(),
             path: path.clone(),
+            client_cert: conn.client_cert.clone(),
         };
         let mut body = format!(
             "pin-proxy test origin {}: {} {path}\n",
-            sni.as_deref().unwrap_or("-"),
+            conn.sni.as_deref().unwrap_or("-"),
             req.method()
         );
+        if let Some(subject) = &conn.client_cert {
+            body.push_str(&format!("client certificate: {subject}\n"));
+        }
         // Request headers named x-..., echoed so a test can see what a client sent.
         for (name, value) in req.headers() {
             if name.as_str().starts_with("x-") {

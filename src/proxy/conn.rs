@@ -127,6 +127,33 @@ impl Conn {
         index
     }
 
+    /// Says on stderr that the proxy answered `request` (`METHOD PATH`) with an error of its
+    /// own, e.g. `pin-proxy: #4 api.test:443: GET /v1 -> 502: the origin ...`; its record keeps
+    /// the reason too.
+    pub(crate) fn request_failed(&self, request: &str, status: u16, reason: &str) {
+        let target = self.with(|s| match (&s.host, s.port) {
+            (Some(h), Some(p)) => crate::rules::authority(h, p),
+            (Some(h), None) => h.clone(),
+            _ => "-".to_string(),
+        });
+        eprintln!(
+            "pin-proxy: #{} {target}: {request} -> {status}: {reason}",
+            self.id
+        );
+    }
+
+    /// `METHOD PATH` of the request read at `index`, as its record has it (the path redacted
+    /// unless `--keep-query`); `request N` past the listed ones.
+    pub(crate) fn request_line(&self, index: usize) -> String {
+        self.with(|s| {
+            s.tracker
+                .requests()
+                .get(index)
+                .map(|r| format!("{} {}", r.method, r.path))
+        })
+        .unwrap_or_else(|| format!("request {}", index + 1))
+    }
+
     /// The host to tell a `proceeded` watcher about: only with a watcher, only for data, only
     /// once, and only when the tracker agrees the connection has proceeded.
     fn should_tell(&self, data: bool, s: &mut ConnState) -> Option<String> {

@@ -15,7 +15,7 @@ use tokio::net::TcpStream;
 use super::conn::Conn;
 use super::io::{Counted, Rewind};
 use super::pool::PoolKey;
-use super::upstream::{self, text_response, Body, OriginTcp, Sender, Target};
+use super::upstream::{self, text_response, Answer, Body, OriginTcp, Sender, Target};
 use super::Decision;
 use super::{install_page, tunnel, Shared};
 use crate::record::{ActionKind, ListenerKind, RequestRecord};
@@ -333,7 +333,7 @@ pub(crate) async fn plain_http(
         }
         Err(e) => Err(e),
     };
-    let (resp, status) = match sender {
+    let answer = match sender {
         Ok(sender) => {
             let target = Target {
                 scheme: "http",
@@ -342,11 +342,20 @@ pub(crate) async fn plain_http(
             };
             upstream::forward(&sender, req, &target, shared.shutdown.clone()).await
         }
-        Err(e) => (unreachable(&host, port, &e), 502),
+        Err(e) => Answer {
+            resp: unreachable(&host, port, &e),
+            status: 502,
+            error: Some(e),
+        },
     };
-    record.status = Some(status);
+    if let Some(error) = &answer.error {
+        let request = format!("{} {}", record.method, record.path);
+        conn.request_failed(&request, answer.status, error);
+    }
+    record.status = Some(answer.status);
+    record.error = answer.error;
     conn.event(Event::PlainRequest(record));
-    resp
+    answer.resp
 }
 
 /// The 502 for an origin the proxy could not connect to.

@@ -8,6 +8,7 @@
 //! [`ProxyConfig::threads`] above one, the caller's runtime accepts and deals connections out to
 //! serving threads, each with its own single-threaded runtime and origin pool.
 
+mod client_cert;
 mod conn;
 mod door;
 mod front;
@@ -37,6 +38,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
+pub use client_cert::{ClientCert, ClientCertSpec, ClientCerts};
 pub use install_page::MAGIC_HOST;
 pub use learn::LearnConfig;
 pub use map_local::{guess_content_type, MapLocal, MapLocalSpec, MapLocals, MappedUrl, SpecAnswer};
@@ -72,6 +74,9 @@ pub struct ProxyConfig {
     /// `--upstream-proxy`: origin connections go through this HTTP proxy's CONNECT (hosts
     /// matching its bypass globs aside). `None`: every origin is connected directly.
     pub upstream_proxy: Option<UpstreamProxy>,
+    /// `--client-cert`: the client certificates presented to origins that ask for one (the
+    /// first entry matching the host).
+    pub client_certs: ClientCerts,
     /// After a completed handshake, how long an idle connection may wait for its first byte
     /// before it is undecided (it is still served if data comes later).
     pub decide_after: Duration,
@@ -122,6 +127,7 @@ impl Default for ProxyConfig {
                 ..UpstreamTrust::default()
             },
             upstream_proxy: None,
+            client_certs: ClientCerts::default(),
             decide_after: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(60),
             handshake_timeout: Duration::from_secs(10),

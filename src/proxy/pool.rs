@@ -11,7 +11,6 @@
 //! own certificate; only the proxy's upstream leg is shared.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -22,7 +21,8 @@ use http::{Request, Response};
 use http_body_util::BodyExt as _;
 use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
 
-use super::upstream::{self, Body, SendError, Sender, Upstream};
+use super::client_cert::ClientAuth;
+use super::upstream::{self, Body, Lease, SendError, Sender, Upstream};
 use super::Shared;
 
 /// HTTP/1.1 connections kept per origin at most.
@@ -35,18 +35,6 @@ const ATTEMPTS: usize = 3;
 pub(crate) struct PoolKey {
     pub(crate) host: String,
     pub(crate) port: u16,
-}
-
-/// A connection lent out of (or about to enter) the pool.
-#[derive(Clone)]
-pub(crate) struct Lease {
-    pub(crate) sender: Arc<Sender>,
-    /// The server name the origin's TLS was opened with (the client's SNI, or the host).
-    pub(crate) server_name: String,
-    /// The protocol the origin chose by ALPN (`None`: it chose none, HTTP/1.1).
-    pub(crate) alpn: Option<Vec<u8>>,
-    /// The origin's address (`None`: the upstream proxy resolved its host).
-    pub(crate) addr: Option<SocketAddr>,
 }
 
 struct Entry {
@@ -182,6 +170,8 @@ pub(crate) struct Link {
     /// The protocol every connection of this link speaks (the one the client was offered).
     alpn: Option<Vec<u8>>,
     h2: Option<Arc<Sender>>,
+    /// The HTTP/2 connection's client authentication, when its origin asked for a certificate.
+    h2_auth: Option<Arc<ClientAuth>>,
     /// The connection opened (or taken) before the client's handshake, until a request uses it.
     spare: Mutex<Option<Lease>>,
 }
@@ -190,6 +180,7 @@ impl Link {
     /// A link whose first connection is `lease`.
     pub(crate) fn new(shared: Arc<Shared>, key: PoolKey, lease: Lease) -> Self {
         let h2 = lease.sender.is_h2().then(|| lease.sender.clone());
+        let h2_auth = h2.as_ref().and(lease.client_auth.clone());
         if h2.is_some() {
             shared.pool.put(&key, lease.clone());
         }
@@ -198,6 +189,7 @@ impl Link {
             server_name: lease.server_name.clone(),
             alpn: lease.alpn.clone(),
             h2,
+            h2_auth,
             spare: Mutex::new(Some(lease)),
             shared,
         }
@@ -238,7 +230,9 @@ impl Upstream for Link {
 
     async fn send(&self, mut req: Request<Incoming>) -> Result<Response<Body>, String> {
         if let Some(h2) = &self.h2 {
-            return Upstream::send(h2.as_ref(), req).await;
+            return Upstream::send(h2.as_ref(), req).await.map_err(|e| {
+                upstream::refusal(self.h2_auth.as_deref(), &self.server_name).unwrap_or(e)
+            });
         }
         let mut last = String::new();
         for _ in 0..ATTEMPTS {
@@ -254,10 +248,17 @@ impl Upstream for Link {
                 }
                 // A kept connection the origin had closed: the request goes over another.
                 Err(SendError::NotSent(r, e)) => {
+                    // Unless the origin ended it refusing client authentication: another
+                    // connection would end the same.
+                    let refused =
+                        upstream::refusal(lease.client_auth.as_deref(), &self.server_name);
+                    if let Some(refused) = refused {
+                        return Err(refused);
+                    }
                     req = r;
                     last = e;
                 }
-                Err(SendError::Failed(e)) => return Err(e),
+                Err(SendError::Failed(e)) => return Err(lease.failure(e)),
             }
         }
         Err(last)

@@ -19,7 +19,7 @@ use super::conn::Conn;
 use super::io::{Counted, Rewind};
 use super::map_local;
 use super::pool::{Link, PoolKey};
-use super::upstream::{self, text_response, OriginTcp, Target, Upstream as _};
+use super::upstream::{self, Answer, OriginTcp, Target, Upstream as _};
 use super::{Decision, Shared};
 use crate::record::{ActionKind, RequestRecord, Stage};
 use crate::rules::{Action, Profile};
@@ -393,11 +393,14 @@ async fn intercept(
                 let mut record = RequestRecord::new(req.method().as_str(), path, keep_query);
                 record.mapped_local = local.is_some();
                 let index = conn.request_read(record);
-                let (resp, status) = if let Some(entry) = local {
+                let answer = if let Some(entry) = local {
                     map_local::drain(req.into_body()).await;
                     let resp = entry.response();
-                    let status = resp.status().as_u16();
-                    (resp, status)
+                    Answer {
+                        status: resp.status().as_u16(),
+                        resp,
+                        error: None,
+                    }
                 } else {
                     let lazy_link;
                     let link = match &origin {
@@ -412,20 +415,22 @@ async fn intercept(
                     };
                     match link {
                         Ok(link) => upstream::forward(link, req, &target, shutdown).await,
-                        Err(e) => (
-                            text_response(
-                                StatusCode::BAD_GATEWAY,
-                                format!("pin-proxy: cannot reach {host}:{port}: {e}\n"),
-                            ),
-                            502,
+                        Err(e) => Answer::error(
+                            StatusCode::BAD_GATEWAY,
+                            format!("pin-proxy: cannot reach {host}:{port}: {e}\n"),
+                            e,
                         ),
                     }
                 };
+                if let Some(error) = &answer.error {
+                    conn.request_failed(&conn.request_line(index), answer.status, error);
+                }
                 conn.event(Event::Answered {
                     index,
-                    status: Some(status),
+                    status: Some(answer.status),
+                    error: answer.error,
                 });
-                Ok::<_, std::convert::Infallible>(resp)
+                Ok::<_, std::convert::Infallible>(answer.resp)
             }
         })
     };

@@ -1,6 +1,9 @@
 //! The proxy's side towards origins: TCP connect (honouring `--map`, directly or through
-//! `--upstream-proxy`), TLS with verification, and forwarding requests over HTTP/1.1 or HTTP/2
-//! (with WebSocket upgrades relayed).
+//! `--upstream-proxy`), TLS with verification and the host's `--client-cert`, and forwarding
+//! requests over HTTP/1.1 or HTTP/2 (with WebSocket upgrades relayed).
+//!
+//! An origin connection is a [`Lease`]: `pool` keeps and lends them, and imports this module;
+//! this module knows nothing of the pool.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,7 +21,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use super::pool::Lease;
+use super::client_cert::{ClientAuth, Watched};
 use super::ProxyConfig;
 use crate::error::{Error, Result};
 use crate::rules::mapped_addr;
@@ -330,8 +333,38 @@ impl Upstream for Sender {
     }
 }
 
+/// An origin connection, lent out of (or about to enter) the pool.
+#[derive(Clone)]
+pub(crate) struct Lease {
+    pub(crate) sender: Arc<Sender>,
+    /// The server name the origin's TLS was opened with (the client's SNI, or the host).
+    pub(crate) server_name: String,
+    /// The protocol the origin chose by ALPN (`None`: it chose none, HTTP/1.1).
+    pub(crate) alpn: Option<Vec<u8>>,
+    /// The origin's address (`None`: the upstream proxy resolved its host).
+    pub(crate) addr: Option<SocketAddr>,
+    /// Its client authentication, when the origin asked for a certificate: a request that
+    /// fails on it is told whether the origin refused it for that (see [`Lease::failure`]).
+    pub(crate) client_auth: Option<Arc<ClientAuth>>,
+}
+
+impl Lease {
+    /// The reason of a request that failed on this connection with `e`: the origin's refusal of
+    /// client authentication when that is what ended it, else `e`.
+    pub(crate) fn failure(&self, e: String) -> String {
+        refusal(self.client_auth.as_deref(), &self.server_name).unwrap_or(e)
+    }
+}
+
+/// The origin's refusal of client authentication on a connection whose origin asked for a
+/// certificate, once it ended the connection for it.
+pub(crate) fn refusal(auth: Option<&ClientAuth>, server_name: &str) -> Option<String> {
+    auth.and_then(|a| a.refusal(server_name))
+}
+
 /// Opens TLS and then HTTP to an origin over `tcp`, offering `alpn`, verifying it as
-/// `server_name`. HTTP/2 when the origin picks it.
+/// `server_name`, presenting the first `--client-cert` whose glob matches it if the origin asks
+/// for a certificate. HTTP/2 when the origin picks it.
 pub(crate) async fn open(
     shared: &super::Shared,
     tcp: OriginTcp,
@@ -345,6 +378,9 @@ pub(crate) async fn open(
         .map_err(|e| format!("{server_name:?} is not a valid server name: {e}"))?;
     let mut config = (*shared.upstream_tls).clone();
     config.alpn_protocols = alpn;
+    // Chosen here, by the server name: rustls does not tell a resolver which server asks.
+    let auth = shared.config.client_certs.auth_for(server_name);
+    config.client_auth_cert_resolver = auth.clone();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let tls =
         match tokio::time::timeout(shared.config.connect_timeout, connector.connect(name, tcp))
@@ -357,25 +393,37 @@ pub(crate) async fn open(
                     .as_ref()
                     .zip(local)
                     .is_some_and(|(own, local)| own.looped(local));
-                return Err(if looped {
-                    format!(
+                if looped {
+                    return Err(format!(
                         "TLS with the origin failed: {e}: the connection to it was redirected \
                          back to this proxy (a redirect loop, recorded on its own); exclude \
                          the proxy's own traffic from the redirect rule"
-                    )
-                } else {
-                    format!("TLS with the origin failed: {e}")
-                });
+                    ));
+                }
+                let failure = format!("TLS with the origin failed: {e}");
+                return Err(auth.explain(server_name, &e, &failure).unwrap_or(failure));
             }
             Err(_) => return Err("TLS with the origin timed out".into()),
         };
     let alpn = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
-    let sender = Sender::handshake(tls, alpn.as_deref() == Some(b"h2")).await?;
+    let h2 = alpn.as_deref() == Some(b"h2");
+    // A connection whose origin asked for a certificate is watched for the alert that refuses
+    // it after the handshake (TLS 1.3); any other is used as it is.
+    let (sender, client_auth) = if auth.asked() {
+        let watched = Watched::new(tls, auth.clone());
+        let sender = Sender::handshake(watched, h2)
+            .await
+            .map_err(|e| auth.refusal(server_name).unwrap_or(e))?;
+        (sender, Some(auth))
+    } else {
+        (Sender::handshake(tls, h2).await?, None)
+    };
     Ok(Lease {
         sender: Arc::new(sender),
         server_name: server_name.to_string(),
         alpn,
         addr,
+        client_auth,
     })
 }
 
@@ -386,20 +434,39 @@ pub(crate) struct Target<'a> {
     pub(crate) port: u16,
 }
 
-/// Forwards one request and returns the response for the client and the status it carries
-/// (400 when the request cannot be forwarded, 502 when the origin failed). The caller records
-/// the request. WebSocket (and other HTTP/1.1) upgrades are relayed until either side closes or
-/// `shutdown`.
+/// What the client gets for a request: the response, its status, and the proxy's reason when
+/// it made the response itself.
+pub(crate) struct Answer {
+    pub(crate) resp: Response<Body>,
+    pub(crate) status: u16,
+    /// Why the proxy answered with an error of its own (its body says the same).
+    pub(crate) error: Option<String>,
+}
+
+impl Answer {
+    /// The proxy's own error response, `status` with `body`, for `reason`.
+    pub(crate) fn error(status: StatusCode, body: String, reason: String) -> Self {
+        Self {
+            resp: text_response(status, body),
+            status: status.as_u16(),
+            error: Some(reason),
+        }
+    }
+}
+
+/// Forwards one request and returns the client's answer (400 when the request cannot be
+/// forwarded, 502 when the origin failed). The caller records the request. WebSocket (and other
+/// HTTP/1.1) upgrades are relayed until either side closes or `shutdown`.
 pub(crate) async fn forward<U: Upstream>(
     sender: &U,
     mut req: Request<Incoming>,
     target: &Target<'_>,
     shutdown: watch::Receiver<bool>,
-) -> (Response<Body>, u16) {
+) -> Answer {
     let client_upgrade = is_upgrade(&req).then(|| hyper::upgrade::on(&mut req));
     let req = match prepare(req, target, sender.is_h2()) {
         Ok(req) => req,
-        Err(e) => return (text_response(StatusCode::BAD_REQUEST, e), 400),
+        Err(e) => return Answer::error(StatusCode::BAD_REQUEST, e.clone(), e),
     };
     match sender.send(req).await {
         Ok(mut resp) => {
@@ -410,17 +477,19 @@ pub(crate) async fn forward<U: Upstream>(
                     tokio::spawn(relay_upgrade(client_upgrade, origin_upgrade, shutdown));
                 }
             }
-            (resp, status.as_u16())
+            Answer {
+                resp,
+                status: status.as_u16(),
+                error: None,
+            }
         }
-        Err(e) => (
-            text_response(
-                StatusCode::BAD_GATEWAY,
-                format!(
-                    "pin-proxy: the origin {}:{} failed: {e}\n",
-                    target.host, target.port
-                ),
+        Err(e) => Answer::error(
+            StatusCode::BAD_GATEWAY,
+            format!(
+                "pin-proxy: the origin {}:{} failed: {e}\n",
+                target.host, target.port
             ),
-            502,
+            e,
         ),
     }
 }

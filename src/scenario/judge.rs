@@ -366,6 +366,7 @@ mod tests {
             sni: Some("api.test".into()),
             method: "GET".into(),
             path: "/x".into(),
+            client_cert: None,
         }
     }
 

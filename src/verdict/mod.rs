@@ -114,6 +114,8 @@ pub enum Event {
         index: usize,
         /// The status the client got.
         status: Option<u16>,
+        /// The proxy's reason when it made the response itself (a 502 when the origin failed).
+        error: Option<String>,
     },
     /// The client ended the connection after the handshake.
     ClientClosed(ClientEnd),
@@ -179,9 +181,14 @@ impl Tracker {
                 self.plain_requests += 1;
                 self.list(r);
             }
-            Event::Answered { index, status } => {
+            Event::Answered {
+                index,
+                status,
+                error,
+            } => {
                 if let Some(r) = self.requests.get_mut(index) {
                     r.status = status;
+                    r.error = error;
                 }
             }
             Event::InstallPage(r) => {
@@ -419,6 +426,7 @@ mod tests {
             path: path.into(),
             status: Some(200),
             mapped_local: false,
+            error: None,
         }
     }
 
@@ -710,10 +718,12 @@ mod tests {
         t.on(Answered {
             index: 3,
             status: Some(204),
+            error: None,
         });
         t.on(Answered {
             index: 200,
             status: Some(200),
+            error: None,
         });
         assert_eq!(t.requests().len(), MAX_LISTED_REQUESTS);
         assert_eq!(t.request_count(), 250);
@@ -749,6 +759,7 @@ mod tests {
                 16 => Answered {
                     index: (i % 3) as usize,
                     status: Some(200),
+                    error: None,
                 },
                 17 => Learned {
                     reason: "learned: cancelled 1 time".into(),

@@ -57,6 +57,8 @@ pub struct Opts<'a> {
     pub origin_v6: bool,
     /// Print live lines (no `--quiet`): `stop` returns them with the summary.
     pub live: bool,
+    /// The origin's TLS version and client authentication (default: both versions, none).
+    pub origin_tls: Option<pin_proxy::origin::OriginTls>,
 }
 
 pub fn bin() -> PathBuf {
@@ -75,15 +77,25 @@ impl Harness {
             .build()
             .unwrap();
         let pki = OriginPki::generate(KeyType::EcdsaP256, "api", &["current", "next"]).unwrap();
+        let tls = opts.origin_tls.clone().unwrap_or_default();
         let origin = if opts.origin_v6 {
             let leaf = pki
                 .leaf(&[HOST.to_string(), "::1".to_string()], "current")
                 .unwrap();
-            rt.block_on(TestOrigin::start_at("[::1]:0".parse().unwrap(), leaf))
-                .unwrap()
+            rt.block_on(TestOrigin::start_with(
+                "[::1]:0".parse().unwrap(),
+                leaf,
+                tls,
+            ))
+            .unwrap()
         } else {
             let leaf = pki.leaf(&[HOST.to_string()], "current").unwrap();
-            rt.block_on(TestOrigin::start(leaf)).unwrap()
+            rt.block_on(TestOrigin::start_with(
+                "127.0.0.1:0".parse().unwrap(),
+                leaf,
+                tls,
+            ))
+            .unwrap()
         };
         let dir = tempfile::tempdir().unwrap();
         let root_pem = dir.path().join("origin-root.pem");
