@@ -7,9 +7,16 @@
 # within a round, and the report shows the median over the rounds. Results: bench/results/latest.md
 # (and latest.jsonl, one line per measurement).
 #
-# Usage: bench/run.sh [--quick]
-#   --quick   one short round (a smoke test)
-# Environment: BENCH_ROUNDS (3), BENCH_DURATION (6 s measured), BENCH_WARMUP (2 s),
+# The front-doors section compares pin-proxy's HTTP listener, its SOCKS5 listener and its
+# transparent listener on the same cases, inside a network namespace of the run's own (root,
+# ip and iptables needed; skipped otherwise), where an iptables REDIRECT sends the client's
+# connections to the transparent listener. It touches no rule of the host.
+#
+# Usage: bench/run.sh [--quick] [--front-doors]
+#   --quick         one short round of each section (a smoke test)
+#   --front-doors   only the front-doors section (as BENCH_SECTIONS=front-doors)
+# Environment: BENCH_SECTIONS ("main front-doors": the comparison with the other proxies, the
+#   front doors), BENCH_ROUNDS (3), BENCH_DURATION (6 s measured), BENCH_WARMUP (2 s),
 #   BENCH_IDLE_CONNECTIONS (2000), BENCH_KEY_TYPES ("ecdsa rsa"),
 #   BENCH_MAX_OTHER (10: a run during which other jobs took more than this % of the machine's CPU
 #   while it was saturated is disturbed, and is run again once), BENCH_MAX_RERUNS (12: at most
@@ -31,24 +38,38 @@ KEY_TYPES=${BENCH_KEY_TYPES:-"ecdsa rsa"}
 MAX_OTHER=${BENCH_MAX_OTHER:-10}
 MAX_RERUNS=${BENCH_MAX_RERUNS:-12}
 NICE=${BENCH_NICE:--10}
+SECTIONS=${BENCH_SECTIONS:-"main front-doors"}
 MITMPROXY_VERSION=11.0.2
 
-case "${1:-}" in
-  --quick) ROUNDS=1 DURATION=2 WARMUP=1 ;;
-  "") ;;
-  -h|--help) sed -n '2,/^set /{/^#/p}' "$0"; exit 0 ;;
-  *) echo "unknown option: $1 (try --help)" >&2; exit 2 ;;
-esac
+for arg in "$@"; do
+  case $arg in
+    --quick) ROUNDS=1 DURATION=2 WARMUP=1 ;;
+    --front-doors) SECTIONS=front-doors ;;
+    -h|--help) sed -n '2,/^set /{/^#/p}' "$0"; exit 0 ;;
+    *) echo "unknown option: $arg (try --help)" >&2; exit 2 ;;
+  esac
+done
+for section in $SECTIONS; do
+  case $section in
+    main|front-doors) ;;
+    *) echo "unknown section in BENCH_SECTIONS: $section (main, front-doors)" >&2; exit 2 ;;
+  esac
+done
+section_on() { [[ " $SECTIONS " == *" $1 "* ]]; }
 
 log() { echo "[bench] $*" >&2; }
 
 WORK=$(mktemp -d)
 PIDS=()
 OLD_NICE=
+NETNS=         # the front-doors section's network namespace, once made
+IN_NS=()       # the prefix that runs a command inside it (empty: the host's namespace)
 cleanup() {
   local pid
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  # The namespace goes with its rules and addresses; the host's own were never touched.
+  if [ -n "$NETNS" ]; then ip netns del "$NETNS" 2>/dev/null || log "could not remove network namespace $NETNS"; fi
   rm -rf "$WORK"
   if [ -n "$OLD_NICE" ]; then echo "$OLD_NICE" > /proc/self/autogroup 2>/dev/null || true; fi
 }
@@ -77,7 +98,7 @@ COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 if ! git -C "$ROOT" diff --quiet HEAD -- src Cargo.toml Cargo.lock 2>/dev/null; then
   COMMIT="$COMMIT+uncommitted"
 fi
-if ! "$BENCH/.venv/bin/mitmdump" --version 2>/dev/null | grep -q "Mitmproxy: $MITMPROXY_VERSION"; then
+if section_on main && ! "$BENCH/.venv/bin/mitmdump" --version 2>/dev/null | grep -q "Mitmproxy: $MITMPROXY_VERSION"; then
   log "installing mitmproxy $MITMPROXY_VERSION into bench/.venv"
   python3 -m venv "$BENCH/.venv"
   "$BENCH/.venv/bin/pip" install --quiet "mitmproxy==$MITMPROXY_VERSION"
@@ -90,12 +111,13 @@ RESULTS=$BENCH/results/latest.jsonl
 : > "$RESULTS"
 
 # --- process helpers ---------------------------------------------------------------------------
-# A port nobody listens on, outside the ephemeral range (so no client socket holds it).
+# A port nobody listens on, outside the ephemeral range (so no client socket holds it); in the
+# namespace of IN_NS, as every helper here.
 pick_port() {
   local port _
   for _ in $(seq 100); do
     port=$((20000 + RANDOM % 12000))
-    if ! ss -Hltn "sport = :$port" | grep -q .; then echo "$port"; return 0; fi
+    if ! "${IN_NS[@]}" ss -Hltn "sport = :$port" | grep -q .; then echo "$port"; return 0; fi
   done
   echo "no free port" >&2; return 1
 }
@@ -112,7 +134,7 @@ wait_listening() {
   local pid=$1 port=$2 _
   for _ in $(seq 300); do
     alive "$pid" || { log "process $pid exited before listening on $port"; return 1; }
-    ss -Hltn "sport = :$port" | grep -q . && return 0
+    "${IN_NS[@]}" ss -Hltn "sport = :$port" | grep -q . && return 0
     sleep 0.1
   done
   log "nothing listens on $port after 30 s"; return 1
@@ -139,20 +161,25 @@ disturbed() {
     -v n="$(nproc)" -v m="$MAX_OTHER" 'BEGIN { exit !(100 * o / (d * n) > m && 100 * i / (d * n) < 10) }'
 }
 
+json_string() { python3 -c 'import json, sys; print(json.dumps(sys.argv[1]))' "$1"; }
+
 status_kb() { awk -v key="$2:" '$1 == key { print $2 }' "/proc/$1/status"; }
 
 # --- the origin (ECDSA P-256, the same for every run: only the proxies' leaves change) ----------
-ORIGIN_PORT=$(pick_port)
-ORIGIN_ROOT=$WORK/origin-root.pem
-"$BIN/origin" --listen "127.0.0.1:$ORIGIN_PORT" --root-out "$ORIGIN_ROOT" > "$WORK/origin.log" 2>&1 &
-ORIGIN_PID=$!
-PIDS+=("$ORIGIN_PID")
-wait_listening "$ORIGIN_PID" "$ORIGIN_PORT"
+# Sets ORIGIN_PORT, ORIGIN_ROOT and ORIGIN_PID, and makes a pin-proxy CA per key type.
+start_main_origin() {
+  ORIGIN_PORT=$(pick_port)
+  ORIGIN_ROOT=$WORK/origin-root.pem
+  "$BIN/origin" --listen "127.0.0.1:$ORIGIN_PORT" --root-out "$ORIGIN_ROOT" > "$WORK/origin.log" 2>&1 &
+  ORIGIN_PID=$!
+  PIDS+=("$ORIGIN_PID")
+  wait_listening "$ORIGIN_PID" "$ORIGIN_PORT"
 
-for kt in $KEY_TYPES; do
-  case $kt in ecdsa) pkt=ecdsa-p256 ;; rsa) pkt=rsa2048 ;; *) echo "unknown key type $kt" >&2; exit 2 ;; esac
-  "$PIN_PROXY" --ca-dir "$WORK/pin-ca-$kt" ca init --key-type "$pkt" > /dev/null
-done
+  for kt in $KEY_TYPES; do
+    case $kt in ecdsa) pkt=ecdsa-p256 ;; rsa) pkt=rsa2048 ;; *) echo "unknown key type $kt" >&2; exit 2 ;; esac
+    "$PIN_PROXY" --ca-dir "$WORK/pin-ca-$kt" ca init --key-type "$pkt" > /dev/null
+  done
+}
 
 # Starts TARGET (pin-proxy, mitmproxy, hudsucker-ref, relay-floor) fresh with key type KT, intercepting or
 # passing through; sets PROXY_PID, PROXY_PORT and PROXY_CA (the roots the client must trust).
@@ -192,15 +219,16 @@ start_proxy() {
   return 0
 }
 
-# One measurement, run again once if other jobs disturbed it (at most MAX_RERUNS in all); every
-# attempt is recorded (report.py prefers undisturbed ones).
+# One measurement (the command given: measure_once or measure_door_once, and its arguments),
+# run again once if other jobs disturbed it (at most MAX_RERUNS in all); every attempt is
+# recorded (report.py prefers undisturbed ones).
 RERUNS=0
 measure() {
-  measure_once "$@"
+  "$@"
   if disturbed "$LAST_OUT" && [ "$RERUNS" -lt "$MAX_RERUNS" ]; then
     RERUNS=$((RERUNS + 1))
     log "  disturbed by other jobs; once more"
-    measure_once "$@"
+    "$@"
   fi
 }
 
@@ -254,31 +282,192 @@ measure_idle() {
   log "round $round $kt idle $target: rss=${rss}kB $out"
 }
 
-# --- the runs ----------------------------------------------------------------------------------
-log "rounds=$ROUNDS duration=${DURATION}s warmup=${WARMUP}s key types: $KEY_TYPES"
-START=$(date +%s)
-for round in $(seq "$ROUNDS"); do
-  # Key-independent: the direct baselines and passthrough (no certificate is forged).
-  for case in newconn16 keepalive16 newconn1; do measure "$case" direct - "$round"; done
-  for target in pin-proxy mitmproxy hudsucker-ref relay-floor; do
-    measure passthrough16 "$target" - "$round"
+# --- the front doors: HTTP listener, SOCKS5 and transparent, in a namespace of the run's own ----
+# The client connects to FD_ADDR:443 (an address on the namespace's loopback), as an app whose
+# connection is redirected would; through the HTTP listener and SOCKS5 it asks for FD_NAME:443.
+# Either way the TLS server name is FD_NAME, so pin-proxy forges the same leaf, verifies the
+# origin under the same name and applies the same rules whichever door the connection came in by.
+FD_NAME=bench-origin.test
+FD_ADDR=10.203.0.1
+FD_DOORS=(http socks5 transparent)
+FD_PROBLEMS=()
+
+# Why the front-doors section cannot run here (nothing printed: it can).
+front_doors_unavailable() {
+  if [ "$(id -u)" != 0 ]; then echo "needs root (ip netns add, iptables in the namespace)"; return; fi
+  local tool
+  for tool in ip iptables ss; do
+    command -v "$tool" > /dev/null 2>&1 || { echo "needs $tool (iproute2, iptables)"; return; }
   done
-  for case in newconn16 keepalive16 newconn1; do
-    # mitmproxy forges RSA leaves whatever we ask, so it runs once, under "rsa".
-    for kt in $KEY_TYPES; do
-      for target in pin-proxy hudsucker-ref; do measure "$case" "$target" "$kt" "$round"; done
+}
+
+# Makes the namespace (NETNS, entered with IN_NS): loopback up, FD_ADDR on it (so the client's
+# connect has a route and the OUTPUT chain sees it), and the one REDIRECT rule to the
+# transparent port FD_TPORT. On failure, FD_SKIPPED says why.
+front_doors_namespace() {
+  local ns=pin-proxy-bench-$$ err=$WORK/netns.err
+  if ! ip netns add "$ns" 2> "$err"; then
+    FD_SKIPPED="ip netns add failed: $(tr '\n' ' ' < "$err")"; return 1
+  fi
+  NETNS=$ns
+  IN_NS=(ip netns exec "$NETNS")
+  if ! { ip -n "$NETNS" link set lo up && ip -n "$NETNS" addr add "$FD_ADDR/32" dev lo; } 2> "$err"; then
+    FD_SKIPPED="cannot set up the namespace's loopback: $(tr '\n' ' ' < "$err")"; return 1
+  fi
+  FD_TPORT=$(pick_port)
+  if ! "${IN_NS[@]}" iptables -t nat -A OUTPUT -p tcp -d "$FD_ADDR" --dport 443 \
+      -j REDIRECT --to-ports "$FD_TPORT" 2> "$err"; then
+    FD_SKIPPED="iptables REDIRECT in the namespace failed: $(tr '\n' ' ' < "$err")"; return 1
+  fi
+}
+
+# Connections the REDIRECT rule has taken so far (the nat table sees a connection's first packet).
+redirected() {
+  "${IN_NS[@]}" iptables -t nat -L OUTPUT -v -n -x | awk '$3 == "REDIRECT" { n += $1 } END { print n + 0 }'
+}
+
+# Starts pin-proxy with DOOR as its only listener (the same flags otherwise); sets PROXY_PID and
+# PROXY_PORT. Both --map entries are always given: FD_NAME:443 for the HTTP listener and SOCKS5,
+# FD_ADDR:443 for the transparent listener (which connects to the original destination).
+start_door() {
+  local door=$1 listen=()
+  case $door in
+    http) PROXY_PORT=$(pick_port); listen=(--listen "127.0.0.1:$PROXY_PORT") ;;
+    socks5) PROXY_PORT=$(pick_port); listen=(--socks5 "127.0.0.1:$PROXY_PORT") ;;
+    transparent) PROXY_PORT=$FD_TPORT; listen=(--transparent "127.0.0.1:$PROXY_PORT") ;;
+  esac
+  "${IN_NS[@]}" "$PIN_PROXY" proxy "${listen[@]}" --ca-dir "$WORK/pin-ca-fd" \
+    --upstream-ca "$FD_ORIGIN_ROOT" --events "$FD_EVENTS" --quiet --leaf-key-type ecdsa-p256 \
+    --map "$FD_NAME:443=127.0.0.1:$FD_ORIGIN_PORT" --map "$FD_ADDR:443=127.0.0.1:$FD_ORIGIN_PORT" \
+    > "$WORK/pin-proxy-$door.log" 2>&1 &
+  PROXY_PID=$!
+  PIDS+=("$PROXY_PID")
+  wait_listening "$PROXY_PID" "$PROXY_PORT"
+}
+
+# One front-door measurement: CASE through DOOR in ROUND; appends a line to $RESULTS. Then checks
+# from pin-proxy's events file that the connections came in by that door and went on to the
+# origin, and from the rule's counter that only the transparent runs were redirected: a run
+# that measured another path is recorded as failed, and the section fails.
+measure_door_once() {
+  local case=$1 door=$2 round=$3 mode conc out hwm via=() before after
+  case $case in
+    newconn16) mode=new-conn conc=16 ;;
+    keepalive16) mode=keep-alive conc=16 ;;
+  esac
+  rm -f "$FD_EVENTS"
+  start_door "$door"
+  case $door in
+    http) via=(--proxy "127.0.0.1:$PROXY_PORT") ;;
+    socks5) via=(--socks5 "127.0.0.1:$PROXY_PORT") ;;
+    transparent) via=() ;; # straight to FD_ADDR:443, which the rule redirects
+  esac
+  before=$(redirected)
+  out=$("${IN_NS[@]}" "$BIN/loadgen" --target "$FD_ADDR:443" --name "$FD_NAME" "${via[@]}" \
+    --ca "$WORK/pin-ca-fd/ca.pem" --mode "$mode" --concurrency "$conc" --duration "$DURATION" \
+    --warmup "$WARMUP" --pid "$PROXY_PID" --origin-pid "$FD_ORIGIN_PID" --clk-tck "$CLK_TCK") \
+    || out='{"failed":true}'
+  after=$(redirected)
+  hwm=$(status_kb "$PROXY_PID" VmHWM || true)
+  hwm=${hwm:-null}
+  stop "$PROXY_PID" # its last records are written before it exits
+  local records door_records reached requests need check=ok
+  records=$(grep -c . "$FD_EVENTS" 2>/dev/null || true)
+  door_records=$(grep -cE "\"listener\":\"$door\"[,}]" "$FD_EVENTS" 2>/dev/null || true)
+  reached=$(grep -E "\"listener\":\"$door\"[,}]" "$FD_EVENTS" 2>/dev/null \
+    | grep -c "\"verdict\":\"proceeded\".*\"upstream\":\"127.0.0.1:$FD_ORIGIN_PORT\"" || true)
+  requests=$(echo "$out" | grep -oE '"requests":[0-9]+' | cut -d: -f2 || true)
+  # new-conn: a connection (and a record) per request; keep-alive: at least one per worker.
+  need=$([ "$mode" = new-conn ] && echo "${requests:-0}" || echo "$conc")
+  if [ "${records:-0}" != "${door_records:-0}" ]; then
+    check="$((records - door_records)) of $records records came in by another listener than $door"
+  elif [ "${reached:-0}" -lt "$need" ] || [ "${reached:-0}" -eq 0 ]; then
+    check="only ${reached:-0} $door records proceeded to the origin, for $need connections measured"
+  elif [ "$door" = transparent ] && [ $((after - before)) -lt "$door_records" ]; then
+    check="the REDIRECT rule took $((after - before)) connections, the transparent listener recorded $door_records"
+  elif [ "$door" != transparent ] && [ $((after - before)) -ne 0 ]; then
+    check="the REDIRECT rule took $((after - before)) connections of a $door run"
+  fi
+  if [ "$check" != ok ]; then
+    log "FRONT DOORS: round $round $case $door does not measure that door: $check"
+    FD_PROBLEMS+=("round $round $case $door: $check")
+  fi
+  echo "{\"section\":\"front-doors\",\"case\":\"$case\",\"target\":\"$door\",\"key\":\"ecdsa\",\"round\":$round,\"hwm_kb\":$hwm,\"records\":${records:-0},\"redirected\":$((after - before)),\"door_check\":$(json_string "$check"),\"result\":$out}" >> "$RESULTS"
+  LAST_OUT=$out
+  log "round $round front doors $case $door: $(echo "$out" | grep -oE '"(rate|p50_ms|cpu_per_1000|errors|other_cpu_s)":[^,]*' | tr '\n' ' ')records=${records:-0} redirected=$((after - before)) hwm=${hwm}kB"
+}
+
+run_front_doors() {
+  FD_SKIPPED=$(front_doors_unavailable)
+  if [ -n "$FD_SKIPPED" ] || ! front_doors_namespace; then
+    log "front doors: SKIPPED: $FD_SKIPPED"
+    echo "{\"section\":\"front-doors\",\"skipped\":$(json_string "$FD_SKIPPED")}" >> "$RESULTS"
+    IN_NS=()
+    return 0
+  fi
+  log "front doors in network namespace $NETNS: $FD_ADDR:443 redirected to 127.0.0.1:$FD_TPORT"
+  FD_ORIGIN_PORT=$(pick_port)
+  FD_ORIGIN_ROOT=$WORK/fd-origin-root.pem
+  FD_EVENTS=$WORK/fd-events.jsonl
+  "${IN_NS[@]}" "$BIN/origin" --listen "127.0.0.1:$FD_ORIGIN_PORT" --root-out "$FD_ORIGIN_ROOT" \
+    --name "$FD_NAME" > "$WORK/fd-origin.log" 2>&1 &
+  FD_ORIGIN_PID=$!
+  PIDS+=("$FD_ORIGIN_PID")
+  wait_listening "$FD_ORIGIN_PID" "$FD_ORIGIN_PORT"
+  "$PIN_PROXY" --ca-dir "$WORK/pin-ca-fd" ca init --key-type ecdsa-p256 > /dev/null
+  local round case i n=${#FD_DOORS[@]}
+  for round in $(seq "$ROUNDS"); do
+    for case in newconn16 keepalive16; do
+      # The doors take turns, starting one further each round.
+      for i in $(seq 0 $((n - 1))); do
+        measure measure_door_once "$case" "${FD_DOORS[$(((round - 1 + i) % n))]}" "$round"
+      done
     done
-    measure "$case" mitmproxy rsa "$round"
   done
-  for kt in $KEY_TYPES; do
-    for target in pin-proxy hudsucker-ref; do measure_idle "$target" "$kt" "$round"; done
+  stop "$FD_ORIGIN_PID"
+  IN_NS=()
+}
+
+# --- the runs ----------------------------------------------------------------------------------
+log "sections: $SECTIONS; rounds=$ROUNDS duration=${DURATION}s warmup=${WARMUP}s key types: $KEY_TYPES"
+START=$(date +%s)
+FD_SKIPPED=
+if section_on main; then
+  start_main_origin
+  for round in $(seq "$ROUNDS"); do
+    # Key-independent: the direct baselines and passthrough (no certificate is forged).
+    for case in newconn16 keepalive16 newconn1; do measure measure_once "$case" direct - "$round"; done
+    for target in pin-proxy mitmproxy hudsucker-ref relay-floor; do
+      measure measure_once passthrough16 "$target" - "$round"
+    done
+    for case in newconn16 keepalive16 newconn1; do
+      # mitmproxy forges RSA leaves whatever we ask, so it runs once, under "rsa".
+      for kt in $KEY_TYPES; do
+        for target in pin-proxy hudsucker-ref; do measure measure_once "$case" "$target" "$kt" "$round"; done
+      done
+      measure measure_once "$case" mitmproxy rsa "$round"
+    done
+    for kt in $KEY_TYPES; do
+      for target in pin-proxy hudsucker-ref; do measure_idle "$target" "$kt" "$round"; done
+    done
   done
-done
+  stop "$ORIGIN_PID"
+fi
+if section_on front-doors; then run_front_doors; fi
 log "measured in $(( $(date +%s) - START )) s, with $RERUNS re-runs of disturbed runs"
 
 python3 "$BENCH/report.py" "$RESULTS" \
-  --meta "rounds=$ROUNDS" "duration_s=$DURATION" "warmup_s=$WARMUP" "idle_connections=$IDLE_CONNECTIONS" \
-  "pin_proxy_commit=$COMMIT" \
+  --meta "sections=$SECTIONS" "rounds=$ROUNDS" "duration_s=$DURATION" "warmup_s=$WARMUP" \
+  "idle_connections=$IDLE_CONNECTIONS" "pin_proxy_commit=$COMMIT" \
   "mitmproxy=$MITMPROXY_VERSION" "max_other_percent=$MAX_OTHER" "session_nice=$NICE" \
   > "$BENCH/results/latest.md"
 cat "$BENCH/results/latest.md"
+if [ ${#FD_PROBLEMS[@]} -gt 0 ]; then
+  log "FRONT DOORS FAILED: these runs did not measure the door they name:"
+  printf '[bench]   %s\n' "${FD_PROBLEMS[@]}" >&2
+  exit 1
+fi
+if [ -n "$FD_SKIPPED" ] && [ "$SECTIONS" = front-doors ]; then
+  log "front doors: nothing measured ($FD_SKIPPED)"
+  exit 1
+fi
