@@ -138,12 +138,11 @@ class Doors:
         return median(r["result"].get(field) for r in rows if not r["result"].get("failed"))
 
     def round_rate(self, case, door, rnd):
-        """A round's rate: its last undisturbed run, else its last run."""
-        rows = [r for r in self.groups.get((case, door), [])
-                if r["round"] == rnd and not r["result"].get("failed")]
+        """A round's rate, chosen as the table's cells are: the median of its undisturbed runs,
+        else of all its runs."""
+        rows = [r for r in self.groups.get((case, door), []) if r["round"] == rnd]
         clean = [r for r in rows if not disturbed(r, self.max_other)]
-        pick = (clean or rows)[-1:]
-        return pick[0]["result"].get("rate") if pick else None
+        return median(r["result"].get("rate") for r in clean or rows if not r["result"].get("failed"))
 
     def problems(self, case, door):
         rows = self.rows(case, door)

@@ -58,6 +58,7 @@ done
 section_on() { [[ " $SECTIONS " == *" $1 "* ]]; }
 
 log() { echo "[bench] $*" >&2; }
+oneline() { tr '\n' ' ' < "$1" | sed 's/ *$//'; }
 
 WORK=$(mktemp -d)
 PIDS=()
@@ -307,17 +308,17 @@ front_doors_unavailable() {
 front_doors_namespace() {
   local ns=pin-proxy-bench-$$ err=$WORK/netns.err
   if ! ip netns add "$ns" 2> "$err"; then
-    FD_SKIPPED="ip netns add failed: $(tr '\n' ' ' < "$err")"; return 1
+    FD_SKIPPED="ip netns add failed: $(oneline "$err")"; return 1
   fi
   NETNS=$ns
   IN_NS=(ip netns exec "$NETNS")
   if ! { ip -n "$NETNS" link set lo up && ip -n "$NETNS" addr add "$FD_ADDR/32" dev lo; } 2> "$err"; then
-    FD_SKIPPED="cannot set up the namespace's loopback: $(tr '\n' ' ' < "$err")"; return 1
+    FD_SKIPPED="cannot set up the namespace's loopback: $(oneline "$err")"; return 1
   fi
   FD_TPORT=$(pick_port)
   if ! "${IN_NS[@]}" iptables -t nat -A OUTPUT -p tcp -d "$FD_ADDR" --dport 443 \
       -j REDIRECT --to-ports "$FD_TPORT" 2> "$err"; then
-    FD_SKIPPED="iptables REDIRECT in the namespace failed: $(tr '\n' ' ' < "$err")"; return 1
+    FD_SKIPPED="iptables REDIRECT in the namespace failed: $(oneline "$err")"; return 1
   fi
 }
 
