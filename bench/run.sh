@@ -3,7 +3,7 @@
 # hudsucker_ref.rs), with loadgen straight to the origin as the baseline. Passthrough also runs
 # through relay-floor (bench/src/bin/relay_floor.rs), the least a user-space relay can do, to
 # show how much of the gap to direct any relay on the machine pays. Everything runs on
-# 127.0.0.1. Each measurement starts the proxy fresh, warms up, then measures; the targets take turns
+# loopback. Each measurement starts the proxy fresh, warms up, then measures; the targets take turns
 # within a round, and the report shows the median over the rounds. Results: bench/results/latest.md
 # (and latest.jsonl, one line per measurement).
 #
