@@ -22,7 +22,11 @@ CASES = {
     "idle": "idle TLS connections held through the proxy",
 }
 DOORS = ["http", "socks5", "transparent"]
-DOOR_NAMES = {"http": "HTTP listener", "socks5": "SOCKS5", "transparent": "transparent"}
+# References without a proxy: what the redirect itself costs.
+DOOR_REFS = ["direct", "direct-redirected"]
+DOOR_NAMES = {"http": "HTTP listener", "socks5": "SOCKS5", "transparent": "transparent",
+              "direct": "reference: direct, no proxy",
+              "direct-redirected": "reference: direct through a REDIRECT, no proxy"}
 DOOR_CASES = {
     "newconn16": ("new connection per request, 16 concurrent", "conn/s"),
     "keepalive16": ("keep-alive, 16 concurrent", "req/s"),
@@ -166,7 +170,9 @@ def doors_section(doors):
                "network namespace of the run's own where an iptables `REDIRECT` sends the client's "
                "connections to 10.203.0.1:443 to the transparent listener; the doors take turns "
                "within a round. Target: each door at least "
-               f"{DOOR_TARGET:.2f}× the HTTP listener's rate.\n")
+               f"{DOOR_TARGET:.2f}× the HTTP listener's rate. The references run loadgen without a "
+               "proxy, straight to the origin and through a second `REDIRECT` rule to it: their "
+               "ratio is what the redirect alone costs a connection on this machine.\n")
     if doors.wrong:
         out.append(f"**{len(doors.wrong)} runs did not measure the door they name, and are left out:**\n")
         for r in doors.wrong:
@@ -180,7 +186,7 @@ def doors_section(doors):
     for case, (title, unit) in DOOR_CASES.items():
         http_rate = doors.metric(case, "http", "rate")
         http_cpu = doors.metric(case, "http", "cpu_per_1000")
-        for i, door in enumerate(DOORS):
+        for i, door in enumerate(DOORS + DOOR_REFS):
             rate = doors.metric(case, door, "rate")
             cpu = doors.metric(case, door, "cpu_per_1000")
             notes, only_disturbed = doors.problems(case, door)
@@ -190,7 +196,13 @@ def doors_section(doors):
             if notes:
                 cell += f" ({', '.join(notes)})"
             r_rate, r_cpu = ratio(rate, http_rate), ratio(cpu, http_cpu)
-            if door == "http":
+            direct = doors.metric(case, "direct", "rate")
+            if door == "direct":
+                verdict = "—"
+            elif door == "direct-redirected":
+                d = ratio(rate, direct)
+                verdict = f"{fmt(d, 2)}× direct" if d is not None else "—"
+            elif door == "http":
                 verdict = "the baseline"
             elif r_rate is None:
                 verdict = "—"
@@ -205,15 +217,20 @@ def doors_section(doors):
                 fmt(r_cpu, 2) + ("×" if r_cpu is not None else ""),
                 verdict,
             ]
+            if door in DOOR_REFS:
+                # No proxy: no proxy CPU or memory, and no door to hold to the target.
+                cells[3] = cells[6] = cells[7] = cells[8] = "—"
             out.append("| " + " | ".join(cells) + " |")
-            if door != "http":
+            if door in ("socks5", "transparent", "direct-redirected"):
+                base = "direct" if door == "direct-redirected" else "http"
                 rounds = sorted({r["round"] for r in doors.groups.get((case, door), [])})
-                per_round = [ratio(doors.round_rate(case, door, n), doors.round_rate(case, "http", n))
+                per_round = [ratio(doors.round_rate(case, door, n), doors.round_rate(case, base, n))
                              for n in rounds]
                 shown = ", ".join(fmt(v, 2) for v in per_round)
-                rounds_lines.append(f"- {DOOR_NAMES[door]}, {title}: {shown or '—'}")
-    out.append("\nRate ÷ HTTP listener round by round (each door against the HTTP listener's run of "
-               "the same round):\n")
+                name = "the redirect alone (direct through a REDIRECT ÷ direct)" \
+                    if door == "direct-redirected" else f"{DOOR_NAMES[door]} ÷ HTTP listener"
+                rounds_lines.append(f"- {name}, {title}: {shown or '—'}")
+    out.append("\nRound by round (each against the run of the same round):\n")
     out += rounds_lines
     return "\n".join(out)
 

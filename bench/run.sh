@@ -288,9 +288,13 @@ measure_idle() {
 # connection is redirected would; through the HTTP listener and SOCKS5 it asks for FD_NAME:443.
 # Either way the TLS server name is FD_NAME, so pin-proxy forges the same leaf, verifies the
 # origin under the same name and applies the same rules whichever door the connection came in by.
+# Two references without a proxy show what the redirect itself costs: loadgen straight to the
+# origin (direct), and to FD_REF_ADDR:443, which a second rule redirects to the origin
+# (direct-redirected).
 FD_NAME=bench-origin.test
 FD_ADDR=10.203.0.1
-FD_DOORS=(http socks5 transparent)
+FD_REF_ADDR=10.203.0.2
+FD_TARGETS=(http socks5 transparent direct direct-redirected)
 FD_PROBLEMS=()
 
 # Why the front-doors section cannot run here (nothing printed: it can).
@@ -302,9 +306,10 @@ front_doors_unavailable() {
   done
 }
 
-# Makes the namespace (NETNS, entered with IN_NS): loopback up, FD_ADDR on it (so the client's
-# connect has a route and the OUTPUT chain sees it), and the one REDIRECT rule to the
-# transparent port FD_TPORT. On failure, FD_SKIPPED says why.
+# Makes the namespace (NETNS, entered with IN_NS): loopback up, FD_ADDR and FD_REF_ADDR on it (so
+# a connection to them has a route and goes through the OUTPUT chain), and two REDIRECT rules:
+# FD_ADDR:443 to the transparent port FD_TPORT, FD_REF_ADDR:443 to the origin's FD_ORIGIN_PORT.
+# On failure, FD_SKIPPED says why.
 front_doors_namespace() {
   local ns=pin-proxy-bench-$$ err=$WORK/netns.err
   if ! ip netns add "$ns" 2> "$err"; then
@@ -312,19 +317,25 @@ front_doors_namespace() {
   fi
   NETNS=$ns
   IN_NS=(ip netns exec "$NETNS")
-  if ! { ip -n "$NETNS" link set lo up && ip -n "$NETNS" addr add "$FD_ADDR/32" dev lo; } 2> "$err"; then
+  if ! { ip -n "$NETNS" link set lo up && ip -n "$NETNS" addr add "$FD_ADDR/32" dev lo \
+      && ip -n "$NETNS" addr add "$FD_REF_ADDR/32" dev lo; } 2> "$err"; then
     FD_SKIPPED="cannot set up the namespace's loopback: $(oneline "$err")"; return 1
   fi
   FD_TPORT=$(pick_port)
-  if ! "${IN_NS[@]}" iptables -t nat -A OUTPUT -p tcp -d "$FD_ADDR" --dport 443 \
-      -j REDIRECT --to-ports "$FD_TPORT" 2> "$err"; then
+  FD_ORIGIN_PORT=$(pick_port)
+  while [ "$FD_ORIGIN_PORT" = "$FD_TPORT" ]; do FD_ORIGIN_PORT=$(pick_port); done
+  if ! { "${IN_NS[@]}" iptables -t nat -A OUTPUT -p tcp -d "$FD_ADDR" --dport 443 \
+      -j REDIRECT --to-ports "$FD_TPORT" && "${IN_NS[@]}" iptables -t nat -A OUTPUT -p tcp \
+      -d "$FD_REF_ADDR" --dport 443 -j REDIRECT --to-ports "$FD_ORIGIN_PORT"; } 2> "$err"; then
     FD_SKIPPED="iptables REDIRECT in the namespace failed: $(oneline "$err")"; return 1
   fi
 }
 
-# Connections the REDIRECT rule has taken so far (the nat table sees a connection's first packet).
+# Connections the REDIRECT rule for address $1 has taken so far (the nat table sees the first
+# packet of each connection).
 redirected() {
-  "${IN_NS[@]}" iptables -t nat -L OUTPUT -v -n -x | awk '$3 == "REDIRECT" { n += $1 } END { print n + 0 }'
+  "${IN_NS[@]}" iptables -t nat -L OUTPUT -v -n -x \
+    | awk -v d="$1" '$3 == "REDIRECT" && $9 == d { n += $1 } END { print n + 0 }'
 }
 
 # Starts pin-proxy with DOOR as its only listener (the same flags otherwise); sets PROXY_PID and
@@ -346,56 +357,78 @@ start_door() {
   wait_listening "$PROXY_PID" "$PROXY_PORT"
 }
 
-# One front-door measurement: CASE through DOOR in ROUND; appends a line to $RESULTS. Then checks
-# from pin-proxy's events file that the connections came in by that door and went on to the
-# origin, and from the rule's counter that only the transparent runs were redirected: a run
-# that measured another path is recorded as failed, and the section fails.
+# One front-doors measurement: CASE through TARGET (a door, or a reference without a proxy) in
+# ROUND; appends a line to $RESULTS. Then checks that the run measured what it names: for a
+# door, pin-proxy's events file must hold only that listener's records, one that proceeded to
+# the origin per connection measured; the rules' counters must show redirected connections in
+# the transparent and direct-redirected runs only (as many as were made), and none elsewhere. A
+# run that measured another path is recorded as such, and the section fails.
 measure_door_once() {
-  local case=$1 door=$2 round=$3 mode conc out hwm via=() before after
+  local case=$1 target=$2 round=$3 mode conc out hwm=null load=() before after ref_before ref_after
   case $case in
     newconn16) mode=new-conn conc=16 ;;
     keepalive16) mode=keep-alive conc=16 ;;
   esac
   rm -f "$FD_EVENTS"
-  start_door "$door"
-  case $door in
-    http) via=(--proxy "127.0.0.1:$PROXY_PORT") ;;
-    socks5) via=(--socks5 "127.0.0.1:$PROXY_PORT") ;;
-    transparent) via=() ;; # straight to FD_ADDR:443, which the rule redirects
+  load=(--name "$FD_NAME" --mode "$mode" --concurrency "$conc" --duration "$DURATION"
+    --warmup "$WARMUP" --origin-pid "$FD_ORIGIN_PID" --clk-tck "$CLK_TCK")
+  case $target in
+    http|socks5|transparent)
+      start_door "$target"
+      load+=(--target "$FD_ADDR:443" --ca "$WORK/pin-ca-fd/ca.pem" --pid "$PROXY_PID") ;;
+    direct) load+=(--target "127.0.0.1:$FD_ORIGIN_PORT" --ca "$FD_ORIGIN_ROOT") ;;
+    direct-redirected) load+=(--target "$FD_REF_ADDR:443" --ca "$FD_ORIGIN_ROOT") ;;
   esac
-  before=$(redirected)
-  out=$("${IN_NS[@]}" "$BIN/loadgen" --target "$FD_ADDR:443" --name "$FD_NAME" "${via[@]}" \
-    --ca "$WORK/pin-ca-fd/ca.pem" --mode "$mode" --concurrency "$conc" --duration "$DURATION" \
-    --warmup "$WARMUP" --pid "$PROXY_PID" --origin-pid "$FD_ORIGIN_PID" --clk-tck "$CLK_TCK") \
-    || out='{"failed":true}'
-  after=$(redirected)
-  hwm=$(status_kb "$PROXY_PID" VmHWM || true)
-  hwm=${hwm:-null}
-  stop "$PROXY_PID" # its last records are written before it exits
-  local records door_records reached requests need check=ok
-  records=$(grep -c . "$FD_EVENTS" 2>/dev/null || true)
-  door_records=$(grep -cE "\"listener\":\"$door\"[,}]" "$FD_EVENTS" 2>/dev/null || true)
-  reached=$(grep -E "\"listener\":\"$door\"[,}]" "$FD_EVENTS" 2>/dev/null \
-    | grep -c "\"verdict\":\"proceeded\".*\"upstream\":\"127.0.0.1:$FD_ORIGIN_PORT\"" || true)
+  case $target in
+    http) load+=(--proxy "127.0.0.1:$PROXY_PORT") ;;
+    socks5) load+=(--socks5 "127.0.0.1:$PROXY_PORT") ;;
+  esac
+  before=$(redirected "$FD_ADDR")
+  ref_before=$(redirected "$FD_REF_ADDR")
+  out=$("${IN_NS[@]}" "$BIN/loadgen" "${load[@]}") || out='{"failed":true}'
+  after=$(( $(redirected "$FD_ADDR") - before ))
+  ref_after=$(( $(redirected "$FD_REF_ADDR") - ref_before ))
+  local records=0 door_records=0 reached=0 requests need check=ok
   requests=$(echo "$out" | grep -oE '"requests":[0-9]+' | cut -d: -f2 || true)
-  # new-conn: a connection (and a record) per request; keep-alive: at least one per worker.
+  # new-conn: a connection per request; keep-alive: at least one per worker.
   need=$([ "$mode" = new-conn ] && echo "${requests:-0}" || echo "$conc")
-  if [ "${records:-0}" != "${door_records:-0}" ]; then
-    check="$((records - door_records)) of $records records came in by another listener than $door"
-  elif [ "${reached:-0}" -lt "$need" ] || [ "${reached:-0}" -eq 0 ]; then
-    check="only ${reached:-0} $door records proceeded to the origin, for $need connections measured"
-  elif [ "$door" = transparent ] && [ $((after - before)) -lt "$door_records" ]; then
-    check="the REDIRECT rule took $((after - before)) connections, the transparent listener recorded $door_records"
-  elif [ "$door" != transparent ] && [ $((after - before)) -ne 0 ]; then
-    check="the REDIRECT rule took $((after - before)) connections of a $door run"
-  fi
+  case $target in
+    http|socks5|transparent)
+      hwm=$(status_kb "$PROXY_PID" VmHWM || true)
+      hwm=${hwm:-null}
+      stop "$PROXY_PID" # its last records are written before it exits
+      records=$(grep -c . "$FD_EVENTS" 2>/dev/null || true)
+      door_records=$(grep -cE "\"listener\":\"$target\"[,}]" "$FD_EVENTS" 2>/dev/null || true)
+      reached=$(grep -E "\"listener\":\"$target\"[,}]" "$FD_EVENTS" 2>/dev/null \
+        | grep -c "\"verdict\":\"proceeded\".*\"upstream\":\"127.0.0.1:$FD_ORIGIN_PORT\"" || true)
+      records=${records:-0} door_records=${door_records:-0} reached=${reached:-0}
+      if [ "$records" != "$door_records" ]; then
+        check="$((records - door_records)) of $records records came in by another listener than $target"
+      elif [ "$reached" -lt "$need" ] || [ "$reached" -eq 0 ]; then
+        check="only $reached $target records proceeded to the origin, for $need connections measured"
+      elif [ "$target" = transparent ] && [ "$after" -lt "$door_records" ]; then
+        check="the REDIRECT rule took $after connections, the transparent listener recorded $door_records"
+      elif [ "$target" != transparent ] && [ "$after" -ne 0 ]; then
+        check="the REDIRECT rule took $after connections of a $target run"
+      elif [ "$ref_after" -ne 0 ]; then
+        check="the reference's REDIRECT rule took $ref_after connections of a $target run"
+      fi ;;
+    direct)
+      if [ "$after" -ne 0 ] || [ "$ref_after" -ne 0 ]; then
+        check="the REDIRECT rules took $after and $ref_after connections of a direct run"
+      fi ;;
+    direct-redirected)
+      if [ "$ref_after" -lt "$need" ] || [ "$ref_after" -eq 0 ] || [ "$after" -ne 0 ]; then
+        check="the reference's REDIRECT rule took $ref_after connections (the door's $after), for $need measured"
+      fi ;;
+  esac
   if [ "$check" != ok ]; then
-    log "FRONT DOORS: round $round $case $door does not measure that door: $check"
-    FD_PROBLEMS+=("round $round $case $door: $check")
+    log "FRONT DOORS: round $round $case $target does not measure what it names: $check"
+    FD_PROBLEMS+=("round $round $case $target: $check")
   fi
-  echo "{\"section\":\"front-doors\",\"case\":\"$case\",\"target\":\"$door\",\"key\":\"ecdsa\",\"round\":$round,\"hwm_kb\":$hwm,\"records\":${records:-0},\"redirected\":$((after - before)),\"door_check\":$(json_string "$check"),\"result\":$out}" >> "$RESULTS"
+  echo "{\"section\":\"front-doors\",\"case\":\"$case\",\"target\":\"$target\",\"key\":\"ecdsa\",\"round\":$round,\"hwm_kb\":$hwm,\"records\":$records,\"redirected\":$((after + ref_after)),\"door_check\":$(json_string "$check"),\"result\":$out}" >> "$RESULTS"
   LAST_OUT=$out
-  log "round $round front doors $case $door: $(echo "$out" | grep -oE '"(rate|p50_ms|cpu_per_1000|errors|other_cpu_s)":[^,]*' | tr '\n' ' ')records=${records:-0} redirected=$((after - before)) hwm=${hwm}kB"
+  log "round $round front doors $case $target: $(echo "$out" | grep -oE '"(rate|p50_ms|cpu_per_1000|errors|other_cpu_s)":[^,]*' | tr '\n' ' ')records=$records redirected=$((after + ref_after)) hwm=${hwm}kB"
 }
 
 run_front_doors() {
@@ -406,8 +439,8 @@ run_front_doors() {
     IN_NS=()
     return 0
   fi
-  log "front doors in network namespace $NETNS: $FD_ADDR:443 redirected to 127.0.0.1:$FD_TPORT"
-  FD_ORIGIN_PORT=$(pick_port)
+  log "front doors in network namespace $NETNS: $FD_ADDR:443 redirected to the transparent port" \
+    "$FD_TPORT, $FD_REF_ADDR:443 to the origin's $FD_ORIGIN_PORT"
   FD_ORIGIN_ROOT=$WORK/fd-origin-root.pem
   FD_EVENTS=$WORK/fd-events.jsonl
   "${IN_NS[@]}" "$BIN/origin" --listen "127.0.0.1:$FD_ORIGIN_PORT" --root-out "$FD_ORIGIN_ROOT" \
@@ -416,12 +449,12 @@ run_front_doors() {
   PIDS+=("$FD_ORIGIN_PID")
   wait_listening "$FD_ORIGIN_PID" "$FD_ORIGIN_PORT"
   "$PIN_PROXY" --ca-dir "$WORK/pin-ca-fd" ca init --key-type ecdsa-p256 > /dev/null
-  local round case i n=${#FD_DOORS[@]}
+  local round case i n=${#FD_TARGETS[@]}
   for round in $(seq "$ROUNDS"); do
     for case in newconn16 keepalive16; do
-      # The doors take turns, starting one further each round.
+      # The doors and references take turns, starting one further each round.
       for i in $(seq 0 $((n - 1))); do
-        measure measure_door_once "$case" "${FD_DOORS[$(((round - 1 + i) % n))]}" "$round"
+        measure measure_door_once "$case" "${FD_TARGETS[$(((round - 1 + i) % n))]}" "$round"
       done
     done
   done
