@@ -311,7 +311,14 @@ front_doors_unavailable() {
 # FD_ADDR:443 to the transparent port FD_TPORT, FD_REF_ADDR:443 to the origin's FD_ORIGIN_PORT.
 # On failure, FD_SKIPPED says why.
 front_doors_namespace() {
-  local ns=pin-proxy-bench-$$ err=$WORK/netns.err
+  local ns=pin-proxy-bench-$$ err=$WORK/netns.err stale
+  # A run that was killed outright (SIGKILL, a power cut) left its namespace behind.
+  for stale in $(ip netns list 2>/dev/null | grep -oE '^pin-proxy-bench-[0-9]+' || true); do
+    if ! alive "${stale##*-}"; then
+      log "removing network namespace $stale, left by an earlier run"
+      ip netns del "$stale" 2>/dev/null || true
+    fi
+  done
   if ! ip netns add "$ns" 2> "$err"; then
     FD_SKIPPED="ip netns add failed: $(oneline "$err")"; return 1
   fi
