@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Turns bench/run.sh's measurements (JSON Lines) into the markdown report: the median of each
-metric over the rounds per case and target, pin-proxy's ratios, and the project's targets."""
+metric over the rounds per case and target, pin-proxy's ratios, and the project's targets; and,
+from the front-doors section, pin-proxy's SOCKS5 and transparent listeners against its HTTP
+listener."""
 
 import argparse
 import datetime
@@ -19,6 +21,18 @@ CASES = {
     "newconn1": "intercept, new connection per request, 1 client",
     "idle": "idle TLS connections held through the proxy",
 }
+DOORS = ["http", "socks5", "transparent"]
+# References without a proxy: what the redirect itself costs.
+DOOR_REFS = ["direct", "direct-redirected"]
+DOOR_NAMES = {"http": "HTTP listener", "socks5": "SOCKS5", "transparent": "transparent",
+              "direct": "reference: direct, no proxy",
+              "direct-redirected": "reference: direct through a REDIRECT, no proxy"}
+DOOR_CASES = {
+    "newconn16": ("new connection per request, 16 concurrent", "conn/s"),
+    "keepalive16": ("keep-alive, 16 concurrent", "req/s"),
+}
+# The front doors' target: each at least this share of the HTTP listener's rate.
+DOOR_TARGET = 0.95
 
 
 def median(values):
@@ -41,11 +55,15 @@ class Results:
     def __init__(self, path, max_other):
         self.groups = {}
         self.max_other = max_other
+        self.doors = Doors(max_other)
         with open(path) as f:
             for line in f:
                 if line.strip():
                     row = json.loads(line)
-                    self.groups.setdefault((row["case"], row["target"], row["key"]), []).append(row)
+                    if row.get("section") == "front-doors":
+                        self.doors.add(row)
+                    else:
+                        self.groups.setdefault((row["case"], row["target"], row["key"]), []).append(row)
 
     def all_rows(self, case, target, key):
         # direct and passthrough do not depend on the key type; mitmproxy only forges RSA leaves.
@@ -65,7 +83,7 @@ class Results:
         return bool(rows) and all(disturbed(r, self.max_other) for r in rows)
 
     def disturbed_count(self):
-        rows = [r for group in self.groups.values() for r in group]
+        rows = [r for group in self.groups.values() for r in group] + self.doors.all()
         return sum(disturbed(r, self.max_other) for r in rows), len(rows)
 
     def metric(self, case, target, key, field):
@@ -85,6 +103,136 @@ class Results:
         if failed:
             notes.append(f"{failed} runs failed")
         return notes
+
+
+class Doors:
+    """The front-doors section's runs: (case, door) -> rows. A run whose check found that it did
+    not measure its door (door_check other than "ok") is left out of every figure and listed."""
+
+    def __init__(self, max_other):
+        self.max_other = max_other
+        self.groups = {}
+        self.skipped = None
+        self.wrong = []
+
+    def add(self, row):
+        if "skipped" in row:
+            self.skipped = row["skipped"]
+        elif row.get("door_check", "ok") != "ok":
+            self.wrong.append(row)
+        else:
+            self.groups.setdefault((row["case"], row["target"]), []).append(row)
+
+    def all(self):
+        return [r for group in self.groups.values() for r in group] + self.wrong
+
+    def ran(self):
+        return bool(self.groups or self.wrong or self.skipped)
+
+    def rows(self, case, door):
+        rows = self.groups.get((case, door), [])
+        clean = [r for r in rows if not disturbed(r, self.max_other)]
+        return clean or rows
+
+    def metric(self, case, door, field):
+        rows = self.rows(case, door)
+        if field == "hwm_kb":
+            kb = median(r.get(field) for r in rows)
+            return None if kb is None else kb * 1024 / 1e6
+        return median(r["result"].get(field) for r in rows if not r["result"].get("failed"))
+
+    def round_rate(self, case, door, rnd):
+        """A round's rate, chosen as the table's cells are: the median of its undisturbed runs,
+        else of all its runs."""
+        rows = [r for r in self.groups.get((case, door), []) if r["round"] == rnd]
+        clean = [r for r in rows if not disturbed(r, self.max_other)]
+        return median(r["result"].get("rate") for r in clean or rows if not r["result"].get("failed"))
+
+    def problems(self, case, door):
+        rows = self.rows(case, door)
+        errors = sum(r["result"].get("errors") or 0 for r in rows)
+        failed = sum(1 for r in rows if r["result"].get("failed"))
+        only_disturbed = bool(rows) and all(disturbed(r, self.max_other) for r in rows)
+        notes = []
+        if errors:
+            notes.append(f"{errors} errors")
+        if failed:
+            notes.append(f"{failed} runs failed")
+        return notes, only_disturbed
+
+
+def doors_section(doors):
+    out = ["## Front doors: pin-proxy's HTTP listener, SOCKS5 and transparent\n"]
+    if doors.skipped:
+        out.append(f"Skipped: {doors.skipped}.")
+        return "\n".join(out)
+    out.append("The same cases through each of pin-proxy's listeners (ECDSA P-256 leaves), in a "
+               "network namespace of the run's own where an iptables `REDIRECT` sends the client's "
+               "connections to 10.203.0.1:443 to the transparent listener; the doors take turns "
+               "within a round. Target: each door at least "
+               f"{DOOR_TARGET:.2f}× the HTTP listener's rate. The references run loadgen without a "
+               "proxy, straight to the origin and through a second `REDIRECT` rule to it: their "
+               "ratio is what the redirect alone costs a connection on this machine.\n")
+    if doors.wrong:
+        out.append(f"**{len(doors.wrong)} runs did not measure the door they name, and are left out:**\n")
+        for r in doors.wrong:
+            out.append(f"- round {r['round']} {r['case']} {r['target']}: {r['door_check']}")
+        out.append("")
+    out += [
+        "| case | front door | rate | CPU s / 1000 | p50 ms | p99 ms | peak RSS MB | rate ÷ HTTP listener | CPU ÷ HTTP listener | ≥ 0.95× the HTTP listener |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    rounds_lines = []
+    for case, (title, unit) in DOOR_CASES.items():
+        http_rate = doors.metric(case, "http", "rate")
+        http_cpu = doors.metric(case, "http", "cpu_per_1000")
+        for i, door in enumerate(DOORS + DOOR_REFS):
+            rate = doors.metric(case, door, "rate")
+            cpu = doors.metric(case, door, "cpu_per_1000")
+            notes, only_disturbed = doors.problems(case, door)
+            cell = fmt(rate, 0) + (f" {unit}" if rate is not None else "")
+            if only_disturbed and rate is not None:
+                cell += " †"
+            if notes:
+                cell += f" ({', '.join(notes)})"
+            r_rate, r_cpu = ratio(rate, http_rate), ratio(cpu, http_cpu)
+            direct = doors.metric(case, "direct", "rate")
+            if door == "direct":
+                verdict = "—"
+            elif door == "direct-redirected":
+                d = ratio(rate, direct)
+                verdict = f"{fmt(d, 2)}× direct" if d is not None else "—"
+            elif door == "http":
+                verdict = "the baseline"
+            elif r_rate is None:
+                verdict = "—"
+            else:
+                verdict = "met" if r_rate >= DOOR_TARGET else "**not met**"
+            cells = [
+                title if i == 0 else "", DOOR_NAMES[door], cell,
+                fmt(cpu, 3 if case == "newconn16" else 4),
+                fmt(doors.metric(case, door, "p50_ms"), 2), fmt(doors.metric(case, door, "p99_ms"), 2),
+                fmt(doors.metric(case, door, "hwm_kb"), 1),
+                fmt(r_rate, 2) + ("×" if r_rate is not None else ""),
+                fmt(r_cpu, 2) + ("×" if r_cpu is not None else ""),
+                verdict,
+            ]
+            if door in DOOR_REFS:
+                # No proxy: no proxy CPU or memory, and no door to hold to the target.
+                cells[3] = cells[6] = cells[7] = cells[8] = "—"
+            out.append("| " + " | ".join(cells) + " |")
+            if door in ("socks5", "transparent", "direct-redirected"):
+                base = "direct" if door == "direct-redirected" else "http"
+                rounds = sorted({r["round"] for r in doors.groups.get((case, door), [])})
+                per_round = [ratio(doors.round_rate(case, door, n), doors.round_rate(case, base, n))
+                             for n in rounds]
+                shown = ", ".join(fmt(v, 2) for v in per_round)
+                name = "the redirect alone (direct through a REDIRECT ÷ direct)" \
+                    if door == "direct-redirected" else f"{DOOR_NAMES[door]} ÷ HTTP listener"
+                rounds_lines.append(f"- {name}, {title}: {shown or '—'}")
+    out.append("\nRound by round (each against the run of the same round):\n")
+    out += rounds_lines
+    return "\n".join(out)
 
 
 def fmt(value, digits):
@@ -206,12 +354,17 @@ def main():
     print("# pin-proxy benchmark results\n")
     print(f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
     print(f"- machine: {machine()}")
-    print(f"- pin-proxy {meta.get('pin_proxy_commit', '?')}, mitmproxy {meta.get('mitmproxy', '?')}, "
-          f"hudsucker {hudsucker_version()}, {command('rustc', '--version')}")
+    if res.groups:
+        print(f"- pin-proxy {meta.get('pin_proxy_commit', '?')}, mitmproxy {meta.get('mitmproxy', '?')}, "
+              f"hudsucker {hudsucker_version()}, {command('rustc', '--version')}")
+    else:
+        print(f"- pin-proxy {meta.get('pin_proxy_commit', '?')}, {command('rustc', '--version')}")
+    print(f"- sections: {meta.get('sections', '?')}")
     print(f"- rounds: {meta.get('rounds', '?')}, each run {meta.get('warmup_s', '?')} s warm-up + "
           f"{meta.get('duration_s', '?')} s measured; medians over the rounds; MB = 10^6 bytes")
-    print("- direct and passthrough forge nothing, so their runs are shared by both key-type tables; "
-          "mitmproxy always forges RSA 2048 leaves, so its intercept runs are the same in both")
+    if res.groups:
+        print("- direct and passthrough forge nothing, so their runs are shared by both key-type tables; "
+              "mitmproxy always forges RSA 2048 leaves, so its intercept runs are the same in both")
     n_disturbed, n_rows = res.disturbed_count()
     print(f"- the run's session had scheduling priority nice {meta.get('session_nice', '?')} (autogroup); "
           f"{n_disturbed} of {n_rows} runs were still disturbed (other jobs took more than {max_other:g}% "
@@ -223,6 +376,9 @@ def main():
         print(key_table(res, key))
         print(f"\n### Targets ({leaf})\n")
         print(verdicts(res, key))
+    if res.doors.ran():
+        print()
+        print(doors_section(res.doors))
 
 
 if __name__ == "__main__":

@@ -1,14 +1,20 @@
-//! The benchmark's load generator: HTTPS GETs to an origin, directly or through a proxy's CONNECT.
+//! The benchmark's load generator: HTTPS GETs to an origin, directly or through a proxy.
+//!
+//! Ways to the origin: an HTTP proxy's CONNECT (`--proxy`), a SOCKS5 proxy's CONNECT (`--socks5`,
+//! no authentication) or plain TCP to `--target` (neither), which is also how an app behind a
+//! transparent redirect connects. The TLS server name is `--name` (sent as SNI), else the
+//! target's address (verified as an IP address, no SNI); CONNECT and SOCKS5 ask for that name
+//! and the target's port.
 //!
 //! Modes: `new-conn` (each request is TCP connect, CONNECT, TLS handshake, one GET, close),
 //! `keep-alive` (one TLS connection per worker, GETs back to back) and `idle` (open
 //! `--connections` connections, one GET on each, then hold them until SIGTERM/SIGINT or
-//! `--hold-max`). Certificates are verified against `--ca` with the server name 127.0.0.1 as an IP
-//! address. TLS resumption is off, so every connection is a full handshake. Prints one JSON line.
+//! `--hold-max`). Certificates are verified against `--ca`. TLS resumption is off, so every
+//! connection is a full handshake. Prints one JSON line; failed requests are counted in it.
 
 use std::{
     io,
-    net::SocketAddr,
+    net::{IpAddr, SocketAddr},
     path::PathBuf,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
@@ -36,12 +42,22 @@ enum Mode {
 
 #[derive(Parser)]
 struct Args {
-    /// The origin (an IP address and port; its certificate must have that IP in a SAN).
+    /// The origin (an IP address and port): connected to directly when no proxy is given;
+    /// through a proxy, its port is the one asked for. Without `--name`, the origin's
+    /// certificate must have this IP in a SAN.
     #[arg(long)]
     target: SocketAddr,
-    /// Proxy to go through with HTTP CONNECT; without it, connect to the target directly.
+    /// The TLS server name (sent as SNI and verified), and the host that CONNECT and SOCKS5 ask
+    /// for; without it, the target's address.
     #[arg(long)]
+    name: Option<String>,
+    /// Proxy to go through with HTTP CONNECT.
+    #[arg(long, conflicts_with = "socks5")]
     proxy: Option<SocketAddr>,
+    /// SOCKS5 proxy to go through (RFC 1928 CONNECT, no authentication): a domain name when
+    /// `--name` is given, else the target's address.
+    #[arg(long)]
+    socks5: Option<SocketAddr>,
     /// Root certificates (PEM) to trust: the proxy's CA, or the origin's root.
     #[arg(long)]
     ca: PathBuf,
@@ -73,31 +89,69 @@ struct Args {
     clk_tck: u64,
 }
 
+/// How connections reach the origin.
+#[derive(Clone, Copy)]
+enum Via {
+    /// Plain TCP to the target (the origin itself, or an address that a redirect takes over).
+    Direct,
+    /// An HTTP proxy's CONNECT.
+    Http(SocketAddr),
+    /// A SOCKS5 proxy's CONNECT.
+    Socks5(SocketAddr),
+}
+
+impl Via {
+    fn label(self) -> &'static str {
+        match self {
+            Via::Direct => "direct",
+            Via::Http(_) => "http",
+            Via::Socks5(_) => "socks5",
+        }
+    }
+}
+
 /// What the workers need to open connections and send requests.
 struct Client {
     target: SocketAddr,
-    proxy: Option<SocketAddr>,
+    via: Via,
+    /// The host asked for: `--name`, else the target's address.
+    host: Host,
+    /// `host:port` as CONNECT and the `Host` header give it.
+    authority: String,
+    server_name: ServerName<'static>,
     tls: TlsConnector,
     request: Vec<u8>,
 }
 
+/// The host that CONNECT and SOCKS5 ask for.
+enum Host {
+    Name(String),
+    Address(IpAddr),
+}
+
 impl Client {
     async fn open(&self) -> io::Result<TlsStream<TcpStream>> {
-        let mut tcp = TcpStream::connect(self.proxy.unwrap_or(self.target)).await?;
+        let to = match self.via {
+            Via::Direct => self.target,
+            Via::Http(proxy) | Via::Socks5(proxy) => proxy,
+        };
+        let mut tcp = TcpStream::connect(to).await?;
         tcp.set_nodelay(true)?;
-        if self.proxy.is_some() {
-            let head = format!("CONNECT {0} HTTP/1.1\r\nHost: {0}\r\n\r\n", self.target);
-            tcp.write_all(head.as_bytes()).await?;
-            let mut buf = Vec::with_capacity(256);
-            let end = read_head(&mut tcp, &mut buf).await?;
-            check_status(&buf[..end], "CONNECT")?;
-            if buf.len() > end {
-                return Err(io::Error::other("bytes after the CONNECT response"));
+        match self.via {
+            Via::Direct => {}
+            Via::Http(_) => {
+                let head = format!("CONNECT {0} HTTP/1.1\r\nHost: {0}\r\n\r\n", self.authority);
+                tcp.write_all(head.as_bytes()).await?;
+                let mut buf = Vec::with_capacity(256);
+                let end = read_head(&mut tcp, &mut buf).await?;
+                check_status(&buf[..end], "CONNECT")?;
+                if buf.len() > end {
+                    return Err(io::Error::other("bytes after the CONNECT response"));
+                }
             }
+            Via::Socks5(_) => socks5_connect(&mut tcp, &self.host, self.target.port()).await?,
         }
-        self.tls
-            .connect(ServerName::IpAddress(self.target.ip().into()), tcp)
-            .await
+        self.tls.connect(self.server_name.clone(), tcp).await
     }
 
     /// One GET on `stream`; reads the whole response (Content-Length body).
@@ -119,6 +173,94 @@ impl Client {
         }
         Ok(())
     }
+}
+
+/// SOCKS5 without authentication (RFC 1928): the greeting, then CONNECT to `host:port`. Each
+/// reply is read exactly (no byte of the tunnel is taken); a refusal is an error naming it.
+async fn socks5_connect(tcp: &mut TcpStream, host: &Host, port: u16) -> io::Result<()> {
+    tcp.write_all(&[5, 1, 0]).await?;
+    let mut choice = [0u8; 2];
+    tcp.read_exact(&mut choice).await?;
+    match choice {
+        [5, 0] => {}
+        [5, 0xff] => {
+            return Err(io::Error::other(
+                "SOCKS5: no acceptable method (the proxy wants authentication)",
+            ))
+        }
+        other => {
+            return Err(io::Error::other(format!(
+                "SOCKS5 greeting: unexpected answer {other:?}"
+            )))
+        }
+    }
+    let mut request = vec![5, 1, 0];
+    match host {
+        Host::Name(name) => {
+            let len = u8::try_from(name.len())
+                .map_err(|_| io::Error::other("SOCKS5: the name is longer than 255 bytes"))?;
+            request.extend_from_slice(&[3, len]);
+            request.extend_from_slice(name.as_bytes());
+        }
+        Host::Address(IpAddr::V4(a)) => {
+            request.push(1);
+            request.extend_from_slice(&a.octets());
+        }
+        Host::Address(IpAddr::V6(a)) => {
+            request.push(4);
+            request.extend_from_slice(&a.octets());
+        }
+    }
+    request.extend_from_slice(&port.to_be_bytes());
+    tcp.write_all(&request).await?;
+    // VER REP RSV ATYP, then the bound address (its length follows from ATYP) and port.
+    let mut head = [0u8; 4];
+    tcp.read_exact(&mut head).await?;
+    if head[0] != 5 {
+        return Err(io::Error::other(format!(
+            "SOCKS5 reply of version {}",
+            head[0]
+        )));
+    }
+    if head[1] != 0 {
+        return Err(io::Error::other(format!(
+            "SOCKS5 CONNECT refused: {}",
+            socks5_reply(head[1])
+        )));
+    }
+    let addr_len = match head[3] {
+        1 => 4,
+        4 => 16,
+        3 => {
+            let mut len = [0u8; 1];
+            tcp.read_exact(&mut len).await?;
+            usize::from(len[0])
+        }
+        other => {
+            return Err(io::Error::other(format!(
+                "SOCKS5 reply with address type {other}"
+            )))
+        }
+    };
+    let mut bound = [0u8; 255 + 2];
+    tcp.read_exact(&mut bound[..addr_len + 2]).await?;
+    Ok(())
+}
+
+/// A SOCKS5 reply code as RFC 1928 names it.
+fn socks5_reply(code: u8) -> String {
+    let name = match code {
+        1 => "general SOCKS server failure",
+        2 => "connection not allowed by ruleset",
+        3 => "network unreachable",
+        4 => "host unreachable",
+        5 => "connection refused",
+        6 => "TTL expired",
+        7 => "command not supported",
+        8 => "address type not supported",
+        _ => "unassigned code",
+    };
+    format!("reply {code} ({name})")
 }
 
 /// Reads until the end of an HTTP head; returns the head's length (with the blank line).
@@ -348,15 +490,35 @@ async fn main() -> io::Result<()> {
         .with_no_client_auth();
     config.resumption = Resumption::disabled();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let via = match (args.proxy, args.socks5) {
+        (Some(proxy), _) => Via::Http(proxy),
+        (None, Some(socks5)) => Via::Socks5(socks5),
+        (None, None) => Via::Direct,
+    };
+    let (host, authority, server_name) = match &args.name {
+        Some(name) => (
+            Host::Name(name.clone()),
+            format!("{name}:{}", args.target.port()),
+            ServerName::try_from(name.clone())
+                .map_err(|e| io::Error::other(format!("--name {name:?}: {e}")))?,
+        ),
+        None => (
+            Host::Address(args.target.ip()),
+            args.target.to_string(),
+            ServerName::IpAddress(args.target.ip().into()),
+        ),
+    };
     let client = Arc::new(Client {
         target: args.target,
-        proxy: args.proxy,
-        tls: TlsConnector::from(Arc::new(config)),
+        via,
+        host,
         request: format!(
-            "GET / HTTP/1.1\r\nHost: {}\r\nUser-Agent: pin-proxy-bench\r\n\r\n",
-            args.target
+            "GET / HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: pin-proxy-bench\r\n\r\n"
         )
         .into_bytes(),
+        authority,
+        server_name,
+        tls: TlsConnector::from(Arc::new(config)),
     });
 
     if args.mode == Mode::Idle {
@@ -364,10 +526,22 @@ async fn main() -> io::Result<()> {
     }
 
     // Check the path once (and name the negotiated TLS parameters) before loading it.
-    let mut probe = timeout(REQUEST_TIMEOUT, client.open())
-        .await
-        .map_err(io::Error::other)??;
-    client.get(&mut probe, &mut Vec::new()).await?;
+    let probe = timeout(REQUEST_TIMEOUT, async {
+        let mut probe = client.open().await?;
+        client.get(&mut probe, &mut Vec::new()).await?;
+        Ok(probe)
+    })
+    .await;
+    let probe = timed_out(probe).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!(
+                "the first request ({} to {}) failed: {e}",
+                client.via.label(),
+                client.authority
+            ),
+        )
+    })?;
     let tls = tls_description(&probe);
     drop(probe);
 
@@ -418,8 +592,9 @@ async fn main() -> io::Result<()> {
     let requests = latencies.len();
     let opt = |v: Option<f64>| v.map(|v| format!("{v:.4}")).unwrap_or("null".into());
     println!(
-        "{{\"mode\":\"{}\",\"requests\":{requests},\"errors\":{errors},\"seconds\":{:.3},\"rate\":{:.1},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"cpu_s\":{},\"cpu_per_1000\":{},\"loadgen_cpu_s\":{},\"other_cpu_s\":{},\"idle_cpu_s\":{},\"tls\":{},\"first_error\":{}}}",
+        "{{\"mode\":\"{}\",\"via\":\"{}\",\"requests\":{requests},\"errors\":{errors},\"seconds\":{:.3},\"rate\":{:.1},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"cpu_s\":{},\"cpu_per_1000\":{},\"loadgen_cpu_s\":{},\"other_cpu_s\":{},\"idle_cpu_s\":{},\"tls\":{},\"first_error\":{}}}",
         if args.mode == Mode::NewConn { "new-conn" } else { "keep-alive" },
+        client.via.label(),
         args.duration,
         requests as f64 / args.duration,
         pct(50),

@@ -1,6 +1,7 @@
 //! The benchmark's HTTPS origin: HTTP/1.1 with keep-alive on 127.0.0.1, answering every request with
-//! a small fixed body. Its certificate has an IP SAN for the listen address and is signed by a root
-//! generated at start, written to `--root-out` for the clients and proxies to trust.
+//! a small fixed body. Its certificate has an IP SAN for the listen address (and a DNS SAN for
+//! each `--name`) and is signed by a root generated at start, written to `--root-out` for the
+//! clients and proxies to trust.
 
 use std::{convert::Infallible, net::SocketAddr, path::PathBuf, sync::Arc};
 
@@ -23,6 +24,9 @@ struct Args {
     /// Where to write the root certificate (PEM) that signed the origin's certificate.
     #[arg(long)]
     root_out: PathBuf,
+    /// Also a DNS name in the certificate (for clients and proxies that verify a name). Repeatable.
+    #[arg(long)]
+    name: Vec<String>,
     /// Key algorithm of the origin's root and leaf.
     #[arg(long, value_enum, default_value = "ecdsa")]
     key_type: KeyType,
@@ -33,9 +37,12 @@ async fn main() -> std::io::Result<()> {
     let args = Args::parse();
     let (root, root_pem) = new_ca("pin-proxy bench origin root", args.key_type.generate());
     let leaf_key = args.key_type.generate();
-    let leaf = leaf_params(&args.listen.ip().to_string())
-        .signed_by(&leaf_key, &root)
-        .expect("origin leaf");
+    let mut params = leaf_params(&args.listen.ip().to_string());
+    for name in &args.name {
+        let name = name.clone().try_into().map_err(std::io::Error::other)?;
+        params.subject_alt_names.push(rcgen::SanType::DnsName(name));
+    }
+    let leaf = params.signed_by(&leaf_key, &root).expect("origin leaf");
     std::fs::write(&args.root_out, root_pem)?;
 
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));

@@ -55,7 +55,9 @@ async fn relay(mut client: TcpStream) -> std::io::Result<()> {
         .strip_prefix("CONNECT ")
         .and_then(|rest| rest.split(' ').next())
     else {
-        client.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await?;
+        client
+            .write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+            .await?;
         return Ok(());
     };
     let mut origin = TcpStream::connect(target).await?;
