@@ -343,7 +343,14 @@ pub(crate) struct Watched<T> {
     auth: Arc<ClientAuth>,
     /// A write error held back while what the origin sent before it is read.
     broke: Option<std::io::Error>,
+    /// Bytes read and dropped after a write error: past [`MOST_DRAINED`] the error is given
+    /// back without waiting for the end.
+    drained: usize,
 }
+
+/// The most a broken stream is read for the origin's alert (an alert is a few bytes; a peer
+/// that keeps sending is not waited for).
+const MOST_DRAINED: usize = 256 * 1024;
 
 impl<T> Watched<T> {
     pub(crate) fn new(io: T, auth: Arc<ClientAuth>) -> Self {
@@ -351,6 +358,7 @@ impl<T> Watched<T> {
             io,
             auth,
             broke: None,
+            drained: 0,
         }
     }
 }
@@ -379,15 +387,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Watched<T> {
         }
     }
 
-    /// Reads (and drops) what is left on a broken stream until its end, noting an alert on
-    /// the way, then gives the held write error back.
+    /// Reads (and drops) what is left on a broken stream until its end (at most
+    /// [`MOST_DRAINED`] bytes), noting an alert on the way, then gives the held write error back.
     fn drain(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Error> {
         let mut scratch = [0u8; 1024];
         loop {
             let mut buf = ReadBuf::new(&mut scratch);
             match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(Ok(())) if !buf.filled().is_empty() => {}
+                Poll::Ready(Ok(())) if !buf.filled().is_empty() && self.drained < MOST_DRAINED => {
+                    self.drained += buf.filled().len();
+                }
                 Poll::Ready(end) => {
                     if let Err(e) = end {
                         self.auth.note_end(&e);
