@@ -557,32 +557,17 @@ fn a_rule_that_catches_the_proxy_too_is_a_loop_that_is_refused_not_followed() {
     assert!(err.contains("redirect loop"), "{err}");
 }
 
-#[test]
-fn a_gateway_rule_redirects_a_lan_clients_connections() {
-    let Some(lan) = common::Lan::new("t") else {
-        return;
-    };
+/// The gateway case: the origin and the proxy (`--transparent 0.0.0.0:0 --allow-from` the
+/// range `allow` gives) in a LAN's server namespace, a `PREROUTING` rule on its end of the veth
+/// pair, and the client namespace routed to `ORIGIN_IP` through it.
+fn gateway(tag: &str, allow: impl FnOnce(&common::Lan) -> String) -> Option<(common::Lan, Rig)> {
+    let lan = common::Lan::new(tag)?;
     let gw = lan.server_ns.as_str();
-    assert!(ip(&[
-        "-n",
-        gw,
-        "addr",
-        "add",
-        &format!("{ORIGIN_IP}/32"),
-        "dev",
-        "lo"
-    ]));
-    assert!(ip(&[
-        "-n",
-        &lan.client_ns,
-        "route",
-        "add",
-        "203.0.113.0/24",
-        "via",
-        &lan.server_ip
-    ]));
-    let allow = format!("{}/32", lan.client_ip);
-    let rig = Rig::start(gw, "0.0.0.0:0", &["--allow-from", &allow]);
+    let origin_cidr = format!("{ORIGIN_IP}/32");
+    assert!(ip(&["-n", gw, "addr", "add", &origin_cidr, "dev", "lo"]));
+    let via = ["route", "add", "203.0.113.0/24", "via", &lan.server_ip];
+    assert!(ip(&[&["-n", lan.client_ns.as_str()][..], &via].concat()));
+    let rig = Rig::start(gw, "0.0.0.0:0", &["--allow-from", &allow(&lan)]);
     let port = rig.port();
     let rule = [
         "-A",
@@ -598,7 +583,13 @@ fn a_gateway_rule_redirects_a_lan_clients_connections() {
         "--to-ports",
         &port,
     ];
-    let Some(()) = nat_rule(gw, &rule) else {
+    nat_rule(gw, &rule)?;
+    Some((lan, rig))
+}
+
+#[test]
+fn a_gateway_rule_redirects_a_lan_clients_connections() {
+    let Some((lan, rig)) = gateway("t", |lan| format!("{}/32", lan.client_ip)) else {
         return;
     };
     let pin = format!("sha256//{}", rig.pki.key_pin("current").expect("a pin"));
@@ -648,45 +639,7 @@ fn a_gateway_rule_redirects_a_lan_clients_connections() {
 
 #[test]
 fn a_gateway_client_outside_allow_from_is_refused_and_recorded() {
-    let Some(lan) = common::Lan::new("u") else {
-        return;
-    };
-    let gw = lan.server_ns.as_str();
-    assert!(ip(&[
-        "-n",
-        gw,
-        "addr",
-        "add",
-        &format!("{ORIGIN_IP}/32"),
-        "dev",
-        "lo"
-    ]));
-    assert!(ip(&[
-        "-n",
-        &lan.client_ns,
-        "route",
-        "add",
-        "203.0.113.0/24",
-        "via",
-        &lan.server_ip
-    ]));
-    let rig = Rig::start(gw, "0.0.0.0:0", &["--allow-from", "192.0.2.0/24"]);
-    let port = rig.port();
-    let rule = [
-        "-A",
-        "PREROUTING",
-        "-i",
-        &lan.server_if,
-        "-p",
-        "tcp",
-        "--dport",
-        "443",
-        "-j",
-        "REDIRECT",
-        "--to-ports",
-        &port,
-    ];
-    let Some(()) = nat_rule(gw, &rule) else {
+    let Some((lan, rig)) = gateway("u", |_| "192.0.2.0/24".to_string()) else {
         return;
     };
     let out = curl(
