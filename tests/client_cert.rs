@@ -10,7 +10,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use common::{only_for, Harness, Opts, HOST};
 use pin_proxy::origin::OriginTls;
@@ -345,27 +344,13 @@ fn the_first_matching_entry_wins_over_a_more_specific_later_one() {
     h.stop_after(1);
 }
 
-/// Runs openssl in `dir`; panics with its stderr when it fails.
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl is installed (.ci/run installs it)");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[test]
 fn sec1_pkcs1_and_a_pkcs12_bundle_turned_into_pem_are_presented() {
     let pki = ClientPki::new("app CA");
     let d = pki.dir.path();
     // SEC1: the EC key as "EC PRIVATE KEY".
     let (ec_cert, ec_key) = pki.client("ec", "app client 1");
-    openssl(
+    common::openssl::run(
         d,
         &[
             "pkey",
@@ -380,7 +365,7 @@ fn sec1_pkcs1_and_a_pkcs12_bundle_turned_into_pem_are_presented() {
     assert!(sec1.starts_with("-----BEGIN EC PRIVATE KEY-----"), "{sec1}");
     // PKCS#1: an RSA key as "RSA PRIVATE KEY", its certificate signed by the same CA.
     std::fs::write(pki.path("client.ext"), "extendedKeyUsage=clientAuth\n").expect("ext");
-    openssl(
+    common::openssl::run(
         d,
         &[
             "req",
@@ -400,7 +385,7 @@ fn sec1_pkcs1_and_a_pkcs12_bundle_turned_into_pem_are_presented() {
         pki.ca_pem.display().to_string(),
         pki.ca_key.display().to_string(),
     );
-    openssl(
+    common::openssl::run(
         d,
         &[
             "x509",
@@ -420,7 +405,7 @@ fn sec1_pkcs1_and_a_pkcs12_bundle_turned_into_pem_are_presented() {
             "rsa.pem",
         ],
     );
-    openssl(
+    common::openssl::run(
         d,
         &[
             "pkey",
@@ -437,7 +422,7 @@ fn sec1_pkcs1_and_a_pkcs12_bundle_turned_into_pem_are_presented() {
         "{pkcs1}"
     );
     // PKCS#12: the app's bundle, turned back into PEM with the README's two commands.
-    openssl(
+    common::openssl::run(
         d,
         &[
             "pkcs12",
@@ -452,7 +437,7 @@ fn sec1_pkcs1_and_a_pkcs12_bundle_turned_into_pem_are_presented() {
             "app.p12",
         ],
     );
-    openssl(
+    common::openssl::run(
         d,
         &[
             "pkcs12",
@@ -466,7 +451,7 @@ fn sec1_pkcs1_and_a_pkcs12_bundle_turned_into_pem_are_presented() {
             "p12.pem",
         ],
     );
-    openssl(
+    common::openssl::run(
         d,
         &[
             "pkcs12",

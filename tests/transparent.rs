@@ -157,7 +157,8 @@ fn stdout(out: &Output) -> String {
 /// The origin (Python, on `ORIGIN_IP` in its namespace) and pin-proxy's transparent listener in
 /// the same namespace, with the files a client needs.
 struct Rig {
-    dir: tempfile::TempDir,
+    /// The files below; removed when the rig is dropped.
+    _dir: tempfile::TempDir,
     pki: OriginPki,
     origin: Child,
     proxy: Child,
@@ -250,7 +251,7 @@ impl Rig {
         let bundle = dir.path().join("bundle.pem");
         std::fs::write(&bundle, both).expect("write");
         Rig {
-            dir,
+            _dir: dir,
             pki,
             origin,
             proxy,
@@ -289,7 +290,6 @@ impl Rig {
         }
         let err = self.stderr.lock().expect("lock").clone();
         assert!(status.success(), "proxy exit {status:?}; stderr: {err}");
-        let _ = self.dir.path();
         (common::read_events(&self.events), out, err)
     }
 }
@@ -301,10 +301,6 @@ impl Drop for Rig {
             let _ = child.wait();
         }
     }
-}
-
-fn record_for<'a>(records: &'a [ConnectionRecord], host: &str) -> &'a ConnectionRecord {
-    common::only_for(records, host)
 }
 
 #[test]
@@ -458,9 +454,9 @@ fn a_device_rule_redirects_the_apps_connections_and_gets_the_verdicts_a_connect_
     assert_eq!(proceeded.requests[0].path, "/open");
     assert_eq!(proceeded.requests[0].status, Some(200));
 
-    let passed = record_for(&records, "pass.test");
+    let passed = common::only_for(&records, "pass.test");
     assert_eq!(passed.action, Some(ActionKind::Passthrough));
-    let plain = record_for(&records, "plain.test");
+    let plain = common::only_for(&records, "plain.test");
     assert_eq!(plain.action, Some(ActionKind::Http), "{plain:?}");
     assert_eq!(plain.port, Some(80));
     assert_eq!(plain.requests.len(), 1);
