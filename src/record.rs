@@ -185,6 +185,20 @@ pub struct Verdict {
     pub reason: String,
 }
 
+/// One certificate of the chain the proxy presented to a client (the shape of the log reader's
+/// `presented_chain` entries).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresentedCert {
+    /// Its place in the chain as sent: 0 is the leaf.
+    pub position: usize,
+    /// Subject distinguished name, e.g. `CN=api.example.test`.
+    pub subject: String,
+    /// Issuer distinguished name.
+    pub issuer: String,
+    /// SPKI SHA-256 pin, base64.
+    pub pin: String,
+}
+
 /// One line of the events file: everything known about one accepted connection.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectionRecord {
@@ -206,6 +220,10 @@ pub struct ConnectionRecord {
     pub profile: Option<Profile>,
     /// SPKI SHA-256 (base64) of the leaf certificate presented to the client.
     pub presented_pin: Option<String>,
+    /// Every certificate presented to the client, in the order sent (0 = the leaf). Written
+    /// only when a certificate was presented; lines without it read as empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub presented_chain: Vec<PresentedCert>,
     /// The verdict.
     pub verdict: VerdictKind,
     /// Where it was reached.
@@ -259,6 +277,33 @@ mod tests {
         let socks = written.replace(r#""listener":"http""#, r#""listener":"socks5""#);
         let back: ConnectionRecord = serde_json::from_str(&socks).expect("a new line");
         assert_eq!(back.listener, ListenerKind::Socks5);
+    }
+
+    #[test]
+    fn the_presented_chain_is_written_when_there_is_one_and_read_as_empty_when_not() {
+        let old = r#"{"schema":1,"id":1,"client":"127.0.0.1:1","host":"a.test","port":443,
+            "sni":null,"action":"intercept","profile":"forged","presented_pin":"p0",
+            "verdict":"cancelled","stage":"handshake","reason":"alert:unknown_ca","requests":[],
+            "request_count":0,"tls_version":null,"alpn":null,"started":"","duration_ms":1,
+            "bytes_up":1,"bytes_down":1,"upstream":null}"#;
+        let mut r: ConnectionRecord = serde_json::from_str(old).expect("an old line");
+        assert!(r.presented_chain.is_empty());
+        assert!(!serde_json::to_string(&r)
+            .expect("a line")
+            .contains("presented_chain"));
+        r.presented_chain = vec![PresentedCert {
+            position: 0,
+            subject: "CN=a.test".into(),
+            issuer: "CN=pin-proxy CA".into(),
+            pin: "p0".into(),
+        }];
+        let line = serde_json::to_string(&r).expect("a line");
+        assert!(
+            line.contains(r#""presented_chain":[{"position":0,"subject":"CN=a.test","issuer":"CN=pin-proxy CA","pin":"p0"}]"#),
+            "{line}"
+        );
+        let back: ConnectionRecord = serde_json::from_str(&line).expect("a new line");
+        assert_eq!(back, r);
     }
 
     #[test]

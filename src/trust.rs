@@ -57,6 +57,30 @@ impl Roots {
         self.anchors.is_empty()
     }
 
+    /// The certificate of the root that verifies `chain` (leaf first, as a server sent it) for
+    /// TLS server use at `now`, whatever the server name; `None` when no root here does.
+    pub fn anchor_cert(
+        &self,
+        chain: &[CertificateDer<'_>],
+        provider: &CryptoProvider,
+        now: UnixTime,
+    ) -> Option<&CertificateDer<'static>> {
+        let (leaf, intermediates) = chain.split_first()?;
+        let cert = webpki::EndEntityCert::try_from(leaf).ok()?;
+        let path = cert
+            .verify_for_usage(
+                provider.signature_verification_algorithms.all,
+                &self.anchors,
+                intermediates,
+                now,
+                webpki::KeyUsage::server_auth(),
+                None,
+                None,
+            )
+            .ok()?;
+        self.cert_of(path.anchor())
+    }
+
     fn cert_of(&self, anchor: &TrustAnchor<'_>) -> Option<&CertificateDer<'static>> {
         self.anchors
             .iter()

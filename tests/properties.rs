@@ -1178,6 +1178,8 @@ impl SuiteM {
                 let skip = match f {
                     Family::MissingPin => self.origins.len() < 2,
                     Family::Rotated => selected.iter().any(|&o| self.origins[o].keys().len() < 2),
+                    // A leaf-only client cannot be fooled by smuggled CA certificates.
+                    Family::SmuggleChain => m.chain_pins == Some(false),
                     _ => false,
                 };
                 if skip {
@@ -1187,7 +1189,7 @@ impl SuiteM {
                     continue;
                 }
                 if (f == Family::MissingPin && m.missing_pin.is_none())
-                    || (f == Family::Chain && m.chain_pins.is_none())
+                    || (matches!(f, Family::Chain | Family::SmuggleChain) && m.chain_pins.is_none())
                 {
                     return Err("matrix");
                 }
@@ -1195,6 +1197,7 @@ impl SuiteM {
                     Family::Pinned | Family::Unpinned | Family::MissingPin => 2,
                     Family::Rotated => 3,
                     Family::Chain => 4,
+                    Family::SmuggleChain => 2,
                 };
                 count += per_origin * selected.len();
             }

@@ -20,7 +20,9 @@ use time::{Duration, OffsetDateTime};
 
 use super::{random_serial, CertificateAuthority, KeyType};
 use crate::error::{Error, Result};
+use crate::record::PresentedCert;
 use crate::rules::{most_specific, unbracket, HostGlob, Profile};
+use crate::trust::{CertInfo, CertSource};
 use crate::{lock, pins};
 
 /// Host name the `wrong-host` profile's certificate is issued for.
@@ -35,6 +37,8 @@ pub struct Leaf {
     pub certified: Arc<CertifiedKey>,
     /// SPKI SHA-256 pin (base64) of the leaf.
     pub pin: String,
+    /// The chain as the events file describes it (`presented_chain`), described once here.
+    pub presented: Arc<[PresentedCert]>,
 }
 
 /// A certificate and key the user supplied for some hosts.
@@ -271,10 +275,29 @@ pub(crate) fn certified(
     certified
         .keys_match()
         .map_err(|e| format!("the key does not belong to the certificate ({e})"))?;
+    let presented = describe(&certified.cert, 0).into();
     Ok(Leaf {
         certified: Arc::new(certified),
         pin,
+        presented,
     })
+}
+
+/// The events file's description of `certs`, the first at `position` `first`.
+pub fn describe(certs: &[CertificateDer<'_>], first: usize) -> Vec<PresentedCert> {
+    certs
+        .iter()
+        .enumerate()
+        .map(|(i, der)| {
+            let info = CertInfo::of(der, first + i, CertSource::Sent);
+            PresentedCert {
+                position: info.position,
+                subject: info.subject,
+                issuer: info.issuer,
+                pin: info.pin,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

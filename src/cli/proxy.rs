@@ -56,7 +56,7 @@ pub(crate) struct ProxyArgs {
     #[arg(long, value_name = "GLOB")]
     passthrough: Vec<String>,
     /// Present certificate PROFILE to hosts matching GLOB: forged, self-signed, wrong-host,
-    /// expired, untrusted-ca, custom. Repeatable.
+    /// expired, untrusted-ca, custom, smuggle-chain. Repeatable.
     #[arg(long, value_name = "GLOB=PROFILE")]
     profile: Vec<String>,
     /// Present your own certificate (chain) and key to hosts matching GLOB. Repeatable.

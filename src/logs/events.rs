@@ -38,21 +38,49 @@ impl Parser for Events {
         let profile = field("profile").unwrap_or_else(|| "forged".into());
         let stage = field("stage").unwrap_or_default();
         let reason = field("reason").unwrap_or_default();
-        out.push(Found {
-            format: Some(Format::PinProxyEvents),
-            line: line.no,
-            host,
-            port,
-            presented_pins: pin.iter().cloned().collect(),
-            presented_chain: pin
-                .iter()
+        // The chain as written (`presented_chain`), else (an older line) the leaf's pin alone.
+        let written: Vec<ChainCert> = value
+            .get("presented_chain")
+            .and_then(|v| v.as_array())
+            .map(|certs| {
+                certs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| {
+                        let s = |k: &str| c.get(k).and_then(|v| v.as_str()).map(str::to_string);
+                        ChainCert {
+                            position: c
+                                .get("position")
+                                .and_then(|v| v.as_u64())
+                                .and_then(|p| usize::try_from(p).ok())
+                                .unwrap_or(i),
+                            subject: s("subject"),
+                            issuer: s("issuer"),
+                            pin: s("pin"),
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let presented_chain = if written.is_empty() {
+            pin.iter()
                 .map(|p| ChainCert {
                     position: 0,
                     subject: None,
                     issuer: Some(format!("pin-proxy's CA (profile {profile})")),
                     pin: Some(p.clone()),
                 })
-                .collect(),
+                .collect()
+        } else {
+            written
+        };
+        out.push(Found {
+            format: Some(Format::PinProxyEvents),
+            line: line.no,
+            host,
+            port,
+            presented_pins: pin.iter().cloned().collect(),
+            presented_chain,
             pin_kind: pin.as_ref().map(|_| PinKind::SpkiSha256),
             kind: Kind::CancelledForged,
             message: format!("cancelled at {stage} ({reason}), profile {profile}"),

@@ -322,6 +322,23 @@ fn pin_proxy_client_and_events() {
         (f.format, f.diagnosis),
         (Format::PinProxyEvents, Diagnosis::Intercepted)
     );
+
+    // A line with the chain presented: read as written, subjects and all.
+    let chain = format!(
+        "{{\"schema\":1,\"id\":2,\"client\":\"127.0.0.1:5\",\"host\":\"api.example.test\",\"port\":443,\"profile\":\"smuggle-chain\",\"presented_pin\":\"{PIN_A}\",\"presented_chain\":[{{\"position\":0,\"subject\":\"CN=api.example.test\",\"issuer\":\"O=pin-proxy (testing only; generated on this machine), CN=pin-proxy local CA 1a2b3c4d\",\"pin\":\"{PIN_A}\"}},{{\"position\":1,\"subject\":\"O=pin-proxy (testing only; generated on this machine), CN=pin-proxy local CA 1a2b3c4d\",\"issuer\":\"O=pin-proxy (testing only; generated on this machine), CN=pin-proxy local CA 1a2b3c4d\",\"pin\":\"{PIN_C}\"}}],\"verdict\":\"cancelled\",\"stage\":\"after_handshake\",\"reason\":\"close_notify\"}}\n"
+    );
+    let f = one(&chain);
+    assert_eq!(
+        (f.format, f.diagnosis),
+        (Format::PinProxyEvents, Diagnosis::Intercepted)
+    );
+    let pins: Vec<Option<&str>> = f.presented_chain.iter().map(|c| c.pin.as_deref()).collect();
+    assert_eq!(pins, [Some(PIN_A), Some(PIN_C)]);
+    assert_eq!(f.presented_chain[1].position, 1);
+    assert_eq!(
+        f.presented_chain[0].subject.as_deref(),
+        Some("CN=api.example.test")
+    );
 }
 
 #[test]

@@ -49,6 +49,8 @@ pub(crate) struct ConnState {
     pub(crate) action: Option<ActionKind>,
     pub(crate) profile: Option<Profile>,
     pub(crate) presented_pin: Option<String>,
+    /// The whole chain presented (shared with the leaf cache; copied into the record at the end).
+    pub(crate) presented_chain: Option<Arc<[crate::record::PresentedCert]>>,
     pub(crate) tls_version: Option<String>,
     pub(crate) alpn: Option<String>,
     pub(crate) upstream: Option<String>,
@@ -190,6 +192,10 @@ impl Conn {
             action: state.action,
             profile: state.profile,
             presented_pin: state.presented_pin,
+            presented_chain: state
+                .presented_chain
+                .map(|chain| chain.to_vec())
+                .unwrap_or_default(),
             verdict: verdict.kind,
             stage: verdict.stage,
             reason: verdict.reason,

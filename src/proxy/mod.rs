@@ -28,7 +28,7 @@ mod upstream_proxy;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use rustls::crypto::CryptoProvider;
@@ -193,6 +193,8 @@ pub(crate) struct Shared {
     /// With a transparent listener: the proxy's own recent origin connections and its
     /// listening addresses, to refuse a redirect loop.
     pub(crate) own: Option<Arc<own::OwnConnections>>,
+    /// The origins' roots as certificates, loaded at the first `smuggle-chain` connection.
+    pub(crate) origin_roots: Arc<OnceLock<crate::trust::Roots>>,
 }
 
 impl Shared {
@@ -226,7 +228,29 @@ impl Shared {
             shutdown: self.shutdown.clone(),
             learn: self.learn.clone(),
             own: self.own.clone(),
+            origin_roots: self.origin_roots.clone(),
         }
+    }
+
+    /// The root certificate that verified an origin's `chain`, when the proxy holds it as a
+    /// certificate (`--upstream-ca` files, the system's roots unless they are off).
+    pub(crate) fn origin_root(
+        &self,
+        chain: &[rustls::pki_types::CertificateDer<'_>],
+    ) -> Option<rustls::pki_types::CertificateDer<'static>> {
+        let roots = self.origin_roots.get_or_init(|| {
+            let trust = &self.config.upstream;
+            let mut roots = crate::trust::Roots::default();
+            roots.add_parsable(trust.extra_cas.iter().cloned());
+            if trust.system_roots {
+                roots.add_parsable(rustls_native_certs::load_native_certs().certs);
+            }
+            roots
+        });
+        let now = rustls::pki_types::UnixTime::now();
+        roots
+            .anchor_cert(chain, &self.client_provider, now)
+            .cloned()
     }
 
     /// Opens TCP to an origin (see [`upstream::connect`]); with a transparent listener, the
@@ -333,6 +357,7 @@ impl Proxy {
                 shutdown: shutdown_rx,
                 learn,
                 own,
+                origin_roots: Arc::default(),
             }),
             shutdown,
         })

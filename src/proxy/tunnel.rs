@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use http::StatusCode;
 use hyper::service::service_fn;
+use rustls::pki_types::CertificateDer;
 use rustls::server::Acceptor;
 use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
@@ -21,7 +22,7 @@ use super::map_local;
 use super::pool::{Link, PoolKey};
 use super::upstream::{self, Answer, OriginTcp, Target, Upstream as _};
 use super::{Decision, Shared};
-use crate::record::{ActionKind, RequestRecord, Stage};
+use crate::record::{ActionKind, PresentedCert, RequestRecord, Stage};
 use crate::rules::{Action, Profile};
 use crate::verdict::{ClientEnd, Event};
 
@@ -276,9 +277,15 @@ async fn intercept(
     //    offered), so both sides speak the same HTTP version and an origin failure is reported
     //    before any certificate goes out. Not for a host with --map-local entries: its origin
     //    is reached at the first request that is not mapped, if one comes.
+    //    `smuggle-chain` needs the origin's chain before its certificate goes out, mapped or not.
     let mapped = shared.config.map_local.origin(true, host, key.port);
-    let (origin, client_alpn, h2) = match mapped {
+    let smuggle = profile == Profile::SmuggleChain;
+    let (origin, client_alpn, h2, origin_chain) = match mapped {
         None => match ready_link(shared, conn, origin, &offered, key, host).await {
+            Some(ready) => ready,
+            None => return,
+        },
+        Some(_) if smuggle => match ready_link(shared, conn, origin, &offered, key, host).await {
             Some(ready) => ready,
             None => return,
         },
@@ -302,7 +309,7 @@ async fn intercept(
                 h2_client: h2,
                 link: OnceCell::new(),
             };
-            (OriginLink::Lazy(Arc::new(lazy)), client_alpn, h2)
+            (OriginLink::Lazy(Arc::new(lazy)), client_alpn, h2, None)
         }
     };
     let port = key.port;
@@ -315,7 +322,11 @@ async fn intercept(
             return conn.event(Event::HandshakeFailed(ClientEnd::Error(e.to_string())));
         }
     };
-    let config = match server_config(shared, host, profile, &leaf.certified, client_alpn) {
+    let (certified, presented) = match origin_chain.filter(|_| smuggle) {
+        Some(origin_chain) => smuggled(shared, &leaf, &origin_chain),
+        None => (leaf.certified.clone(), leaf.presented.clone()),
+    };
+    let config = match server_config(shared, host, profile, &certified, client_alpn) {
         Ok(c) => c,
         Err(e) => return conn.event(Event::HandshakeFailed(ClientEnd::Error(e))),
     };
@@ -329,7 +340,10 @@ async fn intercept(
     })
     .await;
     if conn.stats.presented() || matches!(accepted, Ok(Ok(_))) {
-        conn.with(|s| s.presented_pin = Some(leaf.pin.clone()));
+        conn.with(|s| {
+            s.presented_pin = Some(leaf.pin.clone());
+            s.presented_chain = Some(presented);
+        });
         conn.event(Event::CertificatePresented);
     }
     let mut tls = match accepted {
@@ -494,9 +508,33 @@ impl LazyLink {
     }
 }
 
-/// Step 1 for a host without `--map-local` entries: an origin connection before the client's
-/// handshake, and the protocol to offer the client (the origin's). `None`: the origin failed,
-/// and the connection's upstream failure is recorded.
+/// The `smuggle-chain` chain: the forged leaf and the local CA (`leaf`), then every certificate
+/// the origin sent, in its order, then the root that verified them when the proxy holds it and
+/// the origin did not send it. The leaf's key signs; the record describes every certificate.
+fn smuggled(
+    shared: &Shared,
+    leaf: &crate::ca::leaf::Leaf,
+    origin_chain: &[CertificateDer<'static>],
+) -> (Arc<CertifiedKey>, Arc<[PresentedCert]>) {
+    let mut added = origin_chain.to_vec();
+    if let Some(root) = shared.origin_root(origin_chain) {
+        if !added.contains(&root) {
+            added.push(root);
+        }
+    }
+    let mut chain = leaf.certified.cert.clone();
+    let first = chain.len();
+    chain.extend(added.iter().cloned());
+    let mut presented = leaf.presented.to_vec();
+    presented.extend(crate::ca::leaf::describe(&added, first));
+    let certified = CertifiedKey::new(chain, leaf.certified.key.clone());
+    (Arc::new(certified), presented.into())
+}
+
+/// Step 1 for a host without `--map-local` entries (or presented `smuggle-chain`): an origin
+/// connection before the client's handshake, the protocol to offer the client (the origin's)
+/// and the certificates the origin sent. `None`: the origin failed, and the connection's
+/// upstream failure is recorded.
 async fn ready_link(
     shared: &Arc<Shared>,
     conn: &Conn,
@@ -504,7 +542,7 @@ async fn ready_link(
     offered: &[Vec<u8>],
     key: &PoolKey,
     host: &str,
-) -> Option<(OriginLink, Vec<Vec<u8>>, bool)> {
+) -> Option<(OriginLink, Vec<Vec<u8>>, bool, Option<OriginChain>)> {
     let fits = |alpn: Option<&[u8]>| match alpn {
         Some(p) => offered.iter().any(|o| o == p),
         None => offered.is_empty() || offered.iter().any(|o| o == ALPN_H1),
@@ -529,6 +567,7 @@ async fn ready_link(
         }
     };
     let origin_alpn = lease.alpn.clone();
+    let origin_chain = lease.chain.clone();
     // Requests borrow origin connections through the link; whatever it holds when the client
     // connection ends goes back to the pool.
     let link = Arc::new(Link::new(shared.clone(), key.clone(), lease));
@@ -538,8 +577,11 @@ async fn ready_link(
         None => Vec::new(),
     };
     let h2 = link.is_h2();
-    Some((OriginLink::Ready(link), client_alpn, h2))
+    Some((OriginLink::Ready(link), client_alpn, h2, Some(origin_chain)))
 }
+
+/// The certificates an origin sent, leaf first.
+type OriginChain = Arc<[CertificateDer<'static>]>;
 
 /// The server configuration for (host, profile, ALPN), built once and kept: building one per
 /// connection costs more than the lookup.
@@ -552,8 +594,11 @@ fn server_config(
 ) -> Result<Arc<ServerConfig>, String> {
     let key = (host.to_string(), profile, alpn);
     if let Some((kept_cert, config)) = crate::lock(&shared.server_configs).get(&key) {
-        // Only for the same leaf: the leaf cache may have issued a new one since.
-        if Arc::ptr_eq(kept_cert, cert) {
+        // Only for the same leaf: the leaf cache may have issued a new one since. A smuggled
+        // chain is made per connection: the same certificates are the same chain.
+        let same = Arc::ptr_eq(kept_cert, cert)
+            || (profile == Profile::SmuggleChain && kept_cert.cert == cert.cert);
+        if same {
             return Ok(config.clone());
         }
     }

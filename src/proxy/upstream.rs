@@ -346,6 +346,8 @@ pub(crate) struct Lease {
     /// Its client authentication, when the origin asked for a certificate: a request that
     /// fails on it is told whether the origin refused it for that (see [`Lease::failure`]).
     pub(crate) client_auth: Option<Arc<ClientAuth>>,
+    /// The certificates the origin sent, leaf first (what `smuggle-chain` passes on).
+    pub(crate) chain: Arc<[CertificateDer<'static>]>,
 }
 
 impl Lease {
@@ -405,7 +407,9 @@ pub(crate) async fn open(
             }
             Err(_) => return Err("TLS with the origin timed out".into()),
         };
-    let alpn = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+    let session = tls.get_ref().1;
+    let alpn = session.alpn_protocol().map(<[u8]>::to_vec);
+    let chain = session.peer_certificates().unwrap_or_default().into();
     let h2 = alpn.as_deref() == Some(b"h2");
     // A connection whose origin asked for a certificate is watched for the alert that refuses
     // it after the handshake (TLS 1.3); any other is used as it is.
@@ -424,6 +428,7 @@ pub(crate) async fn open(
         alpn,
         addr,
         client_auth,
+        chain,
     })
 }
 

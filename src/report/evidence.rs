@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use crate::case_record::{CaseRecord, RunEvent, RunSummary, SuiteInfo};
+use crate::rules::Profile;
 
 /// Names for the pins and CA names generated in a run, per suite.
 #[derive(Debug, Default, Clone)]
@@ -188,6 +189,14 @@ fn one_step_lines(record: &CaseRecord, names: &PinNames) -> Vec<String> {
             line.push_str(&format!(" · read {}", reqs.join(", ")));
         }
         out.push(line);
+        if c.profile == Some(Profile::SmuggleChain) {
+            let sent: Vec<String> = c
+                .presented_chain
+                .iter()
+                .map(|p| names.show(s, &p.pin))
+                .collect();
+            out.push(format!("chain:    sent {}", sent.join(", ")));
+        }
     }
     out.extend(other_hosts_line(record));
     for p in &record.pins {

@@ -249,6 +249,7 @@ mod tests {
             action: Some(ActionKind::Intercept),
             profile: Some(crate::rules::Profile::Forged),
             presented_pin: None,
+            presented_chain: Vec::new(),
             verdict: VerdictKind::Proceeded,
             stage: Stage::Request,
             reason: format!("{} requests", requests.len()),

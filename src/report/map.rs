@@ -129,6 +129,9 @@ pub struct ConnLine {
     pub reason: String,
     /// `METHOD path -> status` of each listed request.
     pub requests: Vec<String>,
+    /// For a `smuggle-chain` connection, each certificate sent (`subject (pin)`), leaf first:
+    /// what was smuggled. Empty otherwise.
+    pub sent: Vec<String>,
 }
 
 /// What one client address did, and whether it may not trust the CA at all.
@@ -440,6 +443,14 @@ fn conn_line(r: &ConnectionRecord) -> ConnLine {
         stage: r.stage,
         reason: r.reason.clone(),
         requests: r.requests.iter().map(super::live::request).collect(),
+        sent: if r.profile == Some(crate::rules::Profile::SmuggleChain) {
+            r.presented_chain
+                .iter()
+                .map(|c| format!("{} ({})", c.subject, c.pin))
+                .collect()
+        } else {
+            Vec::new()
+        },
     }
 }
 

@@ -281,7 +281,7 @@ fn host_details(out: &mut String, h: &HostRow) {
             c.id,
             escape(&c.started),
             escape(&c.client),
-            escape(&c.action),
+            action_cell(c),
             c.verdict,
             c.stage,
             escape(&c.reason),
@@ -323,6 +323,16 @@ fn legend(out: &mut String) {
     out.push_str("</dl>\n");
 }
 
+/// A connection's action, with the certificates a `smuggle-chain` connection sent.
+fn action_cell(c: &super::map::ConnLine) -> String {
+    let mut cell = escape(&c.action);
+    if !c.sent.is_empty() {
+        let sent: Vec<String> = c.sent.iter().map(|s| escape(s)).collect();
+        let _ = write!(cell, "<br><small>sent: {}</small>", sent.join("<br>"));
+    }
+    cell
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::map::{read_events, PinningMap};
@@ -344,5 +354,24 @@ broken
         assert!(html.contains("e&quot;vil.jsonl:2"));
         assert!(html.contains("<dt><code>upstream_failed</code></dt>"));
         assert_eq!(html.matches("<script>").count(), 1);
+    }
+
+    #[test]
+    fn a_smuggled_chain_is_listed_with_its_connection() {
+        let text = r#"{"schema":1,"id":1,"client":"10.0.0.7:5","host":"a.test","port":443,"action":"intercept","profile":"smuggle-chain","presented_pin":"P0","presented_chain":[{"position":0,"subject":"CN=a.test","issuer":"CN=local","pin":"P0"},{"position":1,"subject":"CN=local","issuer":"CN=local","pin":"P1"},{"position":2,"subject":"CN=real <int>","issuer":"CN=real root","pin":"P2"}],"verdict":"proceeded","stage":"request","reason":"1 request","requests":[],"request_count":1,"started":"2026-12-02T10:00:00.000Z","duration_ms":3,"bytes_up":1,"bytes_down":2}
+{"schema":1,"id":2,"client":"10.0.0.7:6","host":"b.test","port":443,"action":"intercept","profile":"forged","presented_pin":"Q0","presented_chain":[{"position":0,"subject":"CN=b.test","issuer":"CN=local","pin":"Q0"}],"verdict":"cancelled","stage":"handshake","reason":"alert:bad_certificate","requests":[],"request_count":0,"started":"2026-12-02T10:00:01.000Z","duration_ms":3,"bytes_up":1,"bytes_down":2}
+"#;
+        let (records, malformed) = read_events("e.jsonl", text);
+        let html = PinningMap::build(&records, malformed).html();
+        assert!(
+            html.contains(
+                "<small>sent: CN=a.test (P0)<br>CN=local (P1)<br>CN=real &lt;int&gt; (P2)</small>"
+            ),
+            "{html}"
+        );
+        assert!(
+            !html.contains("CN=b.test (Q0)"),
+            "only smuggle-chain connections list it"
+        );
     }
 }

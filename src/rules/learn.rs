@@ -259,6 +259,7 @@ mod tests {
             action: Some(ActionKind::Intercept),
             profile: None,
             presented_pin: None,
+            presented_chain: Vec::new(),
             verdict,
             stage,
             reason: reason.into(),

@@ -33,17 +33,22 @@ pub enum Profile {
     UntrustedCa,
     /// A certificate and key the user supplied (`--cert HOST=cert.pem,key.pem`).
     Custom,
+    /// The forged leaf (its own key, signed by the local CA), then the local CA, then every
+    /// certificate the origin sent and the root that verified it: a client that checks its
+    /// pins against the certificates sent rather than the verified path is fooled.
+    SmuggleChain,
 }
 
 impl Profile {
     /// Every profile, in the order the help text lists them.
-    pub const ALL: [Profile; 6] = [
+    pub const ALL: [Profile; 7] = [
         Profile::Forged,
         Profile::SelfSigned,
         Profile::WrongHost,
         Profile::Expired,
         Profile::UntrustedCa,
         Profile::Custom,
+        Profile::SmuggleChain,
     ];
 
     /// The name used on the command line, in rule files and in the events file.
@@ -55,6 +60,7 @@ impl Profile {
             Profile::Expired => "expired",
             Profile::UntrustedCa => "untrusted-ca",
             Profile::Custom => "custom",
+            Profile::SmuggleChain => "smuggle-chain",
         }
     }
 }

@@ -113,6 +113,10 @@ pub fn judge(
                 expected_exit.unwrap_or(0)
             ),
         ),
+        (_, Observed::Proceeded) if expected == Expected::Cancelled && smuggled(ev) => (
+            Status::Failed,
+            format!("{SMUGGLED}: {detail}"),
+        ),
         _ => (Status::Failed, detail),
     };
     Judgement {
@@ -121,6 +125,18 @@ pub fn judge(
         detail,
         disagreements,
     }
+}
+
+/// Why a client that proceeds through `smuggle-chain` while it should not is exposed.
+pub const SMUGGLED: &str = "exposed: pins matched a certificate that was sent but not part of \
+     the verified chain (the CVE-2016-2402 class)";
+
+/// Whether a connection of the case proceeded through a `smuggle-chain` leaf.
+fn smuggled(ev: &Evidence) -> bool {
+    ev.connections.iter().any(|c| {
+        c.verdict == VerdictKind::Proceeded
+            && c.profile == Some(crate::rules::Profile::SmuggleChain)
+    })
 }
 
 /// The pin config a client said it used: from the last line of its stdout, its `--json`
@@ -325,6 +341,7 @@ mod tests {
             action: Some(ActionKind::Intercept),
             profile: None,
             presented_pin: None,
+            presented_chain: Vec::new(),
             verdict,
             stage,
             reason: reason.into(),
@@ -368,6 +385,44 @@ mod tests {
             path: "/x".into(),
             client_cert: None,
         }
+    }
+
+    #[test]
+    fn a_client_that_proceeds_through_a_smuggled_chain_is_called_exposed() {
+        let mut smuggled = conn(VerdictKind::Proceeded, Stage::Request, "1 request", 1);
+        smuggled.profile = Some(crate::rules::Profile::SmuggleChain);
+        let ev = evidence(vec![smuggled.clone()], 0);
+        let j = judge(
+            "api.test",
+            Tunnel::Intercepted,
+            Expected::Cancelled,
+            None,
+            &ev,
+        );
+        assert_eq!(j.status, Status::Failed);
+        assert!(j.detail.starts_with(SMUGGLED), "{}", j.detail);
+        // Expected (a suite showing a naive client), it passes without the word.
+        let j = judge(
+            "api.test",
+            Tunnel::Intercepted,
+            Expected::Proceeded,
+            None,
+            &ev,
+        );
+        assert_eq!(j.status, Status::Passed);
+        assert!(!j.detail.contains("exposed"), "{}", j.detail);
+        // Through the forged profile, a proceeded client is not said to be fooled by a chain.
+        smuggled.profile = Some(crate::rules::Profile::Forged);
+        let ev = evidence(vec![smuggled], 0);
+        let j = judge(
+            "api.test",
+            Tunnel::Intercepted,
+            Expected::Cancelled,
+            None,
+            &ev,
+        );
+        assert_eq!(j.status, Status::Failed);
+        assert!(!j.detail.contains("exposed"), "{}", j.detail);
     }
 
     #[test]

@@ -11,9 +11,14 @@
 //! | missing-pin | current | intercept / passthrough | another origin's | `missing_pin` |
 //! | chain | current | passthrough | intermediate / root | proceeded if `chain_pins`, else cancelled |
 //! | chain | current | intercept | intermediate / root | cancelled |
+//! | smuggle-chain | current | `smuggle-chain` | intermediate / root | cancelled (`chain_pins` clients only) |
 //!
 //! An origin whose chain has depth 2 (the root signs the leaf) has no intermediate: its chain
-//! family keeps the root variants, and a note says the intermediate ones were skipped.
+//! family keeps the root variants, and a note says the intermediate ones were skipped; so does
+//! its smuggle-chain family. `smuggle-chain` sends the origin's real intermediate and root after
+//! the forged leaf and the local CA: a client that pins the verified path refuses, one that
+//! checks the certificates sent is fooled. A leaf-only client cannot be (its pins never match a
+//! CA), so the family is skipped for it with a note.
 
 use crate::case_record::Expected;
 use crate::rules::{Action, Profile};
@@ -57,6 +62,11 @@ pub fn expand(spec: &MatrixSpec, origins: &[Origin]) -> Result<(Vec<Case>, Vec<S
                         origins[o].name
                     )
                 }),
+            Family::SmuggleChain if spec.chain_pins == Some(false) => Some(
+                "this client checks the leaf only (chain_pins = false): the smuggled CA \
+                 certificates cannot match its pins"
+                    .to_string(),
+            ),
             _ => None,
         };
         if let Some(why) = skip {
@@ -74,7 +84,7 @@ pub fn expand(spec: &MatrixSpec, origins: &[Origin]) -> Result<(Vec<Case>, Vec<S
                     .to_string(),
             );
         }
-        if family == Family::Chain && spec.chain_pins.is_none() {
+        if matches!(family, Family::Chain | Family::SmuggleChain) && spec.chain_pins.is_none() {
             return Err(
                 "chain_pins: say whether this client accepts a pin on any certificate of \
                         the chain (true, as OkHttp and Android do) or checks the leaf only \
@@ -104,6 +114,7 @@ fn family_cases(
         key: name.to_string(),
     };
     let intercept = Action::Intercept(Profile::Forged);
+    let smuggle = Action::Intercept(Profile::SmuggleChain);
     let mut push =
         |variant: &str, origin_key: &str, action, pins: Vec<PinRef>, expect, reason: String| {
             out.push(Case {
@@ -222,18 +233,24 @@ fn family_cases(
                 case.pinned_host = Some(other_host.clone());
             }
         }
+        Family::SmuggleChain => {
+            for (level, pin) in chain_levels(family, o, origin, notes) {
+                push(
+                    level,
+                    &current,
+                    smuggle,
+                    vec![pin],
+                    Expected::Cancelled,
+                    format!(
+                        "the proxy sends {n}'s real {level} after its own CA: a client that pins \
+                         the verified path refuses it"
+                    ),
+                );
+            }
+        }
         Family::Chain => {
             let any = spec.chain_pins.unwrap_or(false);
-            let mut levels = vec![("root", PinRef::Root(o))];
-            if origin.depth() > 2 {
-                levels.insert(0, ("intermediate", PinRef::Intermediate(o)));
-            } else {
-                notes.push(format!(
-                    "chain: intermediate variants skipped for origin {n:?}, whose chain of \
-                     depth {} has no intermediate (the root signs the leaf)",
-                    origin.depth()
-                ));
-            }
+            let levels = chain_levels(family, o, origin, notes);
             for (level, pin) in levels {
                 let (expect, reason) = if any {
                     (
@@ -269,6 +286,29 @@ fn family_cases(
     }
 }
 
+/// The chain levels a family's cases pin, intermediate first: the root alone (and a note) for
+/// an origin whose chain has no intermediate.
+fn chain_levels(
+    family: Family,
+    o: usize,
+    origin: &Origin,
+    notes: &mut Vec<String>,
+) -> Vec<(&'static str, PinRef)> {
+    let mut levels = vec![("root", PinRef::Root(o))];
+    if origin.depth() > 2 {
+        levels.insert(0, ("intermediate", PinRef::Intermediate(o)));
+    } else {
+        notes.push(format!(
+            "{}: intermediate variants skipped for origin {:?}, whose chain of depth {} has no \
+             intermediate (the root signs the leaf)",
+            family.name(),
+            origin.name,
+            origin.depth()
+        ));
+    }
+    levels
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,7 +340,13 @@ mod tests {
     #[test]
     fn every_family_expands_with_its_expectations() {
         let (cases, notes) = expand(&spec(&Family::ALL, false), &origins(2)).unwrap();
-        assert!(notes.is_empty(), "{notes:?}");
+        assert_eq!(
+            notes,
+            [
+                "smuggle-chain: skipped, this client checks the leaf only (chain_pins = false): \
+              the smuggled CA certificates cannot match its pins"
+            ]
+        );
         let summary: Vec<String> = cases
             .iter()
             .map(|c| format!("{} {} {}", c.name, c.proxy_label(), c.expect))
@@ -349,8 +395,11 @@ mod tests {
     fn a_family_that_cannot_apply_is_a_note_or_an_error() {
         let (cases, notes) = expand(&spec(&Family::ALL, false), &origins(1)).unwrap();
         assert!(cases.iter().all(|c| c.family != Some(Family::MissingPin)));
-        assert_eq!(notes.len(), 1);
+        assert_eq!(notes.len(), 2);
         assert!(notes[0].starts_with("missing-pin: skipped"), "{notes:?}");
+        assert!(notes[1].starts_with("smuggle-chain: skipped"), "{notes:?}");
+        let err = expand(&spec(&[Family::SmuggleChain], true), &origins(1)).unwrap_err();
+        assert!(err.starts_with("families: smuggle-chain: this client checks the leaf only"));
         let err = expand(&spec(&[Family::MissingPin], true), &origins(1)).unwrap_err();
         assert!(err.starts_with("families: missing-pin:"), "{err}");
         let mut s = spec(&[Family::Chain], true);
@@ -358,6 +407,35 @@ mod tests {
         assert!(expand(&s, &origins(1))
             .unwrap_err()
             .starts_with("chain_pins:"));
+    }
+
+    #[test]
+    fn smuggle_chain_cases_pin_the_real_ca_certificates_and_expect_a_cancel() {
+        let mut s = spec(&[Family::SmuggleChain], true);
+        s.chain_pins = Some(true);
+        let mut two = origins(2);
+        two[1].chain = ChainSpec::generated(2).unwrap();
+        s.origins = vec![0, 1];
+        let (cases, notes) = expand(&s, &two).unwrap();
+        let summary: Vec<String> = cases
+            .iter()
+            .map(|c| format!("{} {} {} {:?}", c.name, c.proxy_label(), c.expect, c.pins))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                "api/smuggle-chain/intermediate smuggle-chain cancelled [Intermediate(0)]",
+                "api/smuggle-chain/root smuggle-chain cancelled [Root(0)]",
+                "cdn/smuggle-chain/root smuggle-chain cancelled [Root(1)]",
+            ]
+        );
+        assert!(cases[0]
+            .reason
+            .contains("api's real intermediate after its own CA"));
+        assert_eq!(notes.len(), 1);
+        assert!(
+            notes[0].starts_with("smuggle-chain: intermediate variants skipped for origin \"cdn\"")
+        );
     }
 
     #[test]

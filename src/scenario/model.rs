@@ -205,16 +205,19 @@ pub enum Family {
     MissingPin,
     /// Pins the intermediate or the root.
     Chain,
+    /// Pins the intermediate or the root, while the proxy sends them after its own CA.
+    SmuggleChain,
 }
 
 impl Family {
     /// Every family, in expansion order.
-    pub const ALL: [Family; 5] = [
+    pub const ALL: [Family; 6] = [
         Family::Pinned,
         Family::Unpinned,
         Family::Rotated,
         Family::MissingPin,
         Family::Chain,
+        Family::SmuggleChain,
     ];
 
     /// The name used in files and reports.
@@ -225,6 +228,7 @@ impl Family {
             Family::Rotated => "rotated",
             Family::MissingPin => "missing-pin",
             Family::Chain => "chain",
+            Family::SmuggleChain => "smuggle-chain",
         }
     }
 

@@ -1444,7 +1444,7 @@ impl Parser<'_> {
                     p.span(),
                     field,
                     format!(
-                        "{s:?}: the proxy's pins are proxy.ca and proxy.PROFILE (forged, self-signed, wrong-host, expired, untrusted-ca)"
+                        "{s:?}: the proxy's pins are proxy.ca and proxy.PROFILE (forged, self-signed, wrong-host, expired, untrusted-ca, smuggle-chain)"
                     ),
                 )),
                 Ok(profile) => Ok(PinRef::Proxy(Some(profile))),
@@ -1811,6 +1811,10 @@ host = "api.example.test"
     fn a_matrix_expands() {
         let suite = parse_ok("\n[matrix]\nchain_pins = false\n");
         assert_eq!(suite.cases.len(), 11);
+        // A single origin has no missing-pin family, a leaf-only client no smuggle-chain one.
+        assert_eq!(suite.notes.len(), 2, "{:?}", suite.notes);
+        let suite = parse_ok("\n[matrix]\nchain_pins = true\n");
+        assert_eq!(suite.cases.len(), 13);
         assert_eq!(suite.notes.len(), 1, "{:?}", suite.notes);
     }
 
