@@ -103,14 +103,15 @@ fn the_forged_profile_records_its_chain_of_two() {
 }
 
 /// `pin-proxy client` through the harness's proxy with `--json`: exit code, JSON, stderr.
-fn reference_client(h: &Harness, path: &str, pin: &str) -> (Option<i32>, Value, String) {
+fn reference_client(h: &Harness, path: &str, pin: Option<&str>) -> (Option<i32>, Value, String) {
     let out = Command::new(bin())
         .arg("client")
         .arg(h.url(path))
         .args(["--proxy", &h.proxy_addr.to_string()])
         .arg("--ca")
         .arg(&h.bundle)
-        .args(["--no-system-roots", "--json", "--pin", pin])
+        .args(["--no-system-roots", "--json"])
+        .args(pin.map(|p| ["--pin", p]).into_iter().flatten())
         .output()
         .unwrap();
     let json = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
@@ -137,7 +138,7 @@ fn the_reference_client_pins_the_verified_path_and_is_not_fooled() {
         ("/root", h.pki.root_pin().to_string()),
     ];
     for (path, pin) in &smuggled {
-        let (code, json, stderr) = reference_client(&h, path, pin);
+        let (code, json, stderr) = reference_client(&h, path, Some(pin));
         assert_eq!(code, Some(10), "{path}: {stderr}");
         assert_eq!(json["outcome"], "pin_mismatch", "{path}");
         let verified: Vec<&str> = json["verified_path"]
@@ -155,12 +156,20 @@ fn the_reference_client_pins_the_verified_path_and_is_not_fooled() {
             "{path}: {stderr}"
         );
     }
-    let (records, _) = h.stop_after(3);
-    assert_eq!(records.len(), 3);
-    for r in &records {
+    // Without pins, rustls's trust evaluation accepts the smuggled chain (leaf -> local CA, the
+    // rest ignored): only a pin check can tell, so the profile tests pins and nothing else.
+    let (code, json, stderr) = reference_client(&h, "/unpinned", None);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(json["status"], 200);
+    let (records, _) = h.stop_after(4);
+    assert_eq!(records.len(), 4);
+    for r in records.iter().filter(|r| r.request_count == 0) {
         assert_eq!(r.verdict.to_string(), "cancelled", "{r:?}");
-        assert_eq!(r.request_count, 0, "no request byte after a refusal");
     }
+    let cancelled = records
+        .iter()
+        .filter(|r| r.verdict.to_string() == "cancelled");
+    assert_eq!(cancelled.count(), 3, "{records:?}");
 }
 
 #[test]
