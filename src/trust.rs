@@ -417,6 +417,29 @@ mod tests {
     }
 
     #[test]
+    fn the_anchor_certificate_is_the_root_that_verifies_a_sent_chain() {
+        let api = OriginPki::generate(KeyType::EcdsaP256, "api", &["current"]).unwrap();
+        let other = OriginPki::generate(KeyType::EcdsaP256, "other", &["current"]).unwrap();
+        let mut roots = Roots::default();
+        roots.add(other.root_der().clone()).unwrap();
+        let leaf = api.leaf(&["api.test".into()], "current").unwrap();
+        let now = UnixTime::now();
+        assert_eq!(roots.anchor_cert(&leaf.cert, &provider(), now), None);
+        roots.add(api.root_der().clone()).unwrap();
+        assert_eq!(
+            roots.anchor_cert(&leaf.cert, &provider(), now),
+            Some(api.root_der())
+        );
+        // Whatever the name: the root of a chain, not a check of the server.
+        let elsewhere = api.leaf(&["elsewhere.test".into()], "current").unwrap();
+        assert_eq!(
+            roots.anchor_cert(&elsewhere.cert, &provider(), now),
+            Some(api.root_der())
+        );
+        assert_eq!(roots.anchor_cert(&[], &provider(), now), None);
+    }
+
+    #[test]
     fn failures_are_named() {
         let api = OriginPki::generate(KeyType::EcdsaP256, "api", &["current"]).unwrap();
         let other = OriginPki::generate(KeyType::EcdsaP256, "other", &["current"]).unwrap();

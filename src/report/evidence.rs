@@ -158,6 +158,19 @@ pub fn step_heading(index: usize, step: &crate::case_record::StepRecord) -> Stri
     )
 }
 
+/// For a `smuggle-chain` connection, the line naming each certificate it was sent (with `show`
+/// naming a pin), leaf first: what was smuggled.
+pub(crate) fn chain_line(
+    c: &crate::record::ConnectionRecord,
+    show: impl Fn(&str) -> String,
+) -> Option<String> {
+    if c.profile != Some(Profile::SmuggleChain) {
+        return None;
+    }
+    let sent: Vec<String> = c.presented_chain.iter().map(|p| show(&p.pin)).collect();
+    Some(format!("chain:    sent {}", sent.join(", ")))
+}
+
 fn one_step_lines(record: &CaseRecord, names: &PinNames) -> Vec<String> {
     let s = record.suite_index;
     let mut out = vec![
@@ -189,14 +202,7 @@ fn one_step_lines(record: &CaseRecord, names: &PinNames) -> Vec<String> {
             line.push_str(&format!(" · read {}", reqs.join(", ")));
         }
         out.push(line);
-        if c.profile == Some(Profile::SmuggleChain) {
-            let sent: Vec<String> = c
-                .presented_chain
-                .iter()
-                .map(|p| names.show(s, &p.pin))
-                .collect();
-            out.push(format!("chain:    sent {}", sent.join(", ")));
-        }
+        out.extend(chain_line(c, |pin| names.show(s, pin)));
     }
     out.extend(other_hosts_line(record));
     for p in &record.pins {

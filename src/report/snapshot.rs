@@ -12,7 +12,6 @@ use super::evidence::{self, Collected, PinNames};
 use super::RunReporter;
 use crate::case_record::{CaseRecord, RunEvent};
 use crate::error::Result;
-use crate::rules::Profile;
 
 /// Renders the snapshot when the run finishes; the CLI compares or writes it.
 #[derive(Default)]
@@ -106,18 +105,11 @@ fn step_lines(r: &CaseRecord, names: &PinNames) -> Vec<String> {
             line.push_str(&format!(" · {} request(s)", c.request_count));
         }
         out.push(line);
-        if c.profile == Some(Profile::SmuggleChain) {
-            let sent: Vec<String> = c
-                .presented_chain
-                .iter()
-                .map(|p| {
-                    names
-                        .name(r.suite_index, &p.pin)
-                        .map_or_else(|| "<other key>".to_string(), |n| format!("<{n}>"))
-                })
-                .collect();
-            out.push(format!("chain:    sent {}", sent.join(", ")));
-        }
+        out.extend(evidence::chain_line(c, |pin| {
+            names
+                .name(r.suite_index, pin)
+                .map_or_else(|| "<other key>".to_string(), |n| format!("<{n}>"))
+        }));
     }
     out.extend(evidence::other_hosts_line(r));
     out.push(evidence::origin_line(r));
