@@ -389,38 +389,21 @@ mod tests {
 
     #[test]
     fn a_client_that_proceeds_through_a_smuggled_chain_is_called_exposed() {
+        let intercepted =
+            |expected, ev: &Evidence| judge("api.test", Tunnel::Intercepted, expected, None, ev);
         let mut smuggled = conn(VerdictKind::Proceeded, Stage::Request, "1 request", 1);
         smuggled.profile = Some(crate::rules::Profile::SmuggleChain);
         let ev = evidence(vec![smuggled.clone()], 0);
-        let j = judge(
-            "api.test",
-            Tunnel::Intercepted,
-            Expected::Cancelled,
-            None,
-            &ev,
-        );
+        let j = intercepted(Expected::Cancelled, &ev);
         assert_eq!(j.status, Status::Failed);
         assert!(j.detail.starts_with(SMUGGLED), "{}", j.detail);
         // Expected (a suite showing a naive client), it passes without the word.
-        let j = judge(
-            "api.test",
-            Tunnel::Intercepted,
-            Expected::Proceeded,
-            None,
-            &ev,
-        );
+        let j = intercepted(Expected::Proceeded, &ev);
         assert_eq!(j.status, Status::Passed);
         assert!(!j.detail.contains("exposed"), "{}", j.detail);
         // Through the forged profile, a proceeded client is not said to be fooled by a chain.
         smuggled.profile = Some(crate::rules::Profile::Forged);
-        let ev = evidence(vec![smuggled], 0);
-        let j = judge(
-            "api.test",
-            Tunnel::Intercepted,
-            Expected::Cancelled,
-            None,
-            &ev,
-        );
+        let j = intercepted(Expected::Cancelled, &evidence(vec![smuggled], 0));
         assert_eq!(j.status, Status::Failed);
         assert!(!j.detail.contains("exposed"), "{}", j.detail);
     }
