@@ -76,6 +76,39 @@ fn okhttp_certificate_pinner_refusing_the_forged_chain() {
 }
 
 #[test]
+fn okhttp_s_chain_cleaner_is_not_fooled_by_a_smuggled_chain() {
+    let Some(java) = okhttp() else { return };
+    let h = Harness::with(Opts {
+        args: vec!["--profile".into(), format!("{HOST}=smuggle-chain")],
+        ..Opts::default()
+    });
+    let intermediate = h.pki.intermediate_pin().unwrap().to_string();
+    // OkHttp trusts the proxy's CA and the origin's root, and pins the origin's intermediate,
+    // which the proxy sends after its own CA: its CertificateChainCleaner (the CVE-2016-2402
+    // fix) pins the path it cleaned, leaf -> local CA, and refuses.
+    let log = java.run(&h, &h.bundle, &[&intermediate]);
+    let (records, _) = h.stop_after(1);
+    assert!(log.contains("Certificate pinning failure!"), "{log}");
+    let r = &records[0];
+    assert_eq!(r.verdict, VerdictKind::Cancelled, "{r:?}");
+    assert_eq!(r.presented_chain.len(), 5, "{r:?}");
+    assert!(r.presented_chain.iter().any(|c| c.pin == intermediate));
+    // The chain OkHttp names is the cleaned one: the forged leaf and the local CA only.
+    let dir = tempfile::tempdir().unwrap();
+    let failures = explain_ok(&write(dir.path(), "okhttp.log", &log));
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    let presented: Vec<&str> = failures[0]["presented_pins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    let sent: Vec<&str> = r.presented_chain.iter().map(|c| c.pin.as_str()).collect();
+    assert_eq!(presented, sent[..2], "{log}");
+    assert_eq!(failures[0]["diagnosis"], "intercepted");
+}
+
+#[test]
 fn okhttp_hostname_not_verified_is_a_trust_failure() {
     let Some(java) = okhttp() else { return };
     let h = Harness::with(Opts {
