@@ -67,18 +67,28 @@ impl Roots {
     ) -> Option<&CertificateDer<'static>> {
         let (leaf, intermediates) = chain.split_first()?;
         let cert = webpki::EndEntityCert::try_from(leaf).ok()?;
-        let path = cert
-            .verify_for_usage(
-                provider.signature_verification_algorithms.all,
-                &self.anchors,
-                intermediates,
-                now,
-                webpki::KeyUsage::server_auth(),
-                None,
-                None,
-            )
-            .ok()?;
+        let path = self.path(&cert, intermediates, provider, now).ok()?;
         self.cert_of(path.anchor())
+    }
+
+    /// The path webpki builds from `cert` through `intermediates` to one of these roots, for TLS
+    /// server use at `now` (no revocation check): the one trust evaluation of this module.
+    fn path<'p>(
+        &'p self,
+        cert: &'p webpki::EndEntityCert<'p>,
+        intermediates: &'p [CertificateDer<'p>],
+        provider: &CryptoProvider,
+        now: UnixTime,
+    ) -> Result<webpki::VerifiedPath<'p>, webpki::Error> {
+        cert.verify_for_usage(
+            provider.signature_verification_algorithms.all,
+            &self.anchors,
+            intermediates,
+            now,
+            webpki::KeyUsage::server_auth(),
+            None,
+            None,
+        )
     }
 
     fn cert_of(&self, anchor: &TrustAnchor<'_>) -> Option<&CertificateDer<'static>> {
@@ -268,16 +278,9 @@ impl PathVerifier {
     ) -> Result<Vec<CertInfo>, TrustFailure> {
         let fail = |e: webpki::Error| TrustFailure::from_webpki(&e);
         let cert = webpki::EndEntityCert::try_from(end_entity).map_err(fail)?;
-        let path = cert
-            .verify_for_usage(
-                self.provider.signature_verification_algorithms.all,
-                &self.roots.anchors,
-                intermediates,
-                now,
-                webpki::KeyUsage::server_auth(),
-                None,
-                None,
-            )
+        let path = self
+            .roots
+            .path(&cert, intermediates, &self.provider, now)
             .map_err(fail)?;
         cert.verify_is_valid_for_subject_name(server_name)
             .map_err(fail)?;
