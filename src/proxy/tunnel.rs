@@ -280,37 +280,32 @@ async fn intercept(
     //    `smuggle-chain` needs the origin's chain before its certificate goes out, mapped or not.
     let mapped = shared.config.map_local.origin(true, host, key.port);
     let smuggle = profile == Profile::SmuggleChain;
-    let (origin, client_alpn, h2, origin_chain) = match mapped {
-        None => match ready_link(shared, conn, origin, &offered, key, host).await {
+    let (origin, client_alpn, h2, origin_chain) = if mapped.is_none() || smuggle {
+        match ready_link(shared, conn, origin, &offered, key, host).await {
             Some(ready) => ready,
             None => return,
-        },
-        Some(_) if smuggle => match ready_link(shared, conn, origin, &offered, key, host).await {
-            Some(ready) => ready,
-            None => return,
-        },
-        Some(_) => {
-            // No origin to follow: HTTP/1.1 when the client offers it (or nothing), HTTP/2 only
-            // for a client that offers nothing else.
-            let h2 = !offered.is_empty() && !offered.iter().any(|p| p == ALPN_H1);
-            let client_alpn = offered
-                .iter()
-                .find(|p| p.as_slice() == if h2 { ALPN_H2 } else { ALPN_H1 })
-                .cloned()
-                .into_iter()
-                .collect();
-            // A TCP connection opened before the 200 (the CONNECT host had no entries, the SNI
-            // has) is let go: it could be stale by the time a request needs the origin.
-            drop(origin);
-            let lazy = LazyLink {
-                shared: shared.clone(),
-                key: key.clone(),
-                server_name: host.to_string(),
-                h2_client: h2,
-                link: OnceCell::new(),
-            };
-            (OriginLink::Lazy(Arc::new(lazy)), client_alpn, h2, None)
         }
+    } else {
+        // No origin to follow: HTTP/1.1 when the client offers it (or nothing), HTTP/2 only
+        // for a client that offers nothing else.
+        let h2 = !offered.is_empty() && !offered.iter().any(|p| p == ALPN_H1);
+        let client_alpn = offered
+            .iter()
+            .find(|p| p.as_slice() == if h2 { ALPN_H2 } else { ALPN_H1 })
+            .cloned()
+            .into_iter()
+            .collect();
+        // A TCP connection opened before the 200 (the CONNECT host had no entries, the SNI
+        // has) is let go: it could be stale by the time a request needs the origin.
+        drop(origin);
+        let lazy = LazyLink {
+            shared: shared.clone(),
+            key: key.clone(),
+            server_name: host.to_string(),
+            h2_client: h2,
+            link: OnceCell::new(),
+        };
+        (OriginLink::Lazy(Arc::new(lazy)), client_alpn, h2, None)
     };
     let port = key.port;
 
