@@ -1,4 +1,5 @@
-//! `pin-proxy client` end to end: through the real proxy (intercept, passthrough, every profile)
+//! `pin-proxy client` end to end: through the real proxy (intercept, passthrough, every profile,
+//! `smuggle-chain` pinned on the verified path only)
 //! against loopback origins, directly against an origin whose PKI openssl made (RSA leaves, an
 //! extra certificate sent beside the chain), and its error paths. Asserts exit codes, log lines,
 //! `--json` and what the proxy recorded.
@@ -70,17 +71,11 @@ fn path_pins(json: &Value) -> Vec<String> {
         .collect()
 }
 
-fn ca_pin(h: &Harness) -> String {
-    let pem = std::fs::read(&h.ca_pem).unwrap();
-    let certs = pin_proxy::pins::pem_certs(&pem).unwrap();
-    pin_proxy::pins::cert_pin(&certs[0]).unwrap()
-}
-
 #[test]
 fn intercepted_the_forged_chain_is_checked_and_refused_with_close_notify() {
     let h = Harness::start();
     let current = h.pin("current");
-    let ca = ca_pin(&h);
+    let ca = h.ca_pin();
 
     // Pinned to the origin's key: the forged leaf and the CA are the verified path, neither
     // matches, exit 10, close_notify before any request.
@@ -150,6 +145,52 @@ fn intercepted_the_forged_chain_is_checked_and_refused_with_close_notify() {
         assert_eq!(r.request_count, 0);
     }
     assert_eq!((by_path("/ca-chain"), by_path("/open")), (1, 1));
+}
+
+#[test]
+fn through_smuggle_chain_the_verified_path_is_pinned_not_what_was_sent() {
+    let h = Harness::with(Opts {
+        args: vec!["--profile".into(), format!("{HOST}=smuggle-chain")],
+        ..Opts::default()
+    });
+    let ca = h.ca_pin();
+    let smuggled = [
+        ("/leaf", h.pin("current")),
+        (
+            "/intermediate",
+            h.pki.intermediate_pin().unwrap().to_string(),
+        ),
+        ("/root", h.pki.root_pin().to_string()),
+    ];
+    for (path, pin) in &smuggled {
+        let ran = via(&h, path, &["--pin", pin]);
+        assert_eq!(ran.code, 10, "{path}: {}", ran.stderr);
+        assert_eq!(ran.json["outcome"], "pin_mismatch", "{path}");
+        let verified = path_pins(&ran.json);
+        assert_eq!(verified.len(), 2, "{path}: {}", ran.json);
+        assert_eq!(verified[1], ca, "{path}: the path ends at the local CA");
+        assert_eq!(ran.json["presented"].as_array().unwrap().len(), 5, "{path}");
+        // The smuggled certificate is named as sent, off the path.
+        assert!(
+            ran.stderr.contains("sent certificate") && ran.stderr.contains(pin.as_str()),
+            "{path}: {}",
+            ran.stderr
+        );
+    }
+    // Without pins, rustls's trust evaluation accepts the smuggled chain (leaf -> local CA, the
+    // rest ignored): only a pin check can tell, so the profile tests pins and nothing else.
+    let open = via(&h, "/unpinned", &[]);
+    assert_eq!(open.code, 0, "{}", open.stderr);
+    assert_eq!(open.json["status"], 200);
+    let (records, _) = h.stop_after(4);
+    assert_eq!(records.len(), 4);
+    for r in records.iter().filter(|r| r.request_count == 0) {
+        assert_eq!(r.verdict.to_string(), "cancelled", "{r:?}");
+    }
+    let cancelled = records
+        .iter()
+        .filter(|r| r.verdict.to_string() == "cancelled");
+    assert_eq!(cancelled.count(), 3, "{records:?}");
 }
 
 #[test]

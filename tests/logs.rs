@@ -17,7 +17,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::{bin, Harness, Opts, HOST};
+use common::{bin, pem_pin, Harness, Opts, HOST};
 use pin_proxy::record::{ConnectionRecord, VerdictKind};
 use serde_json::Value;
 
@@ -1255,12 +1255,6 @@ fn cancelled_pin(records: &[ConnectionRecord]) -> String {
     assert!(!pins.is_empty(), "no cancelled connection: {records:#?}");
     assert!(pins.iter().all(|p| *p == pins[0]), "{records:#?}");
     pins[0].to_string()
-}
-
-/// The SPKI pin of the first certificate in a PEM file.
-fn pem_pin(path: &Path) -> String {
-    let certs = pin_proxy::pins::pem_certs(&std::fs::read(path).unwrap()).unwrap();
-    pin_proxy::pins::cert_pin(&certs[0]).unwrap()
 }
 
 /// The test origin's chain as a client that trusts its root builds it: leaf, intermediate, root.

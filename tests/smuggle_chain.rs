@@ -1,22 +1,21 @@
 //! The `smuggle-chain` profile end to end: the chain read back with `openssl s_client
 //! -showcerts` (forged leaf, local CA, then the origin's certificates and its root), the record's
-//! `presented_chain`, `pin-proxy client` pinning the verified path only, an unreachable origin,
-//! and the standard matrix's family calling a naive client (pyOpenSSL, the chain as sent) exposed.
+//! `presented_chain`, an unreachable origin, and the standard matrix's family calling a naive
+//! client (pyOpenSSL, the chain as sent) exposed. `pin-proxy client` against it is in
+//! tests/client.rs.
 
 mod common;
 
 use std::process::{Command, Stdio};
 
 use common::{bin, only_for, Harness, Opts, HOST};
-use serde_json::Value;
 
-fn profile_args() -> Vec<String> {
-    vec!["--profile".into(), format!("{HOST}=smuggle-chain")]
-}
-
-fn ca_pin(h: &Harness) -> String {
-    let pem = std::fs::read(&h.ca_pem).unwrap();
-    pin_proxy::pins::cert_pin(&pin_proxy::pins::pem_certs(&pem).unwrap()[0]).unwrap()
+/// The harness with `opts`, its proxy presenting `smuggle-chain` to HOST.
+fn smuggling(opts: Opts<'_>) -> Harness {
+    Harness::with(Opts {
+        args: vec!["--profile".into(), format!("{HOST}=smuggle-chain")],
+        ..opts
+    })
 }
 
 /// The pins of the certificates `openssl s_client -showcerts` printed, in the order sent.
@@ -47,12 +46,9 @@ fn sent_by_openssl(h: &Harness) -> Vec<String> {
 
 #[test]
 fn the_smuggled_chain_is_the_forged_leaf_the_local_ca_then_the_origins_chain_and_root() {
-    let h = Harness::with(Opts {
-        args: profile_args(),
-        ..Opts::default()
-    });
+    let h = smuggling(Opts::default());
     let sent = sent_by_openssl(&h);
-    let ca = ca_pin(&h);
+    let ca = h.ca_pin();
     let (current, intermediate, root) = (
         h.pin("current"),
         h.pki.intermediate_pin().unwrap().to_string(),
@@ -102,83 +98,12 @@ fn the_forged_profile_records_its_chain_of_two() {
     assert_eq!(pins, [sent[0].as_str(), sent[1].as_str()]);
 }
 
-/// `pin-proxy client` through the harness's proxy with `--json`: exit code, JSON, stderr.
-fn reference_client(h: &Harness, path: &str, pin: Option<&str>) -> (Option<i32>, Value, String) {
-    let out = Command::new(bin())
-        .arg("client")
-        .arg(h.url(path))
-        .args(["--proxy", &h.proxy_addr.to_string()])
-        .arg("--ca")
-        .arg(&h.bundle)
-        .args(["--no-system-roots", "--json"])
-        .args(pin.map(|p| ["--pin", p]).into_iter().flatten())
-        .output()
-        .unwrap();
-    let json = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    (
-        out.status.code(),
-        json,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-#[test]
-fn the_reference_client_pins_the_verified_path_and_is_not_fooled() {
-    let h = Harness::with(Opts {
-        args: profile_args(),
-        ..Opts::default()
-    });
-    let ca = ca_pin(&h);
-    let smuggled = [
-        ("/leaf", h.pin("current")),
-        (
-            "/intermediate",
-            h.pki.intermediate_pin().unwrap().to_string(),
-        ),
-        ("/root", h.pki.root_pin().to_string()),
-    ];
-    for (path, pin) in &smuggled {
-        let (code, json, stderr) = reference_client(&h, path, Some(pin));
-        assert_eq!(code, Some(10), "{path}: {stderr}");
-        assert_eq!(json["outcome"], "pin_mismatch", "{path}");
-        let verified: Vec<&str> = json["verified_path"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["pin"].as_str().unwrap())
-            .collect();
-        assert_eq!(verified.len(), 2, "{path}: {json}");
-        assert_eq!(verified[1], ca, "{path}: the path ends at the local CA");
-        assert_eq!(json["presented"].as_array().unwrap().len(), 5, "{path}");
-        // The smuggled certificate is named as sent, off the path.
-        assert!(
-            stderr.contains("sent certificate") && stderr.contains(pin.as_str()),
-            "{path}: {stderr}"
-        );
-    }
-    // Without pins, rustls's trust evaluation accepts the smuggled chain (leaf -> local CA, the
-    // rest ignored): only a pin check can tell, so the profile tests pins and nothing else.
-    let (code, json, stderr) = reference_client(&h, "/unpinned", None);
-    assert_eq!(code, Some(0), "{stderr}");
-    assert_eq!(json["status"], 200);
-    let (records, _) = h.stop_after(4);
-    assert_eq!(records.len(), 4);
-    for r in records.iter().filter(|r| r.request_count == 0) {
-        assert_eq!(r.verdict.to_string(), "cancelled", "{r:?}");
-    }
-    let cancelled = records
-        .iter()
-        .filter(|r| r.verdict.to_string() == "cancelled");
-    assert_eq!(cancelled.count(), 3, "{records:?}");
-}
-
 #[test]
 fn without_the_origins_chain_the_connection_is_upstream_failed() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = closed.local_addr().unwrap();
     drop(closed);
-    let h = Harness::with(Opts {
-        args: profile_args(),
+    let h = smuggling(Opts {
         map_to: Some(addr),
         ..Opts::default()
     });

@@ -156,6 +156,11 @@ impl Harness {
         self.pki.key_pin(key).unwrap()
     }
 
+    /// The proxy CA's pin.
+    pub fn ca_pin(&self) -> String {
+        pem_pin(&self.ca_pem)
+    }
+
     /// Runs curl through the proxy with `args` (a 10 s bound).
     pub fn curl(&self, args: &[&str]) -> Output {
         Command::new("curl")
@@ -236,6 +241,12 @@ fn read_listen_addr(stderr: &mut BufReader<std::process::ChildStderr>) -> Socket
 }
 
 /// Parses the events file; every line must be a complete record.
+/// The pin of the first certificate of a PEM file.
+pub fn pem_pin(path: &Path) -> String {
+    let certs = pin_proxy::pins::pem_certs(&std::fs::read(path).unwrap()).unwrap();
+    pin_proxy::pins::cert_pin(&certs[0]).unwrap()
+}
+
 pub fn read_events(path: &Path) -> Vec<ConnectionRecord> {
     let text = std::fs::read_to_string(path).unwrap();
     assert!(
