@@ -23,7 +23,7 @@ impl Parser for Events {
         let Ok(value) = serde_json::from_str::<serde_json::Value>(&t[open..]) else {
             return false;
         };
-        let field = |k: &str| value.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        let field = |k: &str| str_at(&value, k);
         if field("verdict").as_deref() != Some("cancelled") || value.get("schema").is_none() {
             return false;
         }
@@ -39,29 +39,7 @@ impl Parser for Events {
         let stage = field("stage").unwrap_or_default();
         let reason = field("reason").unwrap_or_default();
         // The chain as written (`presented_chain`), else (an older line) the leaf's pin alone.
-        let written: Vec<ChainCert> = value
-            .get("presented_chain")
-            .and_then(|v| v.as_array())
-            .map(|certs| {
-                certs
-                    .iter()
-                    .enumerate()
-                    .map(|(i, c)| {
-                        let s = |k: &str| c.get(k).and_then(|v| v.as_str()).map(str::to_string);
-                        ChainCert {
-                            position: c
-                                .get("position")
-                                .and_then(|v| v.as_u64())
-                                .and_then(|p| usize::try_from(p).ok())
-                                .unwrap_or(i),
-                            subject: s("subject"),
-                            issuer: s("issuer"),
-                            pin: s("pin"),
-                        }
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let written = written_chain(&value);
         let presented_chain = if written.is_empty() {
             pin.iter()
                 .map(|p| ChainCert {
@@ -90,4 +68,30 @@ impl Parser for Events {
     }
 
     fn finish(&mut self, _out: &mut Vec<Found>) {}
+}
+
+/// The string at `key` of a JSON object.
+fn str_at(value: &serde_json::Value, key: &str) -> Option<String> {
+    value.get(key).and_then(|v| v.as_str()).map(str::to_string)
+}
+
+/// A record's `presented_chain`, as written (empty when it has none).
+fn written_chain(record: &serde_json::Value) -> Vec<ChainCert> {
+    let Some(certs) = record.get("presented_chain").and_then(|v| v.as_array()) else {
+        return Vec::new();
+    };
+    certs
+        .iter()
+        .enumerate()
+        .map(|(i, c)| ChainCert {
+            position: c
+                .get("position")
+                .and_then(|v| v.as_u64())
+                .and_then(|p| usize::try_from(p).ok())
+                .unwrap_or(i),
+            subject: str_at(c, "subject"),
+            issuer: str_at(c, "issuer"),
+            pin: str_at(c, "pin"),
+        })
+        .collect()
 }
