@@ -28,7 +28,7 @@ mod upstream_proxy;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rustls::crypto::CryptoProvider;
@@ -193,8 +193,9 @@ pub(crate) struct Shared {
     /// With a transparent listener: the proxy's own recent origin connections and its
     /// listening addresses, to refuse a redirect loop.
     pub(crate) own: Option<Arc<own::OwnConnections>>,
-    /// The origins' roots as certificates, loaded at the first `smuggle-chain` connection.
-    pub(crate) origin_roots: Arc<OnceLock<crate::trust::Roots>>,
+    /// The origins' roots as certificates, loaded at start when a rule presents
+    /// `smuggle-chain` (see [`upstream::origin_roots`]).
+    pub(crate) origin_roots: Option<Arc<crate::trust::Roots>>,
 }
 
 impl Shared {
@@ -238,17 +239,9 @@ impl Shared {
         &self,
         chain: &[rustls::pki_types::CertificateDer<'_>],
     ) -> Option<rustls::pki_types::CertificateDer<'static>> {
-        let roots = self.origin_roots.get_or_init(|| {
-            let trust = &self.config.upstream;
-            let mut roots = crate::trust::Roots::default();
-            roots.add_parsable(trust.extra_cas.iter().cloned());
-            if trust.system_roots {
-                roots.add_parsable(rustls_native_certs::load_native_certs().certs);
-            }
-            roots
-        });
         let now = rustls::pki_types::UnixTime::now();
-        roots
+        self.origin_roots
+            .as_ref()?
             .anchor_cert(chain, &self.client_provider, now)
             .cloned()
     }
@@ -304,6 +297,12 @@ impl Proxy {
             provider.clone(),
             keylog.clone(),
         )?);
+        let smuggles = config
+            .rules
+            .rules()
+            .iter()
+            .any(|r| r.action == Action::Intercept(Profile::SmuggleChain));
+        let origin_roots = smuggles.then(|| Arc::new(upstream::origin_roots(&config.upstream)));
         let mut listeners = Vec::new();
         let doors = [
             (ListenerKind::Http, config.listen),
@@ -357,7 +356,7 @@ impl Proxy {
                 shutdown: shutdown_rx,
                 learn,
                 own,
-                origin_roots: Arc::default(),
+                origin_roots,
             }),
             shutdown,
         })

@@ -98,6 +98,18 @@ pub(crate) fn client_config(
     Ok(config)
 }
 
+/// The roots of [`client_config`] as certificates (`--upstream-ca` files, then the system's
+/// unless they are off), for naming the root that verified an origin (`smuggle-chain`).
+/// Certificates `client_config` refused never get this far.
+pub(crate) fn origin_roots(trust: &UpstreamTrust) -> crate::trust::Roots {
+    let mut roots = crate::trust::Roots::default();
+    roots.add_parsable(trust.extra_cas.iter().cloned());
+    if trust.system_roots {
+        roots.add_parsable(rustls_native_certs::load_native_certs().certs);
+    }
+    roots
+}
+
 /// Verifies nothing but the handshake signatures: for `--upstream-insecure` only.
 #[derive(Debug)]
 struct AcceptAnyCertificate(Arc<CryptoProvider>);
